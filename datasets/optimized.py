@@ -1,0 +1,41 @@
+"""A reconstructed dataset written by optimize_dataset: X.npy [N, input_size] float32,
+with the intended class of each row in X.labels.npy beside it."""
+import numpy as np
+
+from datasets.base import ArrayDataset
+from datasets.safe_npy import load_npy
+from utils.errors import UserError
+
+# Input width -> per-example shape of the models that take it.
+SHAPES_BY_WIDTH = {784: (784,), 1024: (32, 32, 1)}
+NUM_CLASSES = 10
+
+
+def labels_path(data_path):
+    return data_path[:-len(".npy")] + ".labels.npy"
+
+
+def validate_inputs(x, path, flag):
+    if x.ndim != 2:
+        raise UserError(f"{flag}: {path} has shape {x.shape}, expected 2-d [samples, input_size]")
+    if x.shape[0] == 0:
+        raise UserError(f"{flag}: {path} has zero rows")
+    if x.dtype != np.float32:
+        raise UserError(f"{flag}: {path} has dtype {x.dtype}, expected float32")
+    if x.shape[1] not in SHAPES_BY_WIDTH:
+        raise UserError(f"{flag}: {path} rows are {x.shape[1]} wide, expected one of "
+                        f"{sorted(SHAPES_BY_WIDTH)} (784 for hinton models, 1024 for lenet models)")
+    if not np.isfinite(x).all():
+        raise UserError(f"{flag}: {path} contains NaN or Inf")
+
+
+def load(path, flag="--dataset"):
+    x = load_npy(path, flag)
+    validate_inputs(x, path, flag)
+    y = load_npy(labels_path(path), flag)
+    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{flag}: {labels_path(path)} must hold {len(x)} integer labels, found {y.dtype} {y.shape}")
+    if y.min() < 0 or y.max() >= NUM_CLASSES:
+        raise UserError(f"{flag}: {labels_path(path)} has labels outside 0..{NUM_CLASSES - 1}")
+    return ArrayDataset(path, x, y.astype(np.int64), None, None,
+                        input_shape=SHAPES_BY_WIDTH[x.shape[1]], num_classes=NUM_CLASSES)

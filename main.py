@@ -1,0 +1,80 @@
+"""dfkd: data-free knowledge distillation (Lopes, Fenu & Starner 2017).
+
+    python main.py --procedure=train|compute_stats|optimize_dataset|distill --run_name=NAME ...
+
+This file holds the flags and the dispatch, nothing else.
+"""
+import os
+import sys
+import traceback
+import types
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter off the console
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+_ABSL_FLAGS = set(FLAGS)  # absl's own (--logtostderr, ...), not passed to procedures
+# The original tool's flags, same names and meaning.
+flags.DEFINE_string("run_name", "", "Name of the experiment; artifacts go to <summary_folder>/<run_name>/")
+flags.DEFINE_string("summary_folder", "summaries/", "Folder for every run's artifacts")
+flags.DEFINE_string("dataset", "", "mnist, mnist_conv (32x32, for lenet models) or a reconstructed .npy")
+flags.DEFINE_string("model", "", "Model to train, or the teacher: hinton1200, hinton800, lenet, lenet_half")
+flags.DEFINE_integer("rng_seed", 42, "Seed for every random choice; the same seed repeats a run")
+flags.DEFINE_string("procedure", "", "train, compute_stats, optimize_dataset or distill")
+flags.DEFINE_float("lr", 0.001, "Adam learning rate")
+flags.DEFINE_integer("epochs", 10, "Training epochs")
+flags.DEFINE_integer("train_batch_size", 64, "Examples per training step")
+flags.DEFINE_integer("test_batch_size", 1000, "Examples per evaluation batch")
+flags.DEFINE_integer("eval_interval", 1000, "Training steps between test-set evaluations")
+flags.DEFINE_integer("checkpoint_interval", 1000, "Training steps between checkpoints")
+flags.DEFINE_string("model_meta", "", "Teacher graph: summaries/<run>/train/checkpoint/<model>-<step>.meta")
+flags.DEFINE_string("model_checkpoint", "", "Teacher weights: summaries/<run>/train/checkpoint/<model>-<step>")
+# Added by dfkd.
+flags.DEFINE_string("data_dir", None, "Folder with the MNIST files; default $DFKD_DATA_DIR, else ~/.keras/datasets")
+flags.DEFINE_integer("num_threads", 0, "TensorFlow intra-op threads; 0 = every available core")
+flags.DEFINE_boolean("verbose", False, "Show full tracebacks on errors")
+
+
+def config_from_flags():
+    cfg = types.SimpleNamespace(**{name: FLAGS[name].value for name in set(FLAGS) - _ABSL_FLAGS})
+    if not cfg.data_dir:
+        from datasets.mnist import default_data_dir
+        cfg.data_dir = default_data_dir()
+    return cfg
+
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {argv[1:]}; every option is a --flag=value", file=sys.stderr)
+        return 2
+    from utils.errors import UserError
+    cfg = config_from_flags()
+    try:
+        import tensorflow as tf
+        tf.get_logger().setLevel("ERROR")  # hide TF's deprecation notices about its own v1 API
+        tf.compat.v1.disable_eager_execution()
+        import procedures
+        if not cfg.procedure:
+            raise UserError(f"--procedure is required; choose one of {', '.join(procedures.NAMES)}")
+        procedures.get(cfg.procedure).run(cfg)
+    except UserError as e:
+        if cfg.verbose:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished artifacts are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    except OSError as e:
+        if cfg.verbose:
+            traceback.print_exc()
+        print(f"error: {e.strerror or e} ({e.filename or 'I/O'}); check disk space and permissions",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

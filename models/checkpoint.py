@@ -1,0 +1,61 @@
+"""Reading a teacher checkpoint back, with checks that name the flag and the problem."""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+import models
+from models import builder
+from models.graph import MODEL_NAME
+from utils.errors import UserError
+
+
+def _meta_model_name(meta_path):
+    from tensorflow.core.protobuf import meta_graph_pb2
+    meta = meta_graph_pb2.MetaGraphDef()
+    try:
+        with open(meta_path, "rb") as f:
+            meta.ParseFromString(f.read())
+    except Exception as e:  # protobuf raises DecodeError, or worse on random bytes
+        raise UserError(f"--model_meta: {meta_path} is not a readable TensorFlow .meta file ({type(e).__name__})")
+    values = meta.collection_def[MODEL_NAME].bytes_list.value if MODEL_NAME in meta.collection_def else []
+    return values[0].decode() if values else None
+
+
+def _architecture_of(shapes):
+    for name in models.NAMES:
+        if builder.param_shapes(models.get(name)) == shapes:
+            return name
+    return "an unknown architecture"
+
+
+def load_teacher_values(spec, model_meta, model_checkpoint):
+    """Returns {variable name: numpy array} for `spec`, after checking both flags."""
+    if not model_checkpoint:
+        raise UserError("--model_checkpoint is required: the checkpoint prefix printed by --procedure=train, "
+                        "e.g. summaries/<run>/train/checkpoint/<model>-<step>")
+    if not os.path.exists(model_checkpoint + ".index"):
+        raise UserError(f"--model_checkpoint: no checkpoint at {model_checkpoint} (expected {model_checkpoint}.index "
+                        "and .data-* files; give the prefix without extension)")
+    if model_meta:
+        if not os.path.isfile(model_meta):
+            raise UserError(f"--model_meta: file not found: {model_meta}")
+        meta_name = _meta_model_name(model_meta)
+        if meta_name is not None and meta_name != spec.name:
+            raise UserError(f"--model_meta: {model_meta} is a {meta_name} graph, but --model={spec.name}")
+    try:
+        reader = tf.train.load_checkpoint(model_checkpoint)
+        shapes = {name: tuple(shape) for name, shape in tf.train.list_variables(model_checkpoint)}
+    except Exception as e:
+        raise UserError(f"--model_checkpoint: {model_checkpoint} is unreadable or incomplete ({type(e).__name__})")
+    expected = builder.param_shapes(spec)
+    found = {k: v for k, v in shapes.items() if k in expected}
+    if found != expected:
+        ours = {k: v for k, v in shapes.items() if "/" in k and k.split("/")[-1] in ("weights", "biases")
+                and not k.split("/")[-1].startswith("Adam")}
+        raise UserError(f"--model_checkpoint: {model_checkpoint} holds {_architecture_of(ours)}, "
+                        f"not --model={spec.name}")
+    try:
+        return {name: np.asarray(reader.get_tensor(name), dtype=np.float32) for name in expected}
+    except Exception as e:
+        raise UserError(f"--model_checkpoint: {model_checkpoint} could not be read ({type(e).__name__}: {e})")

@@ -1,0 +1,63 @@
+"""Trainable graphs (teacher training, students) and the frozen teacher, from one spec.
+
+A trainable graph exposes, through collections, everything a later step needs to
+use it from the .meta file alone: the input placeholder, the logits, the
+temperature placeholder, the is_training switch and every pre-activation.
+"""
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from models import builder
+
+tf1 = tf.compat.v1
+
+# Collection names in every saved meta graph.
+MODEL_NAME = "dfkd_model_name"
+INPUTS, LOGITS, TEMPERATURE, IS_TRAINING = "inputs", "logits", "temperature", "is_training"
+PRE_ACTIVATIONS = "pre_activations"
+
+
+class TrainableGraph(NamedTuple):
+    inputs: tf.Tensor
+    is_training: tf.Tensor
+    temperature: tf.Tensor
+    model: builder.Model
+
+    @property
+    def softened_logits(self):
+        return self.model.logits / self.temperature
+
+
+def training_dropout(is_training, seed):
+    """Standard (rescaled) dropout, active only while is_training is fed True."""
+    def apply(x, rate, index):
+        return tf.nn.dropout(x, rate=tf.cast(is_training, tf.float32) * rate,
+                             seed=None if seed is None else seed + 100 + index)
+    return apply
+
+
+def build_trainable(spec, seed=None, scope=None, inputs=None):
+    """Variables + placeholders for `spec`. `scope` keeps a student apart from a teacher."""
+    with tf1.variable_scope(scope or "", reuse=False):
+        if inputs is None:
+            inputs = tf1.placeholder(tf.float32, [None, spec.input_size], name="inputs")
+        is_training = tf1.placeholder_with_default(False, [], name="is_training")
+        temperature = tf1.placeholder_with_default(1.0, [], name="temperature")
+        params = builder.create_variables(spec, seed)
+        model = builder.build(spec, inputs, params, training_dropout(is_training, seed))
+    if scope is None:
+        tf1.add_to_collection(MODEL_NAME, spec.name)
+        tf1.add_to_collection(INPUTS, inputs)
+        tf1.add_to_collection(LOGITS, model.logits)
+        tf1.add_to_collection(TEMPERATURE, temperature)
+        tf1.add_to_collection(IS_TRAINING, is_training)
+        for z in model.pre_activations:
+            tf1.add_to_collection(PRE_ACTIVATIONS, z)
+    return TrainableGraph(inputs, is_training, temperature, model)
+
+
+def build_frozen(spec, values, inputs, dropout=None):
+    """The frozen teacher: `values` (numpy, from a checkpoint) become tf.constants."""
+    with tf1.name_scope("teacher"):
+        return builder.build(spec, inputs, builder.constants(spec, values), dropout)

@@ -1,0 +1,12 @@
+"""Procedure lookup: each module here has run(cfg) -> dict of results."""
+import importlib
+
+from utils.errors import UserError
+
+NAMES = ("train", "compute_stats", "optimize_dataset", "distill")
+
+
+def get(name):
+    if name not in NAMES:
+        raise UserError(f"--procedure: unknown procedure {name!r}; choose one of {', '.join(NAMES)}")
+    return importlib.import_module(f"procedures.{name}")

@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import models
+from models import builder, checkpoint, graph as model_graph
+from procedures import train
+from tests.conftest import make_cfg
+from utils.errors import UserError
+
+tf1 = tf.compat.v1
+
+
+@pytest.mark.parametrize("name, params", [
+    ("hinton1200", 2_395_210), ("hinton800", 1_276_810), ("lenet", 61_706), ("lenet_half", 35_820)])
+def test_parameter_counts(name, params):
+    assert builder.param_count(models.get(name)) == params
+
+
+@pytest.mark.parametrize("name", models.NAMES)
+def test_output_and_layer_shapes(name):
+    spec = models.get(name)
+    with tf.Graph().as_default():
+        g = model_graph.build_trainable(spec, seed=0)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            outs = sess.run(g.model.pre_activations, {g.inputs: np.zeros((3, spec.input_size), np.float32)})
+    shapes = builder.recorded_shapes(spec)
+    assert g.model.layer_names == list(shapes)
+    for out, shape in zip(outs, shapes.values()):
+        assert out.shape == (3,) + shape
+    assert outs[-1].shape == (3, 10)
+
+
+def test_unknown_model_lists_choices():
+    with pytest.raises(UserError, match="hinton1200, hinton800, lenet, lenet_half"):
+        models.get("resnet")
+
+
+def test_a_few_train_steps_lower_the_loss(toy_dataset):
+    spec = models.get("hinton800")
+    with tf.Graph().as_default() as graph:
+        g, labels, loss, _, train_op = train.build_training_graph(spec, lr=0.001, seed=0)
+        init = tf1.global_variables_initializer()
+    with tf1.Session(graph=graph) as sess:
+        sess.run(init)
+        feed = {g.inputs: toy_dataset.train_x, labels: toy_dataset.train_y}
+        before = sess.run(loss, feed)
+        for _ in range(10):
+            sess.run(train_op, {**feed, g.is_training: True})
+        after = sess.run(loss, feed)
+    assert after < 0.5 * before
+
+
+def test_dropout_is_active_only_while_training():
+    spec = models.get("hinton1200")
+    x = np.random.default_rng(0).uniform(size=(4, 784)).astype(np.float32)
+    with tf.Graph().as_default():
+        g = model_graph.build_trainable(spec, seed=0)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            a, b = (sess.run(g.model.logits, {g.inputs: x}) for _ in range(2))
+            c = sess.run(g.model.logits, {g.inputs: x, g.is_training: True})
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+@pytest.fixture
+def trained_checkpoint(tmp_path, toy_dataset, monkeypatch):
+    """Runs --procedure=train for a few steps on the toy dataset; returns (cfg, results)."""
+    import datasets
+    monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset": toy_dataset)
+    cfg = make_cfg(summary_folder=str(tmp_path), model="hinton800", train_batch_size=32,
+                   eval_interval=2, checkpoint_interval=3)
+    return cfg, train.run(cfg)
+
+
+def test_train_writes_checkpoint_log_and_events(trained_checkpoint, tmp_path):
+    cfg, results = trained_checkpoint
+    assert results["steps"] == 5  # 150 examples / 32 per batch, rounded up
+    assert results["model_checkpoint"].endswith("train/checkpoint/hinton800-5")
+    assert (tmp_path / "test" / "log.json").exists()
+    assert list((tmp_path / "test" / "train").glob("events.out.tfevents.*"))
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+
+
+def test_meta_graph_restores_same_logits(trained_checkpoint, toy_dataset):
+    _, results = trained_checkpoint
+    x = toy_dataset.test_x[:8]
+    with tf.Graph().as_default():
+        saver = tf1.train.import_meta_graph(results["model_meta"])
+        inputs = tf1.get_collection(model_graph.INPUTS)[0]
+        logits = tf1.get_collection(model_graph.LOGITS)[0]
+        assert tf1.get_collection(model_graph.MODEL_NAME) == [b"hinton800"] or \
+            tf1.get_collection(model_graph.MODEL_NAME) == ["hinton800"]
+        assert len(tf1.get_collection(model_graph.PRE_ACTIVATIONS)) == 3
+        with tf1.Session() as sess:
+            saver.restore(sess, results["model_checkpoint"])
+            restored = sess.run(logits, {inputs: x})
+    # The frozen teacher, built from the same spec with constants, must agree.
+    spec = models.get("hinton800")
+    values = checkpoint.load_teacher_values(spec, results["model_meta"], results["model_checkpoint"])
+    with tf.Graph().as_default():
+        inp = tf1.placeholder(tf.float32, [None, 784])
+        frozen = model_graph.build_frozen(spec, values, inp)
+        assert tf1.trainable_variables() == []
+        with tf1.Session() as sess:
+            np.testing.assert_allclose(sess.run(frozen.logits, {inp: x}), restored, rtol=1e-5, atol=1e-5)
+
+
+def test_checkpoint_of_other_architecture_is_refused(trained_checkpoint):
+    _, results = trained_checkpoint
+    with pytest.raises(UserError, match="holds hinton800, not --model=hinton1200"):
+        checkpoint.load_teacher_values(models.get("hinton1200"), "", results["model_checkpoint"])
+    with pytest.raises(UserError, match="hinton800 graph, but --model=lenet"):
+        checkpoint.load_teacher_values(models.get("lenet"), results["model_meta"], results["model_checkpoint"])
+
+
+def test_missing_checkpoint_is_refused(tmp_path):
+    with pytest.raises(UserError, match="--model_checkpoint: no checkpoint"):
+        checkpoint.load_teacher_values(models.get("lenet"), "", str(tmp_path / "lenet-100"))
+
+
+def test_train_resumes_from_latest_checkpoint(trained_checkpoint):
+    cfg, first = trained_checkpoint
+    cfg.epochs = 2
+    second = train.run(cfg)
+    assert second["steps"] == 10
+    assert second["examples_per_second"] > 0

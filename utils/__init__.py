@@ -1,0 +1,1 @@
+"""Small helpers shared by every procedure: errors, atomic files, progress, run logs."""
