@@ -18,11 +18,11 @@ _ABSL_FLAGS = set(FLAGS)  # absl's own (--logtostderr, ...), not passed to proce
 # The original tool's flags, same names and meaning.
 flags.DEFINE_string("run_name", "", "Name of the experiment; artifacts go to <summary_folder>/<run_name>/")
 flags.DEFINE_string("summary_folder", "summaries/", "Folder for every run's artifacts")
-flags.DEFINE_string("dataset", "", "mnist, mnist_conv (32x32, for lenet models) or a reconstructed .npy")
+flags.DEFINE_string("dataset", "", "mnist, mnist_conv (32x32, for lenet models), a reconstructed .npy, or noise (distill)")
 flags.DEFINE_string("model", "", "Model to train, or the teacher: hinton1200, hinton800, lenet, lenet_half")
 flags.DEFINE_integer("rng_seed", 42, "Seed for every random choice; the same seed repeats a run")
 flags.DEFINE_string("procedure", "", "train, compute_stats, optimize_dataset or distill")
-flags.DEFINE_float("lr", 0.001, "Adam learning rate")
+flags.DEFINE_float("lr", None, "Adam learning rate; default 0.001 for train/distill, 0.07 for optimize_dataset")
 flags.DEFINE_integer("epochs", 10, "Training epochs")
 flags.DEFINE_integer("train_batch_size", 64, "Examples per training step")
 flags.DEFINE_integer("test_batch_size", 1000, "Examples per evaluation batch")
@@ -30,7 +30,23 @@ flags.DEFINE_integer("eval_interval", 1000, "Training steps between test-set eva
 flags.DEFINE_integer("checkpoint_interval", 1000, "Training steps between checkpoints")
 flags.DEFINE_string("model_meta", "", "Teacher graph: summaries/<run>/train/checkpoint/<model>-<step>.meta")
 flags.DEFINE_string("model_checkpoint", "", "Teacher weights: summaries/<run>/train/checkpoint/<model>-<step>")
+flags.DEFINE_float("temperature", 8.0, "Distillation temperature; the top layer statistics describe logits / T")
+flags.DEFINE_string("optimization_objective", "", "optimize_dataset: top_layer, all_layers, all_layers_dropout, "
+                    "spectral_all_layers or spectral_layer_pairs")
+flags.DEFINE_string("student_model", "", "distill: the student to train from scratch (hinton800, lenet_half, ...)")
+flags.DEFINE_string("eval_dataset", "", "distill: dataset whose test split measures the student (mnist, mnist_conv)")
 # Added by dfkd.
+flags.DEFINE_integer("noise_samples", 60000, "distill --dataset=noise: how many noise inputs make one epoch")
+flags.DEFINE_string("stats_file", "", "Activation statistics; default summaries/<run>/stats/activation_stats_<run>.npz")
+flags.DEFINE_integer("samples_per_class", 6400, "optimize_dataset: reconstructed samples per class")
+flags.DEFINE_integer("optimization_steps", 1000, "optimize_dataset: Adam steps per batch")
+flags.DEFINE_integer("optimize_batch_size", 640, "optimize_dataset: samples optimized together (classes mixed)")
+flags.DEFINE_float("noise_mean", 0.15, "Mean of the Gaussian noise that reconstruction starts from")
+flags.DEFINE_float("noise_std", 0.1, "Std of the Gaussian noise that reconstruction starts from")
+flags.DEFINE_integer("max_full_cov_dim", 2048,
+                     "compute_stats: layers at most this wide get a full covariance, wider ones a diagonal")
+flags.DEFINE_enum("lr_schedule", "cosine", ["constant", "cosine"],
+                  "Learning rate over training: constant (original tool) or cosine decay to 1% at the end")
 flags.DEFINE_string("data_dir", None, "Folder with the MNIST files; default $DFKD_DATA_DIR, else ~/.keras/datasets")
 flags.DEFINE_integer("num_threads", 0, "TensorFlow intra-op threads; 0 = every available core")
 flags.DEFINE_boolean("verbose", False, "Show full tracebacks on errors")

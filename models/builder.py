@@ -55,6 +55,11 @@ def recorded_shapes(spec) -> Dict[str, tuple]:
     return {layer.name: out for layer, _, out in _walk(spec) if isinstance(layer, (Dense, Conv))}
 
 
+def weighted_input_shapes(spec):
+    """Input shape (per example) of every Dense/Conv layer, in order."""
+    return [in_shape for layer, in_shape, _ in _walk(spec) if isinstance(layer, (Dense, Conv))]
+
+
 class Model(NamedTuple):
     logits: tf.Tensor
     pre_activations: List[tf.Tensor]   # one per Dense/Conv layer; the last is the logits

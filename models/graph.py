@@ -6,6 +6,7 @@ temperature placeholder, the is_training switch and every pre-activation.
 """
 from typing import NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 from models import builder
@@ -61,3 +62,11 @@ def build_frozen(spec, values, inputs, dropout=None):
     """The frozen teacher: `values` (numpy, from a checkpoint) become tf.constants."""
     with tf1.name_scope("teacher"):
         return builder.build(spec, inputs, builder.constants(spec, values), dropout)
+
+
+def recorded_layers(model, temperature):
+    """Every pre-activation flattened to [batch, D]; the top one is logits / temperature,
+    the quantity the statistics describe and the objectives match."""
+    flat = [tf.reshape(z, (-1, int(np.prod(z.shape[1:])))) for z in model.pre_activations]
+    flat[-1] = flat[-1] / temperature
+    return flat

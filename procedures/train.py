@@ -28,20 +28,31 @@ def latest_step(checkpoint_dir, model_name):
     return max(steps, default=0)
 
 
-def build_training_graph(spec, lr, seed):
+def learning_rate(lr, schedule, global_step, total_steps):
+    """constant: the original tool's fixed rate. cosine: decays to 1% of it by the last step."""
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return tf1.train.cosine_decay(lr, global_step, total_steps, alpha=0.01)
+    raise UserError(f"--lr_schedule: unknown schedule {schedule!r}; choose constant or cosine")
+
+
+def build_training_graph(spec, lr, seed, schedule="constant", total_steps=1):
     """Trainable model + cross-entropy loss + Adam, in the current default graph."""
     tf1.set_random_seed(seed)
     g = build_trainable(spec, seed=seed)
     labels = tf1.placeholder(tf.int64, [None], name="labels")
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=g.model.logits))
     global_step = tf1.train.get_or_create_global_step()
-    train_op = tf1.train.AdamOptimizer(lr).minimize(loss, global_step=global_step)
+    rate = learning_rate(lr, schedule, global_step, total_steps)
+    train_op = tf1.train.AdamOptimizer(rate).minimize(loss, global_step=global_step)
     return g, labels, loss, global_step, train_op
 
 
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
+    cfg.lr = cfg.lr if cfg.lr is not None else 0.001
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "eval_interval",
                     "checkpoint_interval")
     spec = models.get(cfg.model)
@@ -58,7 +69,8 @@ def run(cfg):
     total_steps = cfg.epochs * steps_per_epoch
     graph = tf.Graph()
     with graph.as_default():
-        g, labels, loss, global_step, train_op = build_training_graph(spec, cfg.lr, cfg.rng_seed)
+        g, labels, loss, global_step, train_op = build_training_graph(spec, cfg.lr, cfg.rng_seed,
+                                                                      cfg.lr_schedule, total_steps)
         saver = tf1.train.Saver(max_to_keep=3)
         init_op = tf1.global_variables_initializer()
     sess = make_session(graph, cfg.num_threads)

@@ -37,9 +37,44 @@ def make_cfg(**overrides):
     """The flags main.py would pass, with test-friendly values."""
     import types
     cfg = dict(run_name="test", summary_folder="summaries/", dataset="mnist", model="hinton1200",
-               rng_seed=42, procedure="train", lr=0.001, epochs=1, train_batch_size=64,
+               rng_seed=42, procedure="train", lr=None, lr_schedule="cosine", epochs=1, train_batch_size=64,
                test_batch_size=1000, eval_interval=1000, checkpoint_interval=1000,
                model_meta="", model_checkpoint="", data_dir=os.environ["DFKD_DATA_DIR"],
-               num_threads=0, verbose=False)
+               num_threads=0, verbose=False, temperature=8.0, max_full_cov_dim=2048,
+               optimization_objective="top_layer", stats_file="", samples_per_class=4, optimization_steps=20,
+               optimize_batch_size=16, noise_mean=0.15, noise_std=0.1,
+               student_model="hinton800", eval_dataset="", noise_samples=200)
     cfg.update(overrides)
     return types.SimpleNamespace(**cfg)
+
+
+def toy_arrays(input_size, n_train=150, n_test=50, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_train + n_test) % 10
+    centers = rng.uniform(0, 1, (10, input_size)).astype(np.float32)
+    x = np.clip(centers[labels] + 0.1 * rng.standard_normal((len(labels), input_size)), 0, 1).astype(np.float32)
+    return x, labels
+
+
+def toy_for(input_size):
+    from datasets.base import ArrayDataset
+    x, y = toy_arrays(input_size)
+    shape = (784,) if input_size == 784 else (32, 32, 1)
+    return ArrayDataset(f"toy{input_size}", x[:150], y[:150], x[150:], y[150:], shape, 10)
+
+
+@pytest.fixture(scope="session")
+def teachers(tmp_path_factory):
+    """Tiny trained teachers (a few steps on toy data): {model: (cfg, train results)}."""
+    from unittest import mock
+
+    import datasets
+    from procedures import train
+    root = tmp_path_factory.mktemp("teachers")
+    out = {}
+    for model, width in (("hinton1200", 784), ("lenet", 1024)):
+        cfg = make_cfg(summary_folder=str(root), run_name=f"t_{model}", model=model, train_batch_size=32,
+                       epochs=2)
+        with mock.patch.object(datasets, "get", lambda name, data_dir, flag="--dataset", w=width: toy_for(w)):
+            out[model] = (cfg, train.run(cfg))
+    return out

@@ -1,0 +1,107 @@
+"""--procedure=compute_stats: one pass of the frozen teacher over the training set,
+recording per class and per layer the mean, standard deviation, covariance (full
+where the layer is at most --max_full_cov_dim wide, else diagonal) and count."""
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import datasets
+import models
+from models import checkpoint
+from models.graph import build_frozen, recorded_layers
+from procedures import checks, stats_file
+from utils import runlog
+from utils.progress import Progress
+from utils.session import make_session
+
+tf1 = tf.compat.v1
+
+
+def stats_path(cfg):
+    return os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "stats",
+                        f"activation_stats_{cfg.run_name}.npz")
+
+
+def class_moments(acts, full_cov):
+    """acts [n, D] float32 -> mean, std, cov (or None), two-pass in float64 for stability."""
+    a = acts.astype(np.float64)
+    mean = a.mean(axis=0)
+    centered = a - mean
+    denom = max(len(a) - 1, 1)
+    if full_cov:
+        cov = centered.T @ centered / denom
+        std = np.sqrt(np.clip(np.diag(cov), 0, None))
+    else:
+        cov = None
+        std = np.sqrt((centered ** 2).sum(axis=0) / denom)
+    return mean, std, cov
+
+
+def compute(sess, inputs, layer_tensors, layer_names, x, y, num_classes, batch_size, max_full_cov_dim,
+            progress=None):
+    """Per-class statistics of every layer in layer_tensors, from examples x with labels y."""
+    moments = {name: {"mean": [], "std": [], "cov": []} for name in layer_names}
+    counts = np.bincount(y, minlength=num_classes)
+    if (counts == 0).any():
+        raise ValueError(f"classes {np.flatnonzero(counts == 0).tolist()} have no examples")
+    done = 0
+    for c in range(num_classes):
+        xc = x[y == c]
+        per_layer = [[] for _ in layer_names]
+        for start in range(0, len(xc), batch_size):
+            for store, value in zip(per_layer, sess.run(layer_tensors, {inputs: xc[start:start + batch_size]})):
+                store.append(value)
+            done += len(xc[start:start + batch_size])
+            if progress:
+                progress.update(done)
+        for name, chunks in zip(layer_names, per_layer):
+            acts = np.concatenate(chunks)
+            mean, std, cov = class_moments(acts, acts.shape[1] <= max_full_cov_dim)
+            moments[name]["mean"].append(mean)
+            moments[name]["std"].append(std)
+            moments[name]["cov"].append(cov)
+    layers = {}
+    for name in layer_names:
+        m = moments[name]
+        layers[name] = {"mean": np.stack(m["mean"]), "std": np.stack(m["std"]),
+                        "cov": None if m["cov"][0] is None else np.stack(m["cov"])}
+    return layers, counts
+
+
+def run(cfg):
+    checks.run_name(cfg)
+    checks.require(cfg, "model", "dataset")
+    checks.positive(cfg, "temperature", "test_batch_size", "max_full_cov_dim")
+    spec = models.get(cfg.model)
+    values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
+    data = datasets.get(cfg.dataset, cfg.data_dir)
+    checks.same_input_size(spec, data)
+    out = stats_path(cfg)
+    checks.writable_folder(os.path.dirname(out), "--summary_folder")
+
+    t0 = time.time()
+    graph = tf.Graph()
+    with graph.as_default():
+        inputs = tf1.placeholder(tf.float32, [None, spec.input_size], name="inputs")
+        model = build_frozen(spec, values, inputs)
+        tensors = recorded_layers(model, cfg.temperature)
+    with make_session(graph, cfg.num_threads) as sess:
+        progress = Progress(len(data.train_x), "compute_stats", unit="examples")
+        layers, counts = compute(sess, inputs, tensors, model.layer_names, data.train_x, data.train_y,
+                                 data.num_classes, cfg.test_batch_size, cfg.max_full_cov_dim, progress)
+    shapes = models.builder.recorded_shapes(spec)
+    for name in layers:
+        layers[name]["shape"] = shapes[name]
+    meta = {"model": spec.name, "run_name": cfg.run_name, "temperature": cfg.temperature,
+            "fingerprint": stats_file.weights_fingerprint(values), "counts": counts}
+    stats_file.save(out, meta, layers)
+    wall = time.time() - t0
+    kinds = {n: ("full" if l["cov"] is not None else "diag") for n, l in layers.items()}
+    results = {"stats_file": out, "wall_seconds": round(wall, 1), "covariance": kinds,
+               "examples_per_second": round(len(data.train_x) / wall, 1)}
+    runlog.update_log(cfg.summary_folder, cfg.run_name, "compute_stats", vars(cfg), results)
+    print(f"[compute_stats] {len(data.train_x)} examples, layers {kinds}, {wall:.1f}s")
+    print(f"[compute_stats] wrote {out}")
+    return results

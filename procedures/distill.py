@@ -1,0 +1,134 @@
+"""--procedure=distill: train --student_model from scratch to match the frozen
+teacher's temperature-softened outputs on --dataset (a reconstructed .npy, mnist /
+mnist_conv for vanilla KD, or noise), evaluating on --eval_dataset's real labels."""
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import datasets
+import models
+from datasets import noise
+from models import checkpoint
+from models.graph import build_frozen, build_trainable
+from procedures import checks, evaluation
+from utils import runlog
+from utils.errors import UserError
+from utils.progress import Progress
+from utils.session import make_session
+from utils.tensorboard import write_scalars
+
+tf1 = tf.compat.v1
+
+
+def kd_loss(student_logits, teacher_logits, temperature):
+    """Hinton et al.: T^2 * cross-entropy(softmax(teacher/T), softmax(student/T)), batch mean."""
+    soft_targets = tf.nn.softmax(teacher_logits / temperature)
+    ce = tf.nn.softmax_cross_entropy_with_logits(labels=tf.stop_gradient(soft_targets),
+                                                 logits=student_logits / temperature)
+    return temperature ** 2 * tf.reduce_mean(ce)
+
+
+def teacher_logits(spec, values, x, batch_size, num_threads):
+    """Teacher outputs for every row of x, computed once in a graph of its own."""
+    graph = tf.Graph()
+    with graph.as_default():
+        inputs = tf1.placeholder(tf.float32, [None, spec.input_size])
+        logits = build_frozen(spec, values, inputs).logits
+    with make_session(graph, num_threads) as sess:
+        return np.concatenate([sess.run(logits, {inputs: x[i:i + batch_size]})
+                               for i in range(0, len(x), batch_size)])
+
+
+def dataset_tag(name):
+    return os.path.splitext(os.path.basename(name))[0] if name.endswith(".npy") else name
+
+
+def load_data(cfg, teacher_spec):
+    if cfg.dataset == "noise":
+        checks.positive(cfg, "noise_samples")
+        return noise.make(teacher_spec.input_shape, cfg.noise_samples, cfg.noise_mean, cfg.noise_std, cfg.rng_seed)
+    return datasets.get(cfg.dataset, cfg.data_dir)
+
+
+def run(cfg):
+    checks.run_name(cfg)
+    checks.require(cfg, "model", "student_model", "dataset")
+    cfg.lr = cfg.lr if cfg.lr is not None else 0.001
+    checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval")
+    teacher_spec, student_spec = models.get(cfg.model), models.get(cfg.student_model)
+    if teacher_spec.input_size != student_spec.input_size:
+        raise UserError(f"--student_model={student_spec.name} takes {student_spec.input_size} inputs but "
+                        f"--model={teacher_spec.name} takes {teacher_spec.input_size}")
+    values = checkpoint.load_teacher_values(teacher_spec, cfg.model_meta, cfg.model_checkpoint)
+    data = load_data(cfg, teacher_spec)
+    checks.same_input_size(teacher_spec, data)
+    eval_name = cfg.eval_dataset or (cfg.dataset if cfg.dataset in datasets.NAMES else "")
+    if not eval_name:
+        raise UserError("--eval_dataset is required when --dataset is a .npy or noise: "
+                        f"{'mnist_conv' if teacher_spec.input_size == 1024 else 'mnist'} for --model={teacher_spec.name}")
+    eval_data = datasets.get(eval_name, cfg.data_dir, flag="--eval_dataset")
+    if not eval_data.has_test:
+        raise UserError(f"--eval_dataset={eval_name} has no test labels; use mnist or mnist_conv")
+    checks.same_input_size(teacher_spec, eval_data, data_flag="--eval_dataset")
+    out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "distill")
+    ckpt_dir = os.path.join(out_dir, "checkpoint")
+    checks.writable_folder(ckpt_dir, "--summary_folder")
+
+    t0 = time.time()
+    train_targets = teacher_logits(teacher_spec, values, data.train_x, cfg.test_batch_size, cfg.num_threads)
+    eval_teacher = np.argmax(teacher_logits(teacher_spec, values, eval_data.test_x, cfg.test_batch_size,
+                                            cfg.num_threads), axis=1)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(cfg.rng_seed)
+        g = build_trainable(student_spec, seed=cfg.rng_seed)
+        soft = tf1.placeholder(tf.float32, [None, teacher_spec.num_classes], name="teacher_logits")
+        loss = kd_loss(g.model.logits, soft, cfg.temperature)
+        step_var = tf1.train.get_or_create_global_step()
+        train_op = tf1.train.AdamOptimizer(cfg.lr).minimize(loss, global_step=step_var)
+        saver = tf1.train.Saver(max_to_keep=2)
+        init = tf1.global_variables_initializer()
+    sess = make_session(graph, cfg.num_threads)
+    sess.run(init)
+    writer = tf1.summary.FileWriter(os.path.join(out_dir, dataset_tag(cfg.dataset)))
+
+    def evaluate(step):
+        predicted = evaluation.predictions(sess, g.inputs, g.model.logits, eval_data.test_x, cfg.test_batch_size)
+        acc = float(np.mean(predicted == eval_data.test_y))
+        agree = float(np.mean(predicted == eval_teacher))
+        write_scalars(writer, step, test_accuracy=acc, teacher_agreement=agree)
+        return acc, agree
+
+    steps_per_epoch = data.steps_per_epoch(cfg.train_batch_size)
+    total = cfg.epochs * steps_per_epoch
+    progress = Progress(total, f"distill {student_spec.name}")
+    order = np.arange(len(data.train_x))
+    step, acc, agree = 0, float("nan"), float("nan")
+    for epoch in range(cfg.epochs):
+        shuffled = np.random.default_rng([cfg.rng_seed, epoch]).permutation(order)
+        for start in range(0, len(shuffled), cfg.train_batch_size):
+            idx = shuffled[start:start + cfg.train_batch_size]
+            _, value = sess.run([train_op, loss], {g.inputs: data.train_x[idx], soft: train_targets[idx]})
+            step += 1
+            if step % 50 == 0:
+                write_scalars(writer, step, kd_loss=value)
+            if step % cfg.eval_interval == 0 and step != total:
+                acc, agree = evaluate(step)
+            progress.update(step, epoch=epoch + 1, loss=float(value), test_acc=acc)
+    acc, agree = evaluate(step)
+    prefix = os.path.join(ckpt_dir, student_spec.name)
+    saver.save(sess, prefix, global_step=step)
+    writer.close()
+    sess.close()
+    wall = time.time() - t0
+    results = {"dataset": cfg.dataset, "eval_dataset": eval_name, "test_accuracy": acc,
+               "teacher_agreement": agree, "steps": step, "wall_seconds": round(wall, 1),
+               "examples_per_second": round(step * cfg.train_batch_size / wall, 1),
+               "student_checkpoint": f"{prefix}-{step}"}
+    runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{dataset_tag(cfg.dataset)}", vars(cfg), results)
+    print(f"[distill] {student_spec.name} from {teacher_spec.name} on {dataset_tag(cfg.dataset)}: test accuracy "
+          f"{100 * acc:.2f}%, agreement with teacher {100 * agree:.2f}% ({wall:.0f}s)")
+    print(f"[distill] student checkpoint {prefix}-{step}")
+    return results

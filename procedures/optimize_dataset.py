@@ -1,0 +1,215 @@
+"""--procedure=optimize_dataset: reconstruct inputs from the frozen teacher and its
+activation statistics alone.
+
+Every batch starts from noise; per sample, targets are drawn from the statistics of
+its class; Adam then moves the inputs (and nothing else) to minimise the objective.
+The whole --optimization_steps loop of a batch runs inside one tf.while_loop.
+Finished batches are kept on disk, so an interrupted run resumes where it stopped.
+"""
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import models
+from datasets.optimized import labels_path
+from models import checkpoint
+from models.graph import build_frozen, recorded_layers
+from procedures import checks, compute_stats, objectives, stats_file
+from utils import atomic, runlog
+from utils.errors import UserError
+from utils.progress import Progress
+from utils.session import make_session
+from utils.tensorboard import write_scalars
+
+tf1 = tf.compat.v1
+ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
+MAX_ATTEMPTS = 3
+
+
+def output_path(cfg):
+    return os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "data",
+                        f"data_optimized_{cfg.optimization_objective}_{cfg.run_name}.npy")
+
+
+class ReconstructionGraph:
+    """Frozen teacher + one input Variable + the fused Adam loop for one batch."""
+
+    def __init__(self, spec, values, objective, target_layers, temperature, lr, steps):
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.x0 = tf1.placeholder(tf.float32, [None, spec.input_size], name="initial_inputs")
+            self.inputs = tf1.Variable(self.x0, validate_shape=False, name="reconstructed_inputs")
+            self.targets = {n: tf1.placeholder(tf.float32, [None, None], name=f"target_{n}") for n in target_layers}
+            self.masks = {}
+            if objective.dropout_masks:
+                in_shapes = models.builder.weighted_input_shapes(spec)
+                for index, layer in enumerate(spec.weighted_layers):
+                    if layer.dropout > 0:
+                        self.masks[index] = tf1.placeholder(tf.float32, (None,) + in_shapes[index],
+                                                            name=f"dropout_mask_{layer.name}")
+            dropout = (lambda x, rate, index: x * self.masks[index]) if self.masks else None
+            top = spec.weighted_layers[-1].name
+
+            def loss_of(x, with_dropout=True):
+                model = build_frozen(spec, values, x, dropout if with_dropout else None)
+                acts = dict(zip(model.layer_names, recorded_layers(model, temperature)))
+                return objectives.per_sample_loss(acts, self.targets, top), model
+
+            def body(t, x, m, v, history):
+                loss = loss_of(x)[0]
+                grad = tf.gradients(tf.reduce_sum(loss), x)[0]
+                t1 = tf.cast(t + 1, tf.float32)
+                m = ADAM_BETA1 * m + (1 - ADAM_BETA1) * grad
+                v = ADAM_BETA2 * v + (1 - ADAM_BETA2) * tf.square(grad)
+                step = lr * tf.sqrt(1 - ADAM_BETA2 ** t1) / (1 - ADAM_BETA1 ** t1)
+                x = x - step * m / (tf.sqrt(v) + ADAM_EPSILON)
+                return t + 1, x, m, v, history.write(t, tf.reduce_mean(loss))
+
+            x = self.inputs.read_value()
+            zeros = tf.zeros_like(x)
+            history = tf.TensorArray(tf.float32, size=steps)
+            _, x_final, _, _, history = tf1.while_loop(
+                lambda t, *_: t < steps, body, [tf.constant(0), x, zeros, zeros, history])
+            self.optimize = tf1.assign(self.inputs, x_final, validate_shape=False)
+            with tf.control_dependencies([self.optimize]):
+                self.loss_history = history.stack()
+            final_loss, inference = loss_of(self.inputs.read_value(), with_dropout=False)
+            self.final_loss = final_loss
+            self.predictions = tf.argmax(inference.logits, axis=1)
+            self.init = self.inputs.initializer
+
+    def run_batch(self, sess, x0, targets, masks):
+        feed = {self.x0: x0, **{self.targets[n]: t for n, t in targets.items()},
+                **{self.masks[i]: m for i, m in masks.items()}}
+        sess.run(self.init, feed)
+        history = sess.run(self.loss_history, feed)
+        x, predictions = sess.run([self.inputs, self.predictions], feed)
+        return x, history, predictions
+
+
+def batch_plan(total, batch_size):
+    return [(start, min(start + batch_size, total)) for start in range(0, total, batch_size)]
+
+
+def draw_batch(cfg, spec, sampler, batch_index, start, stop, num_classes, attempt):
+    """Everything random about one batch, from (seed, batch, attempt) alone."""
+    rng = np.random.default_rng([cfg.rng_seed, batch_index, attempt])
+    labels = np.arange(start, stop) % num_classes
+    x0 = rng.normal(cfg.noise_mean, cfg.noise_std, (stop - start, spec.input_size)).astype(np.float32)
+    targets = sampler.sample(labels, rng)
+    return labels, x0, targets, rng
+
+
+def dropout_masks(spec, graph, rng, n):
+    """Fixed Bernoulli(keep) masks on the input of every dropout layer, no rescaling."""
+    in_shapes = models.builder.weighted_input_shapes(spec)
+    return {i: (rng.uniform(size=(n,) + in_shapes[i]) >= spec.weighted_layers[i].dropout).astype(np.float32)
+            for i in graph.masks}
+
+
+def settings_of(cfg, fingerprint):
+    keys = ("model", "optimization_objective", "rng_seed", "lr", "optimization_steps", "noise_mean",
+            "noise_std", "samples_per_class", "optimize_batch_size", "temperature")
+    return {**{k: getattr(cfg, k) for k in keys}, "fingerprint": fingerprint}
+
+
+def run(cfg):
+    checks.run_name(cfg)
+    checks.require(cfg, "model", "optimization_objective")
+    objective = objectives.get(cfg.optimization_objective)
+    cfg.lr = cfg.lr if cfg.lr is not None else 0.07
+    checks.positive(cfg, "lr", "temperature", "optimization_steps", "samples_per_class", "optimize_batch_size")
+    if cfg.noise_std < 0:
+        raise UserError(f"--noise_std must be >= 0, got {cfg.noise_std}")
+    spec = models.get(cfg.model)
+    if objective.dropout_masks and not any(l.dropout > 0 for l in spec.weighted_layers):
+        raise UserError(f"--optimization_objective=all_layers_dropout needs a teacher trained with dropout "
+                        f"(hinton1200); --model={spec.name} has none")
+    values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
+    fingerprint = stats_file.weights_fingerprint(values)
+    stats_path = cfg.stats_file or compute_stats.stats_path(cfg)
+    if not os.path.exists(stats_path):
+        raise UserError(f"--stats_file: {stats_path} not found; run --procedure=compute_stats first "
+                        "(or pass --stats_file)")
+    stats = stats_file.load(stats_path)
+    stats_file.validate(stats, spec, cfg.temperature, fingerprint)
+    out = output_path(cfg)
+    checks.writable_folder(os.path.dirname(out), "--summary_folder")
+
+    sampler = objectives.TargetSampler(objective, stats)
+    total = cfg.samples_per_class * stats.num_classes
+    plan = batch_plan(total, cfg.optimize_batch_size)
+    partial_dir = os.path.join(os.path.dirname(out), f".partial_{cfg.optimization_objective}_{cfg.run_name}")
+    settings = settings_of(cfg, fingerprint)
+    settings_file = os.path.join(partial_dir, "settings.json")
+    if os.path.isdir(partial_dir):
+        try:
+            with open(settings_file) as f:
+                kept = json.load(f) == settings
+        except (OSError, ValueError):
+            kept = False
+        if not kept:
+            print(f"[optimize_dataset] discarding unfinished batches in {partial_dir}: other settings")
+            shutil.rmtree(partial_dir)
+    if not os.path.isdir(partial_dir):
+        os.makedirs(partial_dir)
+        atomic.save_json(settings_file, settings)
+
+    rg = ReconstructionGraph(spec, values, objective, sampler.layers, cfg.temperature, cfg.lr,
+                             cfg.optimization_steps)
+    writer = tf1.summary.FileWriter(os.path.join(os.path.dirname(out), "..", "optimize_dataset",
+                                                 cfg.optimization_objective))
+    batch_file = lambda b: os.path.join(partial_dir, f"batch_{b:05d}.npz")
+    todo = [b for b in range(len(plan)) if not os.path.exists(batch_file(b))]
+    if len(todo) < len(plan):
+        print(f"[optimize_dataset] resuming: {len(plan) - len(todo)} of {len(plan)} batches already done")
+    progress = Progress(sum(plan[b][1] - plan[b][0] for b in todo), f"optimize {cfg.optimization_objective}",
+                        unit="samples", every_seconds=0)
+    t0, done = time.time(), 0
+    with make_session(rg.graph, cfg.num_threads) as sess:
+        for b in todo:
+            start, stop = plan[b]
+            for attempt in range(MAX_ATTEMPTS):
+                labels, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, stats.num_classes, attempt)
+                masks = dropout_masks(spec, rg, rng, stop - start)
+                x, history, predictions = rg.run_batch(sess, x0, targets, masks)
+                if np.isfinite(history[-1]) and np.isfinite(x).all():
+                    break
+                print(f"[optimize_dataset] batch {b}: loss became {history[-1]}; re-initializing (attempt "
+                      f"{attempt + 2} of {MAX_ATTEMPTS})")
+            else:
+                raise UserError(f"batch {b} diverged {MAX_ATTEMPTS} times; lower --lr (now {cfg.lr})")
+            atomic.save_npz(batch_file(b), x=x, labels=labels, agree=(predictions == labels))
+            if b == 0:
+                for step in range(0, len(history), max(1, len(history) // 100)):
+                    write_scalars(writer, step, **{"loss_curve_batch0": history[step]})
+            write_scalars(writer, b, initial_loss=history[0], final_loss=history[-1],
+                          teacher_agreement=float(np.mean(predictions == labels)))
+            done += stop - start
+            progress.update(done, batch=f"{b + 1}/{len(plan)}", loss=float(history[-1]),
+                            agree=float(np.mean(predictions == labels)))
+    writer.close()
+    wall = time.time() - t0
+
+    parts = [np.load(batch_file(b), allow_pickle=False) for b in range(len(plan))]
+    x = np.concatenate([p["x"] for p in parts]).astype(np.float32)
+    labels = np.concatenate([p["labels"] for p in parts]).astype(np.int64)
+    agreement = float(np.mean(np.concatenate([p["agree"] for p in parts])))
+    atomic.save_npy(labels_path(out), labels)
+    atomic.save_npy(out, x)
+    atomic.save_json(out[:-len(".npy")] + ".json", {**settings, "samples": int(len(x)),
+                                                     "teacher_agreement": agreement})
+    shutil.rmtree(partial_dir)
+    sample_steps = done * cfg.optimization_steps
+    results = {"output": out, "samples": int(len(x)), "teacher_agreement": agreement,
+               "wall_seconds": round(wall, 1), "batch_size": cfg.optimize_batch_size,
+               "sample_steps_per_second": round(sample_steps / wall, 1) if done else None}
+    runlog.update_log(cfg.summary_folder, cfg.run_name, f"optimize_dataset/{cfg.optimization_objective}",
+                      vars(cfg), results)
+    print(f"[optimize_dataset] {len(x)} samples; teacher assigns {100 * agreement:.1f}% to their intended class")
+    print(f"[optimize_dataset] wrote {out}")
+    return results

@@ -1,0 +1,46 @@
+"""The real command line: bad input gives one line on stderr, exit code 2, no traceback."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], capture_output=True,
+                          text=True, cwd=cwd or ROOT, timeout=300)
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--run_name=x"], "--procedure is required; choose one of train, compute_stats"),
+    (["--run_name=x", "--procedure=fly"], "unknown procedure 'fly'"),
+    (["--run_name=x", "--procedure=train", "--model=resnet", "--dataset=mnist"], "choose one of hinton1200"),
+    (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=cifar"], "unknown dataset 'cifar'"),
+    (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=mnist"], "expects 1024 (use mnist_conv"),
+    (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=mnist_conv", "--epochs=-1"],
+     "--epochs must be > 0"),
+    (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=mnist_conv", "--lr=0"], "--lr must be > 0"),
+    (["--procedure=train", "--model=lenet", "--dataset=mnist_conv"], "--run_name is required"),
+])
+def test_bad_flags_give_one_line(args, expected, tmp_path):
+    result = run_cli(*args, f"--summary_folder={tmp_path}")
+    assert result.returncode == 2, result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_unwritable_summary_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_cli("--run_name=x", "--procedure=train", "--model=hinton800", "--dataset=mnist",
+                     f"--summary_folder={blocker}")
+    assert result.returncode == 2
+    assert "--summary_folder: cannot write" in error_lines(result.stderr)[0]

@@ -1,0 +1,95 @@
+import hashlib
+import os
+from unittest import mock
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import datasets
+from datasets import noise, optimized
+from procedures import distill
+from tests.conftest import make_cfg, toy_for
+from utils import atomic
+from utils.errors import UserError
+
+tf1 = tf.compat.v1
+
+
+def test_kd_loss_equals_numpy_reference():
+    rng = np.random.default_rng(0)
+    s, t, T = rng.normal(size=(5, 10)) * 3, rng.normal(size=(5, 10)) * 3, 4.0
+    with tf.Graph().as_default():
+        loss = distill.kd_loss(tf.constant(s), tf.constant(t), T)
+        with tf1.Session() as sess:
+            value = sess.run(loss)
+    softmax = lambda z: np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)
+    reference = T ** 2 * np.mean(-(softmax(t / T) * np.log(softmax(s / T))).sum(1))
+    assert value == pytest.approx(reference, rel=1e-6)
+
+
+def checkpoint_digest(prefix):
+    h = hashlib.sha256()
+    for suffix in (".index", ".data-00000-of-00001"):
+        with open(prefix + suffix, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def distill_cfg(teachers, **overrides):
+    train_cfg, result = teachers["hinton1200"]
+    settings = dict(summary_folder=train_cfg.summary_folder, run_name="distill_test", procedure="distill",
+                    model="hinton1200", student_model="hinton800", model_meta=result["model_meta"],
+                    model_checkpoint=result["model_checkpoint"], dataset="mnist", train_batch_size=16,
+                    eval_interval=5)
+    return make_cfg(**{**settings, **overrides})
+
+
+def test_student_agrees_more_after_distillation_and_teacher_is_unchanged(teachers):
+    before = checkpoint_digest(teachers["hinton1200"][1]["model_checkpoint"])
+    with mock.patch.object(datasets, "get", lambda *a, **k: toy_for(784)):
+        cfg = distill_cfg(teachers, epochs=1, train_batch_size=150)  # a single step
+        start = distill.run(cfg)
+        cfg.epochs, cfg.train_batch_size = 3, 16
+        end = distill.run(cfg)
+    assert end["teacher_agreement"] > start["teacher_agreement"]
+    assert checkpoint_digest(cfg.model_checkpoint) == before
+    assert os.path.exists(end["student_checkpoint"] + ".index")
+
+
+def test_noise_dataset_takes_the_teacher_input_shape():
+    data = noise.make((32, 32, 1), 20, 0.15, 0.1, seed=1)
+    assert data.train_x.shape == (20, 1024) and data.io_shape == (1024, 10)
+    assert abs(float(data.train_x.mean()) - 0.15) < 0.05
+
+
+def test_npy_dataset_loads_with_labels(tmp_path):
+    path = str(tmp_path / "data.npy")
+    atomic.save_npy(path, np.zeros((6, 1024), np.float32))
+    atomic.save_npy(optimized.labels_path(path), np.arange(6))
+    data = datasets.get(path, None)
+    assert data.train_x.shape == (6, 1024) and data.input_shape == (32, 32, 1)
+
+
+def test_784_wide_npy_given_to_lenet_names_both_shapes(teachers, tmp_path):
+    path = str(tmp_path / "data.npy")
+    atomic.save_npy(path, np.zeros((6, 784), np.float32))
+    atomic.save_npy(optimized.labels_path(path), np.arange(6))
+    train_cfg, result = teachers["lenet"]
+    cfg = make_cfg(summary_folder=str(tmp_path), procedure="distill", model="lenet", student_model="lenet_half",
+                   model_meta=result["model_meta"], model_checkpoint=result["model_checkpoint"],
+                   dataset=path, eval_dataset="mnist_conv")
+    with pytest.raises(UserError, match="gives inputs 784 wide, but --model=lenet expects 1024"):
+        distill.run(cfg)
+
+
+def test_student_of_other_input_size_is_refused(teachers):
+    cfg = distill_cfg(teachers, student_model="lenet_half")
+    with pytest.raises(UserError, match="--student_model=lenet_half takes 1024 inputs"):
+        distill.run(cfg)
+
+
+def test_stale_checkpoint_is_refused(teachers, tmp_path):
+    cfg = distill_cfg(teachers, model_checkpoint=str(tmp_path / "hinton1200-5"))
+    with pytest.raises(UserError, match="--model_checkpoint: no checkpoint"):
+        distill.run(cfg)

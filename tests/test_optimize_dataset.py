@@ -1,0 +1,115 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import datasets
+import models
+from models import checkpoint
+from procedures import objectives, optimize_dataset, stats_file
+from tests.conftest import make_cfg
+from utils.errors import UserError
+
+tf1 = tf.compat.v1
+
+
+@pytest.fixture(scope="module")
+def setups(teachers, tmp_path_factory):
+    """compute_stats for both tiny teachers; returns {model: cfg ready for optimize_dataset}."""
+    from unittest import mock
+
+    from procedures import compute_stats
+    from tests.conftest import toy_for
+    out = {}
+    for model, (train_cfg, result) in teachers.items():
+        cfg = make_cfg(summary_folder=train_cfg.summary_folder, run_name=train_cfg.run_name, model=model,
+                       procedure="compute_stats", model_meta=result["model_meta"],
+                       model_checkpoint=result["model_checkpoint"], max_full_cov_dim=1600)
+        with mock.patch.object(datasets, "get", lambda *a, w=models.get(model).input_size, **k: toy_for(w)):
+            compute_stats.run(cfg)
+        cfg.procedure = "optimize_dataset"
+        out[model] = cfg
+    return out
+
+
+def reconstruction(cfg, objective_name, steps):
+    spec = models.get(cfg.model)
+    values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
+    stats = stats_file.load(os.path.join(cfg.summary_folder, cfg.run_name, "stats",
+                                         f"activation_stats_{cfg.run_name}.npz"))
+    objective = objectives.get(objective_name)
+    sampler = objectives.TargetSampler(objective, stats)
+    rg = optimize_dataset.ReconstructionGraph(spec, values, objective, sampler.layers, 8.0, 0.07, steps)
+    return spec, values, sampler, rg
+
+
+@pytest.mark.parametrize("model, objective", [
+    ("hinton1200", "top_layer"), ("hinton1200", "all_layers"), ("hinton1200", "all_layers_dropout"),
+    ("lenet", "top_layer"), ("lenet", "all_layers")])
+def test_each_objective_loss_falls_and_teacher_is_untouched(setups, model, objective):
+    cfg = setups[model]
+    cfg.optimization_objective = objective
+    spec, values, sampler, rg = reconstruction(cfg, objective, steps=30)
+    labels, x0, targets, rng = optimize_dataset.draw_batch(cfg, spec, sampler, 0, 0, 20, 10, 0)
+    masks = optimize_dataset.dropout_masks(spec, rg, rng, 20)
+    assert bool(masks) == (objective == "all_layers_dropout")
+    with rg.graph.as_default():
+        # The input batch is the only variable; every weight is a constant.
+        assert [v.name for v in tf1.trainable_variables()] == ["reconstructed_inputs:0"]
+        weight_tensors = {name: rg.graph.get_tensor_by_name(f"teacher/{name.replace('/', '_')}:0")
+                          for name in values}
+    with tf1.Session(graph=rg.graph) as sess:
+        x, history, _ = rg.run_batch(sess, x0, targets, masks)
+        after = sess.run(weight_tensors)
+    assert history[-1] < 0.5 * history[0]
+    assert not np.allclose(x, x0)
+    for name in values:
+        np.testing.assert_array_equal(after[name], values[name])
+
+
+def test_dropout_objective_needs_a_dropout_teacher(setups):
+    cfg = setups["lenet"]
+    cfg.optimization_objective = "all_layers_dropout"
+    with pytest.raises(UserError, match="needs a teacher trained with dropout"):
+        optimize_dataset.run(cfg)
+
+
+def test_unknown_objective_lists_choices():
+    with pytest.raises(UserError, match="choose one of top_layer, all_layers"):
+        objectives.get("middle_layer")
+
+
+def test_full_run_writes_npy_that_loads_as_a_dataset(setups):
+    cfg = setups["hinton1200"]
+    cfg.optimization_objective = "top_layer"
+    result = optimize_dataset.run(cfg)
+    data = datasets.get(result["output"], data_dir=None)
+    assert data.train_x.shape == (40, 784) and data.train_x.dtype == np.float32
+    assert data.train_y.tolist() == [i % 10 for i in range(40)]
+    assert data.io_shape == (784, 10)
+    assert 0 <= result["teacher_agreement"] <= 1
+    assert not [p for p in os.listdir(os.path.dirname(result["output"])) if p.startswith(".")]
+
+
+def test_same_seed_repeats_the_reconstruction(setups):
+    cfg = setups["hinton1200"]
+    cfg.optimization_objective = "all_layers"
+    first = np.load(optimize_dataset.run(cfg)["output"])
+    second = np.load(optimize_dataset.run(cfg)["output"])
+    np.testing.assert_array_equal(first, second)
+    cfg.rng_seed = 43
+    try:
+        assert not np.array_equal(first, np.load(optimize_dataset.run(cfg)["output"]))
+    finally:
+        cfg.rng_seed = 42
+
+
+def test_stats_missing_says_run_compute_stats(setups, tmp_path):
+    cfg = setups["hinton1200"]
+    cfg.stats_file = str(tmp_path / "nope.npz")
+    try:
+        with pytest.raises(UserError, match="run --procedure=compute_stats first"):
+            optimize_dataset.run(cfg)
+    finally:
+        cfg.stats_file = ""
