@@ -35,7 +35,10 @@ flags.DEFINE_string("optimization_objective", "", "optimize_dataset: top_layer, 
                     "spectral_all_layers or spectral_layer_pairs")
 flags.DEFINE_string("student_model", "", "distill: the student to train from scratch (hinton800, lenet_half, ...)")
 flags.DEFINE_string("eval_dataset", "", "distill: dataset whose test split measures the student (mnist, mnist_conv)")
+flags.DEFINE_boolean("compute_graphwise_stats", False,
+                     "compute_stats: also record the spectral metadata the spectral_* objectives need")
 # Added by dfkd.
+flags.DEFINE_float("spectral_fraction", 0.1, "compute_stats: share of graph Fourier coefficients kept per class")
 flags.DEFINE_integer("noise_samples", 60000, "distill --dataset=noise: how many noise inputs make one epoch")
 flags.DEFINE_string("stats_file", "", "Activation statistics; default summaries/<run>/stats/activation_stats_<run>.npz")
 flags.DEFINE_integer("samples_per_class", 6400, "optimize_dataset: reconstructed samples per class")

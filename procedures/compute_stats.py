@@ -11,8 +11,9 @@ import datasets
 import models
 from models import checkpoint
 from models.graph import build_frozen, recorded_layers
-from procedures import checks, stats_file
+from procedures import checks, spectral, stats_file
 from utils import runlog
+from utils.errors import UserError
 from utils.progress import Progress
 from utils.session import make_session
 
@@ -74,6 +75,8 @@ def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
     checks.positive(cfg, "temperature", "test_batch_size", "max_full_cov_dim")
+    if cfg.compute_graphwise_stats and not 0 < cfg.spectral_fraction <= 1:
+        raise UserError(f"--spectral_fraction must be in (0, 1], got {cfg.spectral_fraction}")
     spec = models.get(cfg.model)
     values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
     data = datasets.get(cfg.dataset, cfg.data_dir)
@@ -96,11 +99,18 @@ def run(cfg):
         layers[name]["shape"] = shapes[name]
     meta = {"model": spec.name, "run_name": cfg.run_name, "temperature": cfg.temperature,
             "fingerprint": stats_file.weights_fingerprint(values), "counts": counts}
+    if cfg.compute_graphwise_stats:
+        t_graph = time.time()
+        meta["graphwise"] = spectral.compute_graphwise(spec, values, {n: l["mean"] for n, l in layers.items()},
+                                                       cfg.spectral_fraction)
+        meta["graphwise"]["graph__fingerprint"] = np.str_(meta["fingerprint"])
+        graph_seconds = time.time() - t_graph
     stats_file.save(out, meta, layers)
     wall = time.time() - t0
     kinds = {n: ("full" if l["cov"] is not None else "diag") for n, l in layers.items()}
     results = {"stats_file": out, "wall_seconds": round(wall, 1), "covariance": kinds,
-               "examples_per_second": round(len(data.train_x) / wall, 1)}
+               "examples_per_second": round(len(data.train_x) / wall, 1),
+               "graphwise_seconds": round(graph_seconds, 1) if cfg.compute_graphwise_stats else None}
     runlog.update_log(cfg.summary_folder, cfg.run_name, "compute_stats", vars(cfg), results)
     print(f"[compute_stats] {len(data.train_x)} examples, layers {kinds}, {wall:.1f}s")
     print(f"[compute_stats] wrote {out}")

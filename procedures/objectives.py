@@ -1,6 +1,7 @@
 """Reconstruction objectives. They share one sampling path and one loss; each is the
-small difference: which recorded layers it matches, and whether fixed dropout
-masks are applied to the teacher.
+small difference: where its per-sample targets come from (draws from the recorded
+Gaussians of some layers, or the spectrally compressed class means of some graphs)
+and whether fixed dropout masks are applied to the teacher.
 
 Loss per sample: sum over matched layers of mean_j (f(target_j) - f(activation_j))^2,
 with f = ReLU on hidden layers (what the next layer actually sees) and identity on
@@ -15,24 +16,53 @@ from procedures.sampling import layer_samplers
 from utils.errors import UserError
 
 
+class LayerwiseTargets:
+    """Per sample, a draw from its class's recorded Gaussian for each matched layer."""
+
+    def __init__(self, stats, layers):
+        self.layer_of = {name: name for name in layers}
+        self.samplers = layer_samplers(stats, layers)
+
+    def sample(self, labels, rng):
+        return {name: sampler.sample(labels, rng) for name, sampler in self.samplers.items()}
+
+
+class SpectralTargets:
+    """Per sample, its class's spectrally compressed mean signal of each graph, split by layer."""
+
+    def __init__(self, stats, groups):
+        if not stats.has_graphwise:
+            raise UserError(f"--stats_file: {stats.path} has no graphwise statistics; rerun "
+                            "--procedure=compute_stats with --compute_graphwise_stats")
+        self.layer_of, self.slices = {}, {}
+        for group in groups:
+            layers, target = stats.graph_layers(group), stats.arrays[f"graph__{group}__target"]
+            offset = 0
+            for layer in layers:
+                size = stats.mean(layer).shape[1]
+                key = f"{group}/{layer}"
+                self.layer_of[key] = layer
+                self.slices[key] = target[:, offset:offset + size]
+                offset += size
+
+    def sample(self, labels, rng):
+        return {key: targets[labels] for key, targets in self.slices.items()}
+
+
 class Objective(NamedTuple):
     name: str
-    matched_layers: Callable       # layer names -> the names this objective matches
+    targets: Callable              # stats -> a *Targets object
     dropout_masks: bool = False    # fixed random masks on the teacher, no rescaling
 
 
-def _top(names):
-    return names[-1:]
-
-
-def _all(names):
-    return list(names)
-
-
 OBJECTIVES = {
-    "top_layer": Objective("top_layer", _top),
-    "all_layers": Objective("all_layers", _all),
-    "all_layers_dropout": Objective("all_layers_dropout", _all, dropout_masks=True),
+    "top_layer": Objective("top_layer", lambda stats: LayerwiseTargets(stats, stats.layer_names[-1:])),
+    "all_layers": Objective("all_layers", lambda stats: LayerwiseTargets(stats, stats.layer_names)),
+    "all_layers_dropout": Objective("all_layers_dropout", lambda stats: LayerwiseTargets(stats, stats.layer_names),
+                                    dropout_masks=True),
+    "spectral_all_layers": Objective("spectral_all_layers", lambda stats: SpectralTargets(stats, ["all"])),
+    "spectral_layer_pairs": Objective("spectral_layer_pairs",
+                                      lambda stats: SpectralTargets(stats, stats.graph_pairs)),
 }
 
 
@@ -43,23 +73,14 @@ def get(name):
     return OBJECTIVES[name]
 
 
-class TargetSampler:
-    """Draws, per sample, the target activations of the layers an objective matches."""
-
-    def __init__(self, objective, stats):
-        self.layers = objective.matched_layers(stats.layer_names)
-        self.samplers = layer_samplers(stats, self.layers)
-
-    def sample(self, labels, rng):
-        return {name: self.samplers[name].sample(labels, rng) for name in self.layers}
-
-
-def per_sample_loss(activations, targets, top_layer):
-    """activations / targets: {layer name: [B, D] tensor}. Returns [B]."""
+def per_sample_loss(activations, targets, layer_of, top_layer):
+    """activations: {layer: [B, D] tensor}; targets: {key: [B, D] tensor}, key -> layer by
+    layer_of (a layer in two spectral pairs has two keys and counts twice). Returns [B]."""
     total = 0.0
-    for name, target in targets.items():
-        act = activations[name]
-        if name != top_layer:
+    for key, target in targets.items():
+        layer = layer_of[key]
+        act = activations[layer]
+        if layer != top_layer:
             act, target = tf.nn.relu(act), tf.nn.relu(target)
         total += tf.reduce_mean(tf.square(target - act), axis=1)
     return total

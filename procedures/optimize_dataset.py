@@ -38,12 +38,13 @@ def output_path(cfg):
 class ReconstructionGraph:
     """Frozen teacher + one input Variable + the fused Adam loop for one batch."""
 
-    def __init__(self, spec, values, objective, target_layers, temperature, lr, steps):
+    def __init__(self, spec, values, objective, layer_of, temperature, lr, steps):
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.x0 = tf1.placeholder(tf.float32, [None, spec.input_size], name="initial_inputs")
             self.inputs = tf1.Variable(self.x0, validate_shape=False, name="reconstructed_inputs")
-            self.targets = {n: tf1.placeholder(tf.float32, [None, None], name=f"target_{n}") for n in target_layers}
+            self.targets = {key: tf1.placeholder(tf.float32, [None, None], name=f"target_{key.replace('/', '_')}")
+                            for key in layer_of}
             self.masks = {}
             if objective.dropout_masks:
                 in_shapes = models.builder.weighted_input_shapes(spec)
@@ -57,7 +58,7 @@ class ReconstructionGraph:
             def loss_of(x, with_dropout=True):
                 model = build_frozen(spec, values, x, dropout if with_dropout else None)
                 acts = dict(zip(model.layer_names, recorded_layers(model, temperature)))
-                return objectives.per_sample_loss(acts, self.targets, top), model
+                return objectives.per_sample_loss(acts, self.targets, layer_of, top), model
 
             def body(t, x, m, v, history):
                 loss = loss_of(x)[0]
@@ -140,7 +141,7 @@ def run(cfg):
     out = output_path(cfg)
     checks.writable_folder(os.path.dirname(out), "--summary_folder")
 
-    sampler = objectives.TargetSampler(objective, stats)
+    sampler = objective.targets(stats)
     total = cfg.samples_per_class * stats.num_classes
     plan = batch_plan(total, cfg.optimize_batch_size)
     partial_dir = os.path.join(os.path.dirname(out), f".partial_{cfg.optimization_objective}_{cfg.run_name}")
@@ -159,7 +160,7 @@ def run(cfg):
         os.makedirs(partial_dir)
         atomic.save_json(settings_file, settings)
 
-    rg = ReconstructionGraph(spec, values, objective, sampler.layers, cfg.temperature, cfg.lr,
+    rg = ReconstructionGraph(spec, values, objective, sampler.layer_of, cfg.temperature, cfg.lr,
                              cfg.optimization_steps)
     writer = tf1.summary.FileWriter(os.path.join(os.path.dirname(out), "..", "optimize_dataset",
                                                  cfg.optimization_objective))

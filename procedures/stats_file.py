@@ -4,6 +4,10 @@ One .npz of plain arrays (no pickle). Per recorded layer NAME:
   mean__NAME [C, D], std__NAME [C, D], and either cov__NAME [C, D, D] (full) or nothing
   (diagonal only: std is the whole story); cov_kind lists "full"/"diag" per layer.
 The top layer ("logits") holds logits / temperature. D is the flattened layer size.
+With --compute_graphwise_stats, per graph GROUP ("all", "pair0", "pair1", ...):
+  graph__GROUP__layers, __eigenvalues, __indices [C, k], __coefficients [C, k] (the kept
+  spectral coefficients of each class's mean signal) and __target [C, vertices] (their
+  inverse transform); see procedures/spectral.py.
 """
 import hashlib
 
@@ -41,7 +45,7 @@ def save(path, meta, layers):
         arrays[f"shape__{name}"] = np.asarray(layer["shape"], np.int64)
         if layer["cov"] is not None:
             arrays[f"cov__{name}"] = layer["cov"].astype(np.float32)
-    arrays.update(meta.get("extra_arrays", {}))
+    arrays.update(meta.get("graphwise", {}))
     atomic.save_npz(path, **arrays)
 
 
@@ -70,6 +74,18 @@ class Stats:
 
     def cov(self, layer):
         return self.arrays.get(f"cov__{layer}")
+
+    @property
+    def has_graphwise(self):
+        return "graph__groups" in self.arrays
+
+    @property
+    def graph_pairs(self):
+        groups = self.arrays.get("graph__groups", [])
+        return [str(g) for g in groups if str(g).startswith("pair")]
+
+    def graph_layers(self, group):
+        return [str(n) for n in self.arrays[f"graph__{group}__layers"]]
 
     def shape(self, layer):
         return tuple(int(d) for d in self.arrays[f"shape__{layer}"])
@@ -105,7 +121,8 @@ def validate(stats, spec, temperature, fingerprint, flag="--stats_file"):
     if abs(stats.temperature - temperature) > 1e-9:
         raise UserError(f"{flag}: {stats.path} was computed with --temperature={stats.temperature:g}, "
                         f"not {temperature:g}; rerun compute_stats or pass the same temperature")
-    if stats.fingerprint != fingerprint:
+    graph_fingerprint = str(stats.arrays.get("graph__fingerprint", stats.fingerprint))
+    if stats.fingerprint != fingerprint or graph_fingerprint != fingerprint:
         raise UserError(f"{flag}: {stats.path} was computed from another checkpoint of {spec.name} "
                         f"(weights fingerprint {stats.fingerprint}, this checkpoint {fingerprint})")
     expected = builder.recorded_shapes(spec)

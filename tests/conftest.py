@@ -43,7 +43,8 @@ def make_cfg(**overrides):
                num_threads=0, verbose=False, temperature=8.0, max_full_cov_dim=2048,
                optimization_objective="top_layer", stats_file="", samples_per_class=4, optimization_steps=20,
                optimize_batch_size=16, noise_mean=0.15, noise_std=0.1,
-               student_model="hinton800", eval_dataset="", noise_samples=200)
+               student_model="hinton800", eval_dataset="", noise_samples=200,
+               compute_graphwise_stats=False, spectral_fraction=0.1)
     cfg.update(overrides)
     return types.SimpleNamespace(**cfg)
 

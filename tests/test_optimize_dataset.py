@@ -25,7 +25,8 @@ def setups(teachers, tmp_path_factory):
     for model, (train_cfg, result) in teachers.items():
         cfg = make_cfg(summary_folder=train_cfg.summary_folder, run_name=train_cfg.run_name, model=model,
                        procedure="compute_stats", model_meta=result["model_meta"],
-                       model_checkpoint=result["model_checkpoint"], max_full_cov_dim=1600)
+                       model_checkpoint=result["model_checkpoint"], max_full_cov_dim=1600,
+                       compute_graphwise_stats=(model == "hinton1200"))
         with mock.patch.object(datasets, "get", lambda *a, w=models.get(model).input_size, **k: toy_for(w)):
             compute_stats.run(cfg)
         cfg.procedure = "optimize_dataset"
@@ -39,13 +40,14 @@ def reconstruction(cfg, objective_name, steps):
     stats = stats_file.load(os.path.join(cfg.summary_folder, cfg.run_name, "stats",
                                          f"activation_stats_{cfg.run_name}.npz"))
     objective = objectives.get(objective_name)
-    sampler = objectives.TargetSampler(objective, stats)
-    rg = optimize_dataset.ReconstructionGraph(spec, values, objective, sampler.layers, 8.0, 0.07, steps)
+    sampler = objective.targets(stats)
+    rg = optimize_dataset.ReconstructionGraph(spec, values, objective, sampler.layer_of, 8.0, 0.07, steps)
     return spec, values, sampler, rg
 
 
 @pytest.mark.parametrize("model, objective", [
     ("hinton1200", "top_layer"), ("hinton1200", "all_layers"), ("hinton1200", "all_layers_dropout"),
+    ("hinton1200", "spectral_all_layers"), ("hinton1200", "spectral_layer_pairs"),
     ("lenet", "top_layer"), ("lenet", "all_layers")])
 def test_each_objective_loss_falls_and_teacher_is_untouched(setups, model, objective):
     cfg = setups[model]
@@ -73,6 +75,24 @@ def test_dropout_objective_needs_a_dropout_teacher(setups):
     cfg.optimization_objective = "all_layers_dropout"
     with pytest.raises(UserError, match="needs a teacher trained with dropout"):
         optimize_dataset.run(cfg)
+
+
+def test_spectral_objective_without_graphwise_stats_says_how_to_fix(setups):
+    cfg = setups["lenet"]
+    cfg.optimization_objective = "spectral_layer_pairs"
+    with pytest.raises(UserError, match="rerun --procedure=compute_stats with --compute_graphwise_stats"):
+        optimize_dataset.run(cfg)
+
+
+def test_spectral_pairs_count_a_shared_layer_twice(setups):
+    cfg = setups["hinton1200"]
+    stats = stats_file.load(os.path.join(cfg.summary_folder, cfg.run_name, "stats",
+                                         f"activation_stats_{cfg.run_name}.npz"))
+    targets = objectives.get("spectral_layer_pairs").targets(stats)
+    assert sorted(targets.layer_of) == ["pair0/fc1", "pair0/fc2", "pair1/fc2", "pair1/logits"]
+    drawn = targets.sample(np.array([3, 3, 7]), np.random.default_rng(0))
+    np.testing.assert_array_equal(drawn["pair1/logits"][0], drawn["pair1/logits"][1])
+    assert drawn["pair0/fc2"].shape == (3, 1200)
 
 
 def test_unknown_objective_lists_choices():
