@@ -1,0 +1,112 @@
+"""Each viz script on tiny generated artifacts: a PNG of the expected pixel size, and a
+clear one-line refusal of a corrupt input."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from procedures import stats_file
+from tests.conftest import ROOT
+from utils import atomic
+from viz import common, compare_runs, pixel_intensities, print_stats, stats_viz, view
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        header = f.read(24)
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+@pytest.fixture
+def reconstruction(tmp_path):
+    rng = np.random.default_rng(0)
+    path = str(tmp_path / "data_optimized_top_layer_toy.npy")
+    atomic.save_npy(path, rng.uniform(-0.2, 1.2, (40, 784)).astype(np.float32))
+    atomic.save_npy(path.replace(".npy", ".labels.npy"), np.arange(40) % 10)
+    return path
+
+
+@pytest.fixture
+def tiny_stats(tmp_path):
+    rng = np.random.default_rng(0)
+    layers = {}
+    for name, d, full in (("fc1", 20, True), ("conv", 30, False), ("logits", 10, True)):
+        a = rng.normal(size=(10, d, d))
+        layers[name] = {"mean": rng.normal(size=(10, d)), "std": np.ones((10, d)), "shape": (d,),
+                        "cov": a @ a.transpose(0, 2, 1) if full else None}
+    path = str(tmp_path / "activation_stats_toy.npz")
+    graphwise = {"graph__fraction": np.float64(0.1), "graph__groups": np.array(["all"]),
+                 "graph__all__layers": np.array(list(layers)), "graph__all__eigenvalues": np.linspace(-1, 1, 60),
+                 "graph__all__indices": np.zeros((10, 6), np.int64), "graph__all__coefficients": np.ones((10, 6)),
+                 "graph__all__target": np.zeros((10, 60), np.float32)}
+    stats_file.save(path, {"model": "toy", "run_name": "toy", "temperature": 8.0, "fingerprint": "abc",
+                           "counts": np.full(10, 7), "graphwise": graphwise}, layers)
+    return path
+
+
+def test_view_grid_size(reconstruction, tmp_path):
+    out = view.run(["--dataset", reconstruction, "--per_class", "3", "--output", str(tmp_path / "v.png")])
+    assert png_size(out) == (3 * 64 + 80, 10 * (64 + 14) + 40)
+
+
+def test_view_with_teacher_predictions(reconstruction, teachers, tmp_path):
+    _, result = teachers["hinton1200"]
+    out = view.run(["--dataset", reconstruction, "--per_class", "2", "--model", "hinton1200",
+                    "--model_checkpoint", result["model_checkpoint"]])
+    assert out == reconstruction.replace(".npy", "_view.png") and os.path.getsize(out) > 1000
+
+
+def test_pixel_intensities_per_class(reconstruction, tmp_path):
+    out = pixel_intensities.run(["--dataset", reconstruction, "--per_class", "--output", str(tmp_path / "p.png")])
+    assert png_size(out) == (1500, 2 * 240 + 60)
+
+
+def test_pixel_intensities_against_real_mnist(reconstruction, mnist_dir, tmp_path):
+    out = pixel_intensities.run(["--dataset", reconstruction, "--real_dataset", "mnist", "--data_dir", mnist_dir,
+                                 "--output", str(tmp_path / "p.png")])
+    assert png_size(out) == (640, 300)
+
+
+def test_stats_viz_and_print_stats(tiny_stats, capsys):
+    out = stats_viz.run(["--stats_file", tiny_stats])
+    assert png_size(out) == (1000, 4 * 260 + 40)
+    text = print_stats.run(["--stats_file", tiny_stats])
+    for expected in ("model:         toy", "temperature:   8", "fc1", "covariance diag", "graphwise:     yes",
+                     "format:        version 1", "total 70"):
+        assert expected in text
+
+
+def test_compare_runs(tmp_path):
+    log = {"procedures": {
+        "train": {"flags": {"model": "hinton1200"}, "results": {"test_accuracy": 0.985}},
+        "distill/mnist": {"flags": {"model": "hinton1200", "student_model": "hinton800", "dataset": "mnist"},
+                          "results": {"test_accuracy": 0.98}},
+        "distill/noise": {"flags": {"model": "hinton1200", "student_model": "hinton800", "dataset": "noise"},
+                          "results": {"test_accuracy": 0.3}},
+        "distill/x": {"flags": {"model": "hinton1200", "student_model": "hinton800",
+                                "dataset": "summaries/e/data/data_optimized_all_layers_dropout_e.npy"},
+                      "results": {"test_accuracy": 0.7}}}}
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps(log))
+    bars, refs, title = compare_runs.collect(compare_runs.read_logs([str(path)]))
+    assert bars == {"all_layers_dropout": 0.7}
+    assert refs == {"teacher": 0.985, "vanilla KD": 0.98, "KD on noise": 0.3}
+    assert png_size(compare_runs.run(["--logs", str(path)])) == (900, 500)
+
+
+@pytest.mark.parametrize("script, flag", [("view", "--dataset"), ("pixel_intensities", "--dataset"),
+                                          ("stats_viz", "--stats_file"), ("print_stats", "--stats_file"),
+                                          ("compare_runs", "--logs")])
+def test_corrupt_input_is_one_clear_line(script, flag, tmp_path):
+    bad = tmp_path / ("bad.npy" if flag == "--dataset" else "bad.npz" if flag == "--stats_file" else "log.json")
+    bad.write_bytes(b"\x93NUMPY garbage" if flag == "--dataset" else b"garbage")
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "viz", f"{script}.py"), f"{flag}={bad}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert str(bad) in result.stderr
+    assert not list(tmp_path.glob("*.png"))

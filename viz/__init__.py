@@ -1,0 +1,1 @@
+"""Scripts that turn dfkd artifacts into PNG pictures (and one text summary)."""

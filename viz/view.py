@@ -1,0 +1,96 @@
+"""A grid of reconstructed samples: one row per class, N per row; with a teacher
+checkpoint, each sample is titled with the teacher's prediction and confidence;
+with --real_dataset, real digits of the same class sit to the right.
+
+    python -m viz.view --dataset=summaries/experiment/data/data_optimized_top_layer_experiment.npy \
+        [--model=hinton1200 --model_checkpoint=...] [--real_dataset=mnist] [--per_class=8] [--output=x.png]
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as `python viz/<name>.py`: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from viz import common  # noqa: E402
+
+
+def teacher_predictions(model_name, checkpoint_prefix, x):
+    """Softmax of the frozen teacher on x (T = 1)."""
+    import tensorflow as tf
+
+    import models
+    from models import checkpoint
+    from models.graph import build_frozen
+    tf.compat.v1.disable_eager_execution()
+    spec = models.get(model_name)
+    values = checkpoint.load_teacher_values(spec, "", checkpoint_prefix)
+    with tf.Graph().as_default() as graph:
+        inputs = tf.compat.v1.placeholder(tf.float32, [None, spec.input_size])
+        probs = tf.nn.softmax(build_frozen(spec, values, inputs).logits)
+    with tf.compat.v1.Session(graph=graph) as sess:
+        return sess.run(probs, {inputs: x})
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, help="reconstructed .npy from optimize_dataset")
+    p.add_argument("--per_class", type=int, default=8)
+    p.add_argument("--model", default="", help="teacher model, with --model_checkpoint, to show its predictions")
+    p.add_argument("--model_checkpoint", default="")
+    p.add_argument("--real_dataset", default="", help="mnist or mnist_conv: show real digits alongside")
+    p.add_argument("--data_dir", default="")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default="")
+    return p.parse_args(argv)
+
+
+def run(argv=None):
+    args = parse(argv)
+    if args.per_class <= 0:
+        raise common.UserError(f"--per_class must be > 0, got {args.per_class}")
+    if bool(args.model) != bool(args.model_checkpoint):
+        raise common.UserError("--model and --model_checkpoint go together (the teacher's predictions need both)")
+    x, labels, side = common.load_reconstruction(args.dataset)
+    rng = np.random.default_rng(args.seed)
+    classes = sorted(set(labels.tolist()))
+    chosen = {c: rng.permutation(np.flatnonzero(labels == c))[:args.per_class] for c in classes}
+    probs = None
+    if args.model:
+        rows = np.concatenate(list(chosen.values()))
+        probs = dict(zip(rows.tolist(), teacher_predictions(args.model, args.model_checkpoint, x[rows])))
+    real = common.real_images(args.real_dataset, args.data_dir) if args.real_dataset else None
+    cols = args.per_class + (args.per_class if real is not None else 0)
+    cell = 64
+    height = len(classes) * (cell + 14) + 40
+    fig = common.figure(cols * cell + 80, height)
+    grid = fig.add_gridspec(len(classes), cols, left=80 / fig.bbox.width, right=0.99, top=1 - 40 / height,
+                            bottom=0.01,
+                            wspace=0.05, hspace=0.35)
+    for r, c in enumerate(classes):
+        for k, row in enumerate(chosen[c]):
+            ax = fig.add_subplot(grid[r, k])
+            ax.imshow(x[row].reshape(side, side), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            if probs is not None:
+                p = probs[int(row)]
+                ax.set_title(f"{int(np.argmax(p))} {p.max():.2f}", fontsize=7,
+                             color="green" if int(np.argmax(p)) == c else "red", pad=1)
+            if k == 0:
+                ax.set_ylabel(f"class {c}", rotation=0, labelpad=30, fontsize=9, va="center")
+        if real is not None:
+            rx, ry = real
+            for k, row in enumerate(rng.permutation(np.flatnonzero(ry == c))[:args.per_class]):
+                ax = fig.add_subplot(grid[r, args.per_class + k])
+                ax.imshow(rx[row].reshape(side, side), cmap="Blues_r", vmin=0, vmax=1)
+                ax.set_xticks([]), ax.set_yticks([])
+    title = "reconstructed" + (" | real (blue)" if real is not None else "")
+    if probs is not None:
+        title += " - teacher's prediction and confidence above each sample"
+    fig.suptitle(title, fontsize=9)
+    return common.save(fig, args.output or common.beside(args.dataset, "view"))
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard(run))
