@@ -31,10 +31,17 @@ class TrainableGraph(NamedTuple):
 
 
 def training_dropout(is_training, seed):
-    """Standard (rescaled) dropout, active only while is_training is fed True."""
+    """Standard (rescaled) dropout, active only while is_training is fed True.
+
+    The masks are a pure function of (seed, layer, global step), so a training run
+    resumed from a checkpoint draws exactly the masks an uninterrupted run would."""
+    step = tf1.train.get_or_create_global_step()
+
     def apply(x, rate, index):
-        return tf.nn.dropout(x, rate=tf.cast(is_training, tf.float32) * rate,
-                             seed=None if seed is None else seed + 100 + index)
+        noise = tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([tf.cast((seed or 0) + 100 + index, tf.int64),
+                                                                        tf.cast(step, tf.int64)]))
+        keep = tf.cast(noise >= rate, x.dtype) / (1.0 - rate)
+        return tf.where(is_training, x * keep, x)
     return apply
 
 

@@ -138,10 +138,10 @@ def run(cfg):
                         "(or pass --stats_file)")
     stats = stats_file.load(stats_path)
     stats_file.validate(stats, spec, cfg.temperature, fingerprint)
+    sampler = objective.targets(stats)
     out = output_path(cfg)
     checks.writable_folder(os.path.dirname(out), "--summary_folder")
 
-    sampler = objective.targets(stats)
     total = cfg.samples_per_class * stats.num_classes
     plan = batch_plan(total, cfg.optimize_batch_size)
     partial_dir = os.path.join(os.path.dirname(out), f".partial_{cfg.optimization_objective}_{cfg.run_name}")

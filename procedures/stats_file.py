@@ -91,26 +91,70 @@ class Stats:
         return tuple(int(d) for d in self.arrays[f"shape__{layer}"])
 
 
+def _scalar(arrays, key, kinds):
+    value = arrays[key]
+    return value.ndim == 0 and value.dtype.kind in kinds
+
+
+def _check_schema(arrays, path, flag):
+    """Every member has the type and shape the format promises, before anything uses it."""
+    def bad(member, expected):
+        raise UserError(f"{flag}: {path} has a malformed {member} (expected {expected}); rerun compute_stats")
+
+    missing = [k for k in REQUIRED if k not in arrays]
+    if missing:
+        raise UserError(f"{flag}: {path} is not a dfkd stats file (missing {', '.join(missing)})")
+    if not _scalar(arrays, "format_version", "iu"):
+        bad("format_version", "an integer")
+    if int(arrays["format_version"]) != FORMAT_VERSION:
+        raise UserError(f"{flag}: {path} has format version {int(arrays['format_version'])}, this dfkd reads "
+                        f"{FORMAT_VERSION}; rerun --procedure=compute_stats")
+    for key in ("model", "run_name", "fingerprint"):
+        if not _scalar(arrays, key, "U"):
+            bad(key, "a string")
+    if not _scalar(arrays, "temperature", "fiu") or not float(arrays["temperature"]) > 0:
+        bad("temperature", "a positive number")
+    counts = arrays["counts"]
+    if counts.ndim != 1 or len(counts) < 1 or counts.dtype.kind not in "iu":
+        bad("counts", "a 1-d integer array")
+    names, kinds = arrays["layer_names"], arrays["cov_kind"]
+    if names.ndim != 1 or names.dtype.kind != "U" or len(names) < 1 or kinds.shape != names.shape \
+            or kinds.dtype.kind != "U" or not set(kinds.tolist()) <= {"full", "diag"}:
+        bad("layer_names/cov_kind", "matching 1-d string arrays")
+    for name, kind in zip(names.tolist(), kinds.tolist()):
+        for key in ("mean", "std", "shape") + (("cov",) if kind == "full" else ()):
+            if f"{key}__{name}" not in arrays:
+                raise UserError(f"{flag}: {path} lacks {key}__{name}; the file is incomplete")
+        mean, std, shape = arrays[f"mean__{name}"], arrays[f"std__{name}"], arrays[f"shape__{name}"]
+        if mean.ndim != 2 or mean.shape[0] != len(counts) or mean.dtype.kind != "f" or not np.isfinite(mean).all():
+            bad(f"mean__{name}", f"finite floats [{len(counts)}, units]")
+        if std.shape != mean.shape or std.dtype.kind != "f":
+            bad(f"std__{name}", f"floats shaped like mean__{name}")
+        if shape.ndim != 1 or shape.dtype.kind not in "iu" or int(np.prod(shape)) != mean.shape[1]:
+            bad(f"shape__{name}", f"integers whose product is {mean.shape[1]}")
+        if kind == "full" and arrays[f"cov__{name}"].shape != mean.shape + mean.shape[1:]:
+            bad(f"cov__{name}", f"[{len(counts)}, {mean.shape[1]}, {mean.shape[1]}]")
+    if "graph__groups" in arrays:
+        groups = arrays["graph__groups"]
+        if groups.ndim != 1 or groups.dtype.kind != "U":
+            bad("graph__groups", "a 1-d string array")
+        for group in groups.tolist():
+            layers, target = arrays.get(f"graph__{group}__layers"), arrays.get(f"graph__{group}__target")
+            if layers is None or target is None or layers.dtype.kind != "U" or layers.ndim != 1 \
+                    or not set(layers.tolist()) <= set(names.tolist()):
+                bad(f"graph__{group}", "the layers and target of a graph over recorded layers")
+            width = sum(arrays[f"mean__{n}"].shape[1] for n in layers.tolist())
+            if target.shape != (len(counts), width) or target.dtype.kind != "f":
+                bad(f"graph__{group}__target", f"floats [{len(counts)}, {width}]")
+
+
 REQUIRED = ("format_version", "model", "run_name", "temperature", "fingerprint", "counts", "layer_names", "cov_kind")
 
 
 def load(path, flag="--stats_file"):
     arrays = load_npz(path, flag)
-    missing = [k for k in REQUIRED if k not in arrays]
-    if missing:
-        raise UserError(f"{flag}: {path} is not a dfkd stats file (missing {', '.join(missing)})")
-    if int(arrays["format_version"]) != FORMAT_VERSION:
-        raise UserError(f"{flag}: {path} has format version {int(arrays['format_version'])}, this dfkd reads "
-                        f"{FORMAT_VERSION}; rerun --procedure=compute_stats")
-    stats = Stats(arrays, path)
-    for name in stats.layer_names:
-        for key in ("mean", "std", "shape"):
-            if f"{key}__{name}" not in arrays:
-                raise UserError(f"{flag}: {path} lacks {key}__{name}; the file is incomplete")
-        mean = arrays[f"mean__{name}"]
-        if mean.ndim != 2 or mean.shape[0] != stats.num_classes or not np.isfinite(mean).all():
-            raise UserError(f"{flag}: {path} has a malformed mean for layer {name}")
-    return stats
+    _check_schema(arrays, path, flag)
+    return Stats(arrays, path)
 
 
 def validate(stats, spec, temperature, fingerprint, flag="--stats_file"):

@@ -127,3 +127,37 @@ def test_train_resumes_from_latest_checkpoint(trained_checkpoint):
     second = train.run(cfg)
     assert second["steps"] == 10
     assert second["examples_per_second"] > 0
+
+
+def final_weights(checkpoint_prefix):
+    reader = tf.train.load_checkpoint(checkpoint_prefix)
+    return {name: reader.get_tensor(name) for name in builder.param_shapes(models.get("hinton1200"))}
+
+
+def test_interrupted_training_resumes_to_the_same_result(tmp_path, toy_dataset, monkeypatch):
+    """hinton1200 (with dropout): killed after step 7 (checkpoint at 6), restarted, it ends
+    where an uninterrupted run ends."""
+    import datasets
+    from utils import progress
+    monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset": toy_dataset)
+    settings = dict(model="hinton1200", train_batch_size=32, epochs=2, checkpoint_interval=3, eval_interval=100)
+    whole = train.run(make_cfg(summary_folder=str(tmp_path / "whole"), **settings))
+
+    original_update = progress.Progress.update
+
+    def crash_after_step_7(self, done, **kw):
+        if done == 7:
+            raise KeyboardInterrupt
+        return original_update(self, done, **kw)
+
+    cfg = make_cfg(summary_folder=str(tmp_path / "cut"), **settings)
+    monkeypatch.setattr(progress.Progress, "update", crash_after_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train.run(cfg)
+    monkeypatch.setattr(progress.Progress, "update", original_update)
+    assert train.latest_step(str(tmp_path / "cut" / "test" / "train" / "checkpoint"), "hinton1200") == 6
+    resumed = train.run(cfg)
+    assert resumed["steps"] == whole["steps"] == 10
+    a, b = final_weights(whole["model_checkpoint"]), final_weights(resumed["model_checkpoint"])
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5)
