@@ -21,7 +21,7 @@ flags.DEFINE_string("summary_folder", "summaries/", "Folder for every run's arti
 flags.DEFINE_string("dataset", "", "mnist, mnist_conv (32x32, for lenet models), a reconstructed .npy, or noise (distill)")
 flags.DEFINE_string("model", "", "Model to train, or the teacher: hinton1200, hinton800, lenet, lenet_half")
 flags.DEFINE_integer("rng_seed", 42, "Seed for every random choice; the same seed repeats a run")
-flags.DEFINE_string("procedure", "", "train, compute_stats, optimize_dataset or distill")
+flags.DEFINE_string("procedure", "", "train, compute_stats, optimize_dataset, distill or reproduce")
 flags.DEFINE_float("lr", None, "Adam learning rate; default 0.001 for train/distill, 0.07 for optimize_dataset")
 flags.DEFINE_integer("epochs", 10, "Training epochs")
 flags.DEFINE_integer("train_batch_size", 64, "Examples per training step")
@@ -38,12 +38,17 @@ flags.DEFINE_string("eval_dataset", "", "distill: dataset whose test split measu
 flags.DEFINE_boolean("compute_graphwise_stats", False,
                      "compute_stats: also record the spectral metadata the spectral_* objectives need")
 # Added by dfkd.
+flags.DEFINE_string("preset", "", "reproduce: paper (the paper's scale) or quick (minutes); "
+                    "--epochs, --samples_per_class and --optimization_steps override it")
 flags.DEFINE_float("spectral_fraction", 0.1, "compute_stats: share of graph Fourier coefficients kept per class")
 flags.DEFINE_integer("noise_samples", 60000, "distill --dataset=noise: how many noise inputs make one epoch")
 flags.DEFINE_string("stats_file", "", "Activation statistics; default summaries/<run>/stats/activation_stats_<run>.npz")
 flags.DEFINE_integer("samples_per_class", 6400, "optimize_dataset: reconstructed samples per class")
 flags.DEFINE_integer("optimization_steps", 1000, "optimize_dataset: Adam steps per batch")
 flags.DEFINE_integer("optimize_batch_size", 640, "optimize_dataset: samples optimized together (classes mixed)")
+flags.DEFINE_integer("num_shards", 1, "optimize_dataset: split the reconstruction into this many independent "
+                     "pieces (e.g. a SLURM array); load them together with a glob in --dataset")
+flags.DEFINE_integer("shard_index", 0, "optimize_dataset: which piece this run makes, 0..num_shards-1")
 flags.DEFINE_float("noise_mean", 0.15, "Mean of the Gaussian noise that reconstruction starts from")
 flags.DEFINE_float("noise_std", 0.1, "Std of the Gaussian noise that reconstruction starts from")
 flags.DEFINE_integer("max_full_cov_dim", 2048,
@@ -56,7 +61,9 @@ flags.DEFINE_boolean("verbose", False, "Show full tracebacks on errors")
 
 
 def config_from_flags():
-    cfg = types.SimpleNamespace(**{name: FLAGS[name].value for name in set(FLAGS) - _ABSL_FLAGS})
+    ours = set(FLAGS) - _ABSL_FLAGS
+    cfg = types.SimpleNamespace(**{name: FLAGS[name].value for name in ours})
+    cfg.explicit_flags = sorted(name for name in ours if FLAGS[name].present)  # presets yield to these
     if not cfg.data_dir:
         from datasets.mnist import default_data_dir
         cfg.data_dir = default_data_dir()

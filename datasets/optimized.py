@@ -1,5 +1,8 @@
 """A reconstructed dataset written by optimize_dataset: X.npy [N, input_size] float32,
 with the intended class of each row in X.labels.npy beside it."""
+import glob
+import re
+
 import numpy as np
 
 from datasets.base import ArrayDataset
@@ -29,7 +32,38 @@ def validate_inputs(x, path, flag):
         raise UserError(f"{flag}: {path} contains NaN or Inf")
 
 
+def shard_files(pattern, flag):
+    """The files a glob names, checked to be every piece 0..n-1 of one sharded run, in order."""
+    files = glob.glob(pattern)
+    if not files:
+        raise UserError(f"{flag}: no file matches {pattern}")
+    found = {}
+    for path in files:
+        m = re.search(r"\.shard-(\d+)-of-(\d+)\.npy$", path)
+        if not m or path.endswith(".labels.npy"):
+            continue
+        found[(int(m.group(1)), int(m.group(2)))] = path
+    counts = {n for _, n in found}
+    if len(counts) != 1 or sorted(i for i, _ in found) != list(range(counts.pop() if counts else 0)):
+        raise UserError(f"{flag}: {pattern} must match every shard of one run (*.shard-<i>-of-<n>.npy for "
+                        f"i = 0..n-1), found {sorted(found) or 'none'}")
+    return [found[key] for key in sorted(found)]
+
+
 def load(path, flag="--dataset"):
+    """A reconstructed .npy, or a glob over the shards of one (joined in shard order)."""
+    if any(c in path for c in "*?["):
+        pieces = [_load_one(p, flag) for p in shard_files(path, flag)]
+        if len({x.shape[1] for x, _ in pieces}) != 1:
+            raise UserError(f"{flag}: the shards matched by {path} have different widths")
+        x = np.concatenate([x for x, _ in pieces])
+        y = np.concatenate([y for _, y in pieces])
+    else:
+        x, y = _load_one(path, flag)
+    return ArrayDataset(path, x, y, None, None, input_shape=SHAPES_BY_WIDTH[x.shape[1]], num_classes=NUM_CLASSES)
+
+
+def _load_one(path, flag):
     x = load_npy(path, flag)
     validate_inputs(x, path, flag)
     y = load_npy(labels_path(path), flag)
@@ -37,5 +71,4 @@ def load(path, flag="--dataset"):
         raise UserError(f"{flag}: {labels_path(path)} must hold {len(x)} integer labels, found {y.dtype} {y.shape}")
     if y.min() < 0 or y.max() >= NUM_CLASSES:
         raise UserError(f"{flag}: {labels_path(path)} has labels outside 0..{NUM_CLASSES - 1}")
-    return ArrayDataset(path, x, y.astype(np.int64), None, None,
-                        input_shape=SHAPES_BY_WIDTH[x.shape[1]], num_classes=NUM_CLASSES)
+    return x, y.astype(np.int64)

@@ -50,6 +50,17 @@ def param_count(spec):
     return int(sum(np.prod(s) for s in param_shapes(spec).values()))
 
 
+def forward_macs(spec):
+    """Multiply-adds of one example's forward pass through the Dense and Conv layers."""
+    total = 0
+    for layer, in_shape, out_shape in _walk(spec):
+        if isinstance(layer, Conv):
+            total += int(np.prod(out_shape)) * layer.kernel * layer.kernel * in_shape[-1]
+        elif isinstance(layer, Dense):
+            total += int(np.prod(in_shape)) * layer.units
+    return total
+
+
 def recorded_shapes(spec) -> Dict[str, tuple]:
     """Pre-activation shape (per example) of every Dense/Conv layer, in order."""
     return {layer.name: out for layer, _, out in _walk(spec) if isinstance(layer, (Dense, Conv))}

@@ -3,7 +3,7 @@ import importlib
 
 from utils.errors import UserError
 
-NAMES = ("train", "compute_stats", "optimize_dataset", "distill")
+NAMES = ("train", "compute_stats", "optimize_dataset", "distill", "reproduce")
 
 
 def get(name):

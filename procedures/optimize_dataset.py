@@ -31,8 +31,16 @@ MAX_ATTEMPTS = 3
 
 
 def output_path(cfg):
-    return os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "data",
-                        f"data_optimized_{cfg.optimization_objective}_{cfg.run_name}.npy")
+    """The .npy this run writes; with --num_shards > 1, one piece per shard (load them with a glob)."""
+    name = f"data_optimized_{cfg.optimization_objective}_{cfg.run_name}"
+    if cfg.num_shards > 1:
+        name += f".shard-{cfg.shard_index}-of-{cfg.num_shards}"
+    return os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "data", name + ".npy")
+
+
+def shard_batches(num_batches, shard_index, num_shards):
+    """A contiguous block of batch indices, so shards concatenated in order = the unsharded run."""
+    return range(num_batches * shard_index // num_shards, num_batches * (shard_index + 1) // num_shards)
 
 
 class ReconstructionGraph:
@@ -114,7 +122,7 @@ def dropout_masks(spec, graph, rng, n):
 
 def settings_of(cfg, fingerprint):
     keys = ("model", "optimization_objective", "rng_seed", "lr", "optimization_steps", "noise_mean",
-            "noise_std", "samples_per_class", "optimize_batch_size", "temperature")
+            "noise_std", "samples_per_class", "optimize_batch_size", "temperature", "shard_index", "num_shards")
     return {**{k: getattr(cfg, k) for k in keys}, "fingerprint": fingerprint}
 
 
@@ -124,6 +132,9 @@ def run(cfg):
     objective = objectives.get(cfg.optimization_objective)
     cfg.lr = cfg.lr if cfg.lr is not None else 0.07
     checks.positive(cfg, "lr", "temperature", "optimization_steps", "samples_per_class", "optimize_batch_size")
+    if cfg.num_shards < 1 or not 0 <= cfg.shard_index < cfg.num_shards:
+        raise UserError(f"--shard_index must be in 0..--num_shards-1 and --num_shards >= 1, got "
+                        f"{cfg.shard_index} of {cfg.num_shards}")
     if cfg.noise_std < 0:
         raise UserError(f"--noise_std must be >= 0, got {cfg.noise_std}")
     spec = models.get(cfg.model)
@@ -144,7 +155,8 @@ def run(cfg):
 
     total = cfg.samples_per_class * stats.num_classes
     plan = batch_plan(total, cfg.optimize_batch_size)
-    partial_dir = os.path.join(os.path.dirname(out), f".partial_{cfg.optimization_objective}_{cfg.run_name}")
+    mine = list(shard_batches(len(plan), cfg.shard_index, cfg.num_shards))
+    partial_dir = os.path.join(os.path.dirname(out), "." + os.path.basename(out)[:-len(".npy")] + ".partial")
     settings = settings_of(cfg, fingerprint)
     settings_file = os.path.join(partial_dir, "settings.json")
     if os.path.isdir(partial_dir):
@@ -165,9 +177,9 @@ def run(cfg):
     writer = tf1.summary.FileWriter(os.path.join(os.path.dirname(out), "..", "optimize_dataset",
                                                  cfg.optimization_objective))
     batch_file = lambda b: os.path.join(partial_dir, f"batch_{b:05d}.npz")
-    todo = [b for b in range(len(plan)) if not os.path.exists(batch_file(b))]
-    if len(todo) < len(plan):
-        print(f"[optimize_dataset] resuming: {len(plan) - len(todo)} of {len(plan)} batches already done")
+    todo = [b for b in mine if not os.path.exists(batch_file(b))]
+    if len(todo) < len(mine):
+        print(f"[optimize_dataset] resuming: {len(mine) - len(todo)} of {len(mine)} batches already done")
     progress = Progress(sum(plan[b][1] - plan[b][0] for b in todo), f"optimize {cfg.optimization_objective}",
                         unit="samples", every_seconds=0)
     t0, done = time.time(), 0
@@ -196,7 +208,7 @@ def run(cfg):
     writer.close()
     wall = time.time() - t0
 
-    parts = [np.load(batch_file(b), allow_pickle=False) for b in range(len(plan))]
+    parts = [np.load(batch_file(b), allow_pickle=False) for b in mine]
     x = np.concatenate([p["x"] for p in parts]).astype(np.float32)
     labels = np.concatenate([p["labels"] for p in parts]).astype(np.int64)
     agreement = float(np.mean(np.concatenate([p["agree"] for p in parts])))

@@ -114,7 +114,7 @@ def run(cfg):
     results = {"test_accuracy": test_acc, "steps": int(step), "wall_seconds": round(wall, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "model_meta": f"{prefix}-{step}.meta", "model_checkpoint": f"{prefix}-{step}"}
-    runlog.update_log(cfg.summary_folder, cfg.run_name, "train", vars(cfg), results)
+    runlog.update_log(cfg.summary_folder, cfg.run_name, f"train/{spec.name}", vars(cfg), results)
     print(f"[train] {spec.name} test accuracy {100 * test_acc:.2f}% after {step} steps ({wall:.0f}s)")
     print(f"--model_meta={prefix}-{step}.meta \\\n--model_checkpoint={prefix}-{step}")
     sess.close()

@@ -133,3 +133,24 @@ def test_stats_missing_says_run_compute_stats(setups, tmp_path):
             optimize_dataset.run(cfg)
     finally:
         cfg.stats_file = ""
+
+
+def test_two_shards_merged_equal_the_unsharded_run(setups):
+    cfg = setups["hinton1200"]
+    cfg.optimization_objective, cfg.samples_per_class, cfg.optimize_batch_size = "top_layer", 5, 8  # 7 batches
+    try:
+        whole = datasets.get(optimize_dataset.run(cfg)["output"], None)
+        cfg.num_shards = 2
+        outputs = []
+        for shard in (1, 0):  # any order, any machine
+            cfg.shard_index = shard
+            outputs.append(optimize_dataset.run(cfg)["output"])
+        assert all(".shard-" in o for o in outputs)
+        merged = datasets.get(outputs[0].replace(".shard-1-of-2", ".shard-*-of-2"), None)
+        np.testing.assert_array_equal(merged.train_x, whole.train_x)
+        np.testing.assert_array_equal(merged.train_y, whole.train_y)
+        os.remove(outputs[0])
+        with pytest.raises(UserError, match="must match every shard"):
+            datasets.get(outputs[1].replace(".shard-0-of-2", ".shard-*-of-2"), None)
+    finally:
+        cfg.num_shards, cfg.shard_index, cfg.samples_per_class, cfg.optimize_batch_size = 1, 0, 4, 16

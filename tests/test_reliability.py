@@ -198,7 +198,7 @@ def test_sigkill_mid_reconstruction_then_resume_gives_identical_output(pipeline,
 
     summary = tmp_path / "cut"
     data_dir = summary / "kill" / "data"
-    partial = data_dir / ".partial_all_layers_kill"
+    partial = data_dir / ".data_optimized_all_layers_kill.partial"
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), *optimize_args(pipeline, summary)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240

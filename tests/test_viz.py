@@ -82,7 +82,7 @@ def test_stats_viz_and_print_stats(tiny_stats, capsys):
 
 def test_compare_runs(tmp_path):
     log = {"procedures": {
-        "train": {"flags": {"model": "hinton1200"}, "results": {"test_accuracy": 0.985}},
+        "train/hinton1200": {"flags": {"model": "hinton1200"}, "results": {"test_accuracy": 0.985}},
         "distill/mnist": {"flags": {"model": "hinton1200", "student_model": "hinton800", "dataset": "mnist"},
                           "results": {"test_accuracy": 0.98}},
         "distill/noise": {"flags": {"model": "hinton1200", "student_model": "hinton800", "dataset": "noise"},

@@ -57,7 +57,7 @@ def collect(entries):
             else:
                 bars[objective_of(dataset)] = results["test_accuracy"]
     for name, flags, results in entries:
-        if name == "train" and "test_accuracy" in results:
+        if name.split("/")[0] == "train" and "test_accuracy" in results:
             if flags.get("model") in teachers:
                 refs["teacher"] = results["test_accuracy"]
             elif flags.get("model") in students:

@@ -1,0 +1,253 @@
+"""Throughput of every stage against this machine's own limit, measured in one run.
+
+    python -m bench.run [--quick] [--json_out=bench.json] [--num_threads=0]
+
+Limits: GFLOP/s of plain TensorFlow float32 matrix products of the hinton1200
+shapes (forward and input-gradient products of one reconstruction step, fused in a
+tf.while_loop), and of plain convolutions of lenet's shapes. Each stage is reported
+as examples/s (or sample-steps/s), achieved GFLOP/s and its fraction of the limit.
+FLOPs count 2 per multiply-add: forward; plus input gradients for reconstruction
+(2x forward); plus weight gradients for training (3x forward, less the input layer's
+input gradient, which is not needed).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import models  # noqa: E402
+from models import builder  # noqa: E402
+from models.graph import build_frozen  # noqa: E402
+from procedures import compute_stats, distill, objectives, optimize_dataset, spectral, stats_file, train  # noqa: E402
+from utils.session import make_session  # noqa: E402
+
+tf1 = tf.compat.v1
+OBJECTIVE_NAMES = ("top_layer", "all_layers", "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs")
+
+
+def timed(fn, repeats=2):
+    """Best wall time of `repeats` calls after one warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def random_weights(spec, seed=0):
+    rng = np.random.default_rng(seed)
+    return {n: (rng.standard_normal(s) * np.sqrt(2.0 / np.prod(s[:-1]))).astype(np.float32)
+            for n, s in builder.param_shapes(spec).items()}
+
+
+def matmul_limit(spec, batch, steps, threads):
+    """Plain matmuls: every Dense layer's forward product and its input-gradient product."""
+    shapes = [builder.param_shapes(spec)[f"{l.name}/weights"] for l in spec.weighted_layers]
+    graph = tf.Graph()
+    with graph.as_default():
+        ws = [tf.constant(np.random.default_rng(0).standard_normal(s).astype(np.float32) * 0.01) for s in shapes]
+        x0 = tf.constant(np.random.default_rng(1).uniform(size=(batch, shapes[0][0])).astype(np.float32))
+
+        def body(t, x):
+            h = x
+            for w in ws:
+                h = tf.matmul(h, w)
+            g = h
+            for w in reversed(ws):
+                g = tf.matmul(g, w, transpose_b=True)
+            return t + 1, x + 1e-9 * g
+        out = tf1.while_loop(lambda t, x: t < steps, body, [0, x0])[1]
+    sess = make_session(graph, threads)
+    seconds = timed(lambda: sess.run(out))
+    flops = steps * 2 * 2 * batch * sum(a * b for a, b in shapes)
+    return flops / seconds / 1e9
+
+
+def conv_limit(spec, batch, steps, threads):
+    """Plain convolutions of every Conv layer's shape (forward)."""
+    walk = [(l, i) for l, i, _ in builder._walk(spec) if isinstance(l, models.spec.Conv)]
+    graph = tf.Graph()
+    with graph.as_default():
+        rng = np.random.default_rng(0)
+        inputs = [tf.constant(rng.uniform(size=(batch,) + i).astype(np.float32)) for _, i in walk]
+        kernels = [tf.constant(rng.standard_normal((l.kernel, l.kernel, i[-1], l.filters)).astype(np.float32))
+                   for l, i in walk]
+
+        def body(t, acc):
+            total = acc
+            for x, k in zip(inputs, kernels):
+                total += tf.reduce_mean(tf.nn.conv2d(x + acc * 1e-9, k, 1, "VALID"))
+            return t + 1, total
+        out = tf1.while_loop(lambda t, a: t < steps, body, [0, tf.constant(0.0)])[1]
+    sess = make_session(graph, threads)
+    seconds = timed(lambda: sess.run(out))
+    macs = sum(l.kernel * l.kernel * i[-1] * l.filters * (i[0] - l.kernel + 1) * (i[1] - l.kernel + 1)
+               for l, i in walk)
+    return steps * 2 * batch * macs / seconds / 1e9
+
+
+def fake_stats(spec):
+    """Statistics of the right shapes (diagonal Gaussians, random spectral targets): what the
+    reconstruction loop costs does not depend on their values."""
+    names = list(builder.recorded_shapes(spec))
+    sizes = [int(np.prod(s)) for s in builder.recorded_shapes(spec).values()]
+    rng = np.random.default_rng(0)
+    arrays = {"model": np.str_(spec.name), "run_name": np.str_("bench"), "temperature": np.float64(8.0),
+              "fingerprint": np.str_("bench"), "counts": np.full(10, 100), "format_version": np.int64(1),
+              "layer_names": np.array(names), "cov_kind": np.array(["diag"] * len(names))}
+    for name, size, shape in zip(names, sizes, builder.recorded_shapes(spec).values()):
+        arrays[f"mean__{name}"] = rng.standard_normal((10, size)).astype(np.float32)
+        arrays[f"std__{name}"] = np.ones((10, size), np.float32)
+        arrays[f"shape__{name}"] = np.array(shape)
+    groups = spectral.graph_groups(names)
+    arrays["graph__groups"] = np.array(list(groups))
+    for group, layers in groups.items():
+        arrays[f"graph__{group}__layers"] = np.array(layers)
+        width = sum(sizes[names.index(n)] for n in layers)
+        arrays[f"graph__{group}__target"] = rng.standard_normal((10, width)).astype(np.float32)
+    return stats_file.Stats(arrays, "bench")
+
+
+def reconstruction_rate(spec, objective_name, batch, steps, threads):
+    values, stats = random_weights(spec), fake_stats(spec)
+    objective = objectives.get(objective_name)
+    targets_source = objective.targets(stats)
+    rg = optimize_dataset.ReconstructionGraph(spec, values, objective, targets_source.layer_of, 8.0, 0.07, steps)
+    rng = np.random.default_rng(0)
+    labels = np.arange(batch) % 10
+    x0 = rng.normal(0.15, 0.1, (batch, spec.input_size)).astype(np.float32)
+    targets = targets_source.sample(labels, rng)
+    masks = optimize_dataset.dropout_masks(spec, rg, rng, batch)
+    sess = make_session(rg.graph, threads)
+    seconds = timed(lambda: rg.run_batch(sess, x0, targets, masks), repeats=1)
+    return batch * steps / seconds
+
+
+def train_rate(spec, batch, steps, threads):
+    graph = tf.Graph()
+    with graph.as_default():
+        g, labels, loss, _, train_op = train.build_training_graph(spec, 0.001, 0)
+        init = tf1.global_variables_initializer()
+    sess = make_session(graph, threads)
+    sess.run(init)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(batch * 50, spec.input_size)).astype(np.float32)
+    y = rng.integers(0, 10, batch * 50)
+
+    def loop():
+        for i in range(steps):
+            j = (i % 50) * batch
+            sess.run(train_op, {g.inputs: x[j:j + batch], labels: y[j:j + batch], g.is_training: True})
+    return batch * steps / timed(loop, repeats=1)
+
+
+def distill_rate(teacher, student, batch, steps, threads):
+    """Student steps on precomputed teacher logits (as distill runs), plus the one-off
+    teacher pass over the data amortized per example."""
+    graph = tf.Graph()
+    with graph.as_default():
+        g = models.graph.build_trainable(student, seed=0)
+        soft = tf1.placeholder(tf.float32, [None, 10])
+        train_op = tf1.train.AdamOptimizer(0.001).minimize(distill.kd_loss(g.model.logits, soft, 8.0))
+        init = tf1.global_variables_initializer()
+    sess = make_session(graph, threads)
+    sess.run(init)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(batch * 50, student.input_size)).astype(np.float32)
+    t0 = time.perf_counter()
+    logits = distill.teacher_logits(teacher, random_weights(teacher), x, 1000, threads)
+    teacher_seconds_per_example = (time.perf_counter() - t0) / len(x)
+
+    def loop():
+        for i in range(steps):
+            j = (i % 50) * batch
+            sess.run(train_op, {g.inputs: x[j:j + batch], soft: logits[j:j + batch]})
+    student_seconds = timed(loop, repeats=1)
+    return batch * steps / (student_seconds + teacher_seconds_per_example * batch * steps)
+
+
+def stats_rate(spec, n, threads):
+    values = random_weights(spec)
+    graph = tf.Graph()
+    with graph.as_default():
+        inputs = tf1.placeholder(tf.float32, [None, spec.input_size])
+        frozen = build_frozen(spec, values, inputs)
+        tensors = models.graph.recorded_layers(frozen, 8.0)
+    sess = make_session(graph, threads)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(n, spec.input_size)).astype(np.float32)
+    y = np.arange(n) % 10
+    seconds = timed(lambda: compute_stats.compute(sess, inputs, tensors, frozen.layer_names, x, y, 10, 1000, 2048),
+                    repeats=1)
+    return n / seconds
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="fewer steps (about a minute); noisier figures")
+    p.add_argument("--num_threads", type=int, default=0)
+    p.add_argument("--batch", type=int, default=640, help="reconstruction batch (optimize_dataset default)")
+    p.add_argument("--json_out", default="")
+    args = p.parse_args(argv)
+    tf1.disable_eager_execution()
+    tf.get_logger().setLevel("ERROR")
+    steps = 20 if args.quick else 100
+    threads = args.num_threads
+    rows = []
+    hinton, lenet = models.get("hinton1200"), models.get("lenet")
+    limits = {"matmul": matmul_limit(hinton, args.batch, steps, threads),
+              "conv": conv_limit(lenet, args.batch, steps, threads)}
+
+    def add(stage, model, rate, unit, flops_per_unit, limit):
+        gflops = rate * flops_per_unit / 1e9
+        rows.append({"stage": stage, "model": model, "rate": round(rate, 1), "unit": unit,
+                     "gflops": round(gflops, 1), "limit": limit, "limit_gflops": round(limits[limit], 1),
+                     "fraction_of_limit": round(gflops / limits[limit], 3)})
+        r = rows[-1]
+        print(f"{stage:<38} {model:<22} {r['rate']:>10.1f} {unit:<15} {r['gflops']:>7.1f} GFLOP/s "
+              f"{100 * r['fraction_of_limit']:>5.1f}% of {limit}", flush=True)
+
+    print(f"limits: matmul {limits['matmul']:.1f} GFLOP/s (hinton1200 shapes, batch {args.batch}), "
+          f"conv {limits['conv']:.1f} GFLOP/s (lenet shapes)")
+    print(f"{'stage':<38} {'model':<22} {'rate':>10} {'unit':<15} {'achieved':>15} {'fraction':>6}")
+    for spec, limit in ((hinton, "matmul"), (lenet, "conv")):
+        fwd = builder.forward_macs(spec) * 2
+        for objective in OBJECTIVE_NAMES:
+            if objective == "all_layers_dropout" and not any(l.dropout for l in spec.weighted_layers):
+                continue
+            rate = reconstruction_rate(spec, objective, args.batch, steps, threads)
+            add(f"optimize_dataset {objective}", spec.name, rate, "sample-steps/s", 2 * fwd, limit)
+        first_input_grad = 2 * int(np.prod(builder.weighted_input_shapes(spec)[0])) * \
+            spec.weighted_layers[0].units if isinstance(spec.weighted_layers[0], models.spec.Dense) else 0
+        add("train (batch 64)", spec.name, train_rate(spec, 64, steps * 3, threads), "examples/s",
+            3 * fwd - first_input_grad, limit)
+        add("compute_stats", spec.name, stats_rate(spec, 2000 if args.quick else 10000, threads), "examples/s",
+            fwd, limit)
+    student_of = {"hinton1200": "hinton800", "lenet": "lenet_half"}
+    for spec, limit in ((hinton, "matmul"), (lenet, "conv")):
+        student = models.get(student_of[spec.name])
+        flops = 3 * builder.forward_macs(student) * 2 + builder.forward_macs(spec) * 2
+        add("distill (batch 64)", f"{spec.name}->{student.name}",
+            distill_rate(spec, student, 64, steps * 3, threads), "examples/s", flops, limit)
+    report = {"machine": {"cpus": len(os.sched_getaffinity(0)), "tensorflow": tf.__version__},
+              "settings": {"batch": args.batch, "steps": steps, "threads": threads}, "limits_gflops": limits,
+              "stages": rows}
+    print(json.dumps(report, indent=1))
+    if args.json_out:
+        from utils import atomic
+        atomic.save_json(args.json_out, report)
+    return report
+
+
+if __name__ == "__main__":
+    main()

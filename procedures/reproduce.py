@@ -1,0 +1,219 @@
+"""--procedure=reproduce: the paper's MNIST table for one teacher/student pair, in one
+resumable command. It calls the same procedures a user runs by hand:
+
+  1. train the teacher and the student on data      4. distill on each reconstruction,
+  2. compute_stats (with graphwise stats)              on real data (vanilla KD) and on noise
+  3. optimize_dataset with every objective          5. the table: results.md/json/png
+
+Each stage is recorded in summaries/<run>/results.json with the settings it ran
+with; a later invocation reuses a stage whose settings match and whose artifact
+still loads and validates, and redoes the rest (train and optimize_dataset resume
+from their own checkpoints / finished batches).
+"""
+import copy
+import os
+import time
+
+import datasets
+import models
+from datasets import optimized
+from models import checkpoint
+from procedures import compute_stats, distill, optimize_dataset, stats_file, train
+from utils import atomic, runlog
+from utils.errors import UserError
+
+PRESETS = {
+    # The paper's scale: 10-epoch teachers, 64,000 samples x 1,000 steps, 30-epoch distillation.
+    "paper": dict(train_epochs=10, samples_per_class=6400, optimization_steps=1000, distill_epochs=30,
+                  kd_epochs=10),
+    # Minutes on 2 CPU cores; small reconstructions, same ordering of the methods.
+    "quick": dict(train_epochs=10, samples_per_class=300, optimization_steps=300, distill_epochs=10,
+                  kd_epochs=2),
+}
+# Which explicit flag overrides which preset value.
+OVERRIDES = {"epochs": "distill_epochs", "samples_per_class": "samples_per_class",
+             "optimization_steps": "optimization_steps"}
+OBJECTIVES = ("top_layer", "all_layers", "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs")
+PAPER = {  # test accuracy (%) from Lopes et al. 2017, Tables 1 and 2
+    ("hinton1200", "hinton800"): {"teacher": 96.95, "student trained on data": 95.70, "vanilla KD": 95.74,
+                                  "top_layer": 68.75, "all_layers": 76.38, "all_layers_dropout": 76.23,
+                                  "spectral_all_layers": 89.41, "spectral_layer_pairs": 91.24},
+    ("lenet", "lenet_half"): {"teacher": 98.91, "student trained on data": 98.65, "vanilla KD": 98.91,
+                              "top_layer": 77.30, "all_layers": 85.61, "spectral_all_layers": 90.28,
+                              "spectral_layer_pairs": 92.47},
+}
+
+
+def settings_for(cfg):
+    preset = cfg.preset or "paper"
+    if preset not in PRESETS:
+        raise UserError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    chosen = dict(PRESETS[preset], preset=preset)
+    for flag, key in OVERRIDES.items():
+        if flag in getattr(cfg, "explicit_flags", ()):
+            chosen[key] = getattr(cfg, flag)
+    return chosen
+
+
+class Stages:
+    """results.json: what each stage ran with and produced; reused when both still hold."""
+
+    def __init__(self, path):
+        self.path = path
+        self.state = {}
+        if os.path.exists(path):
+            import json
+            try:
+                with open(path) as f:
+                    self.state = json.load(f).get("stages", {})
+            except (OSError, ValueError):
+                print(f"[reproduce] {path} is unreadable; redoing every stage")
+
+    def run(self, name, settings, work, still_valid):
+        record = self.state.get(name)
+        if record and record["settings"] == settings:
+            try:
+                still_valid(record["result"])
+                print(f"[reproduce] {name}: reusing the finished result")
+                return record["result"]
+            except (UserError, OSError, KeyError) as e:
+                print(f"[reproduce] {name}: the saved artifact does not hold up ({e}); redoing it")
+        print(f"[reproduce] {name}: running")
+        t0 = time.time()
+        result = work()
+        self.state[name] = {"settings": settings, "result": result, "wall_seconds": round(time.time() - t0, 1)}
+        self.save()
+        return result
+
+    def save(self, **extra):
+        atomic.save_json(self.path, {"stages": self.state, **extra})
+
+
+def derived(cfg, **overrides):
+    child = copy.copy(cfg)
+    for key, value in overrides.items():
+        setattr(child, key, value)
+    return child
+
+
+def run(cfg):
+    from procedures import checks
+    checks.run_name(cfg)
+    checks.require(cfg, "model", "student_model", "dataset")
+    teacher, student = models.get(cfg.model), models.get(cfg.student_model)
+    if cfg.dataset not in datasets.NAMES:
+        raise UserError(f"--dataset: reproduce needs the real dataset (mnist or mnist_conv), got {cfg.dataset!r}")
+    if teacher.input_size != student.input_size:
+        raise UserError(f"--student_model={student.name} takes {student.input_size} inputs but "
+                        f"--model={teacher.name} takes {teacher.input_size}")
+    s = settings_for(cfg)
+    run_dir = runlog.run_dir(cfg.summary_folder, cfg.run_name)
+    checks.writable_folder(run_dir, "--summary_folder")
+    stages = Stages(os.path.join(run_dir, "results.json"))
+    base = derived(cfg, lr=None, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0)
+    common = {"seed": cfg.rng_seed, "dataset": cfg.dataset}
+
+    def checkpoint_valid(spec):
+        return lambda r: checkpoint.load_teacher_values(spec, r["model_meta"], r["model_checkpoint"])
+
+    # 1. teacher and student trained on data
+    trained = {}
+    for spec in (teacher, student):
+        trained[spec.name] = stages.run(
+            f"train {spec.name}", {**common, "model": spec.name, "epochs": s["train_epochs"]},
+            lambda spec=spec: train.run(derived(base, procedure="train", model=spec.name, epochs=s["train_epochs"])),
+            checkpoint_valid(spec))
+    teacher_flags = dict(model=teacher.name, model_meta=trained[teacher.name]["model_meta"],
+                         model_checkpoint=trained[teacher.name]["model_checkpoint"])
+    values = checkpoint.load_teacher_values(teacher, teacher_flags["model_meta"], teacher_flags["model_checkpoint"])
+    fingerprint = stats_file.weights_fingerprint(values)
+
+    # 2. metadata
+    def stats_valid(r):
+        stats_file.validate(stats_file.load(r["stats_file"]), teacher, cfg.temperature, fingerprint)
+    stats = stages.run(
+        "compute_stats", {**common, "teacher": fingerprint, "temperature": cfg.temperature,
+                          "spectral_fraction": cfg.spectral_fraction},
+        lambda: compute_stats.run(derived(base, procedure="compute_stats", compute_graphwise_stats=True,
+                                          **teacher_flags)), stats_valid)
+
+    # 3. reconstructions
+    objectives = [o for o in OBJECTIVES
+                  if o != "all_layers_dropout" or any(l.dropout > 0 for l in teacher.weighted_layers)]
+    reconstructions = {}
+    for objective in objectives:
+        settings = {**common, "teacher": fingerprint, "stats": stats["stats_file"], "objective": objective,
+                    "samples_per_class": s["samples_per_class"], "optimization_steps": s["optimization_steps"]}
+        expected_rows = s["samples_per_class"] * 10
+
+        def npy_valid(r, rows=expected_rows):
+            if len(optimized.load(r["output"]).train_x) != rows:
+                raise UserError(f"{r['output']} does not hold {rows} samples")
+        reconstructions[objective] = stages.run(
+            f"optimize_dataset {objective}", settings,
+            lambda objective=objective: optimize_dataset.run(derived(
+                base, procedure="optimize_dataset", optimization_objective=objective,
+                samples_per_class=s["samples_per_class"], optimization_steps=s["optimization_steps"],
+                stats_file=stats["stats_file"], **teacher_flags)),
+            npy_valid)
+
+    # 4. distillation rows, each in its own folder under the run
+    rows_folder = os.path.join(run_dir, "distill_rows")
+    sources = {o: (r["output"], s["distill_epochs"]) for o, r in reconstructions.items()}
+    sources["vanilla KD"] = (cfg.dataset, s["kd_epochs"])
+    sources["KD on noise"] = ("noise", s["distill_epochs"])
+    distilled = {}
+    for row, (dataset, epochs) in sources.items():
+        tag = row.replace(" ", "_")
+        settings = {**common, "teacher": fingerprint, "student": student.name, "data": dataset, "epochs": epochs,
+                    "reconstruction": stages.state.get(f"optimize_dataset {row}", {}).get("result", {}).get("output")}
+
+        def student_valid(r, spec=student):
+            checkpoint.load_teacher_values(spec, "", r["student_checkpoint"])
+        distilled[row] = stages.run(
+            f"distill {row}", settings,
+            lambda dataset=dataset, epochs=epochs, tag=tag: distill.run(derived(
+                base, procedure="distill", student_model=student.name, dataset=dataset, epochs=epochs,
+                eval_dataset=cfg.dataset, summary_folder=rows_folder, run_name=tag,
+                noise_samples=s["samples_per_class"] * 10, **teacher_flags)),
+            student_valid)
+
+    # 5. the table
+    table = write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir)
+    return table
+
+
+def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir):
+    paper = PAPER.get((teacher.name, student.name), {})
+    wall = {name: rec["wall_seconds"] for name, rec in stages.state.items()}
+    rows = [("teacher", trained[teacher.name]["test_accuracy"], wall.get(f"train {teacher.name}"), None),
+            ("student trained on data", trained[student.name]["test_accuracy"], wall.get(f"train {student.name}"),
+             None)]
+    for row, result in distilled.items():
+        agreement = reconstructions[row]["teacher_agreement"] if row in reconstructions else None
+        seconds = (wall.get(f"distill {row}") or 0) + (wall.get(f"optimize_dataset {row}") or 0)
+        rows.append((row, result["test_accuracy"], seconds, agreement))
+    order = ["teacher", "student trained on data", "vanilla KD", "KD on noise"] + list(OBJECTIVES)
+    rows.sort(key=lambda r: order.index(r[0]) if r[0] in order else len(order))
+    table = [{"row": name, "test_accuracy": round(100 * acc, 2), "paper": paper.get(name),
+              "wall_seconds": seconds, "teacher_assigns_intended_class": None if agree is None else
+              round(100 * agree, 1)} for name, acc, seconds, agree in rows]
+    lines = [f"# {teacher.name} -> {student.name} on {cfg.dataset} (preset {s['preset']})", "",
+             f"Settings: {s}; seed {cfg.rng_seed}; temperature {cfg.temperature:g}.", "",
+             "| row | test accuracy (%) | paper (%) | reconstructed samples the teacher assigns to their class (%) "
+             "| wall time (s) |", "|---|---|---|---|---|"]
+    for r in table:
+        lines.append(f"| {r['row']} | {r['test_accuracy']:.2f} | {'' if r['paper'] is None else r['paper']} | "
+                     f"{'' if r['teacher_assigns_intended_class'] is None else r['teacher_assigns_intended_class']}"
+                     f" | {'' if r['wall_seconds'] is None else round(r['wall_seconds'])} |")
+    lines += ["", f"Stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in wall.items()), ""]
+    markdown = "\n".join(lines)
+    atomic.save_bytes(os.path.join(run_dir, "results.md"), markdown.encode())
+    stages.save(table=table, settings=s, teacher=teacher.name, student=student.name)
+    from viz import compare_runs
+    bars = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] in OBJECTIVES}
+    refs = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] not in OBJECTIVES}
+    compare_runs.plot(bars, refs, f"{teacher.name} -> {student.name} ({s['preset']})",
+                      os.path.join(run_dir, "results.png"))
+    print(markdown)
+    return table

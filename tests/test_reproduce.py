@@ -1,0 +1,64 @@
+import json
+import os
+import time
+from unittest import mock
+
+import numpy as np
+import pytest
+
+import datasets
+from procedures import reproduce
+from tests.conftest import make_cfg, toy_for
+
+TINY = dict(train_epochs=1, samples_per_class=2, optimization_steps=10, distill_epochs=1, kd_epochs=1)
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    monkeypatch.setitem(reproduce.PRESETS, "tiny", TINY)
+    monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset":
+                        toy_for(784) if name in ("mnist", "toy") else REAL_GET(name, data_dir, flag))
+    return make_cfg(procedure="reproduce", run_name="grid", summary_folder=str(tmp_path), model="hinton1200",
+                    student_model="hinton800", dataset="mnist", preset="tiny", train_batch_size=32)
+
+
+REAL_GET = datasets.get
+
+
+def test_grid_runs_every_stage_then_reuses_and_repairs(tiny, tmp_path, capsys):
+    table = reproduce.run(tiny)
+    rows = [r["row"] for r in table]
+    assert rows == ["teacher", "student trained on data", "vanilla KD", "KD on noise", "top_layer", "all_layers",
+                    "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs"]
+    assert next(r for r in table if r["row"] == "top_layer")["paper"] == 68.75
+    run_dir = tmp_path / "grid"
+    for name in ("results.md", "results.json", "results.png"):
+        assert (run_dir / name).stat().st_size > 0
+    assert "| spectral_layer_pairs |" in (run_dir / "results.md").read_text()
+
+    # A second invocation reuses everything.
+    capsys.readouterr()
+    started = time.time()
+    again = reproduce.run(tiny)
+    out = capsys.readouterr().out
+    assert "running" not in out and out.count("reusing the finished result") == 15
+    assert time.time() - started < 30
+    assert again == table
+
+    # A corrupted reconstruction is detected and rebuilt, not silently used.
+    stages = json.loads((run_dir / "results.json").read_text())["stages"]
+    npy = stages["optimize_dataset all_layers"]["result"]["output"]
+    with open(npy, "r+b") as f:
+        f.truncate(100)
+    reproduce.run(tiny)
+    out = capsys.readouterr().out
+    assert "optimize_dataset all_layers: the saved artifact does not hold up" in out
+    assert "optimize_dataset all_layers: running" in out
+    assert np.load(npy).shape == (20, 784)
+
+
+def test_explicit_flags_override_the_preset():
+    cfg = make_cfg(preset="quick", samples_per_class=7, epochs=3, explicit_flags=["samples_per_class"])
+    chosen = reproduce.settings_for(cfg)
+    assert chosen["samples_per_class"] == 7
+    assert chosen["distill_epochs"] == reproduce.PRESETS["quick"]["distill_epochs"]  # --epochs not given
