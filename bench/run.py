@@ -73,8 +73,9 @@ def matmul_limit(spec, batch, steps, threads):
     return flops / seconds / 1e9
 
 
-def conv_limit(spec, batch, steps, threads):
-    """Plain convolutions of every Conv layer's shape (forward)."""
+def conv_limit(spec, batch, steps, threads, with_input_gradient=False):
+    """Plain convolutions of every Conv layer's shape: forward, or forward plus the
+    input-gradient convolution (Conv2DBackpropInput) that reconstruction also needs."""
     walk = [(l, i) for l, i, _ in builder._walk(spec) if isinstance(l, models.spec.Conv)]
     graph = tf.Graph()
     with graph.as_default():
@@ -86,14 +87,16 @@ def conv_limit(spec, batch, steps, threads):
         def body(t, acc):
             total = acc
             for x, k in zip(inputs, kernels):
-                total += tf.reduce_mean(tf.nn.conv2d(x + acc * 1e-9, k, 1, "VALID"))
+                x = x + acc * 1e-9
+                y = tf.nn.conv2d(x, k, 1, "VALID")
+                total += tf.reduce_mean(tf.gradients(tf.reduce_sum(y), x)[0] if with_input_gradient else y)
             return t + 1, total
         out = tf1.while_loop(lambda t, a: t < steps, body, [0, tf.constant(0.0)])[1]
     sess = make_session(graph, threads)
     seconds = timed(lambda: sess.run(out))
     macs = sum(l.kernel * l.kernel * i[-1] * l.filters * (i[0] - l.kernel + 1) * (i[1] - l.kernel + 1)
                for l, i in walk)
-    return steps * 2 * batch * macs / seconds / 1e9
+    return steps * 2 * batch * macs * (2 if with_input_gradient else 1) / seconds / 1e9
 
 
 def fake_stats(spec):
@@ -131,6 +134,29 @@ def reconstruction_rate(spec, objective_name, batch, steps, threads):
     sess = make_session(rg.graph, threads)
     seconds = timed(lambda: rg.run_batch(sess, x0, targets, masks), repeats=1)
     return batch * steps / seconds
+
+
+def unfused_reconstruction_rate(spec, batch, steps, threads):
+    """Reference: the straightforward loop (tf1 AdamOptimizer on an input Variable, one
+    session.run per step, targets fed every step) that the fused tf.while_loop replaces."""
+    values, stats = random_weights(spec), fake_stats(spec)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf1.Variable(np.random.default_rng(0).normal(0.15, 0.1, (batch, spec.input_size)).astype(np.float32))
+        frozen = build_frozen(spec, values, x)
+        top = models.graph.recorded_layers(frozen, 8.0)[-1]
+        target = tf1.placeholder(tf.float32, top.shape)
+        step = tf1.train.AdamOptimizer(0.07).minimize(tf.reduce_sum(tf.reduce_mean(tf.square(target - top), 1)))
+        init = tf1.global_variables_initializer()
+    sess = make_session(graph, threads)
+    sess.run(init)
+    feed = {target: objectives.LayerwiseTargets(stats, ["logits"]).sample(np.arange(batch) % 10,
+                                                                            np.random.default_rng(0))["logits"]}
+
+    def loop():
+        for _ in range(steps):
+            sess.run(step, feed)
+    return batch * steps / timed(loop, repeats=1)
 
 
 def train_rate(spec, batch, steps, threads):
@@ -206,7 +232,8 @@ def main(argv=None):
     rows = []
     hinton, lenet = models.get("hinton1200"), models.get("lenet")
     limits = {"matmul": matmul_limit(hinton, args.batch, steps, threads),
-              "conv": conv_limit(lenet, args.batch, steps, threads)}
+              "conv": conv_limit(lenet, args.batch, steps, threads),
+              "conv+grad": conv_limit(lenet, args.batch, steps, threads, with_input_gradient=True)}
 
     def add(stage, model, rate, unit, flops_per_unit, limit):
         gflops = rate * flops_per_unit / 1e9
@@ -217,8 +244,9 @@ def main(argv=None):
         print(f"{stage:<38} {model:<22} {r['rate']:>10.1f} {unit:<15} {r['gflops']:>7.1f} GFLOP/s "
               f"{100 * r['fraction_of_limit']:>5.1f}% of {limit}", flush=True)
 
-    print(f"limits: matmul {limits['matmul']:.1f} GFLOP/s (hinton1200 shapes, batch {args.batch}), "
-          f"conv {limits['conv']:.1f} GFLOP/s (lenet shapes)")
+    print(f"limits: matmul {limits['matmul']:.1f} GFLOP/s (hinton1200 shapes, forward + input-gradient "
+          f"products, batch {args.batch}); conv {limits['conv']:.1f} GFLOP/s (lenet shapes, forward); conv+grad "
+          f"{limits['conv+grad']:.1f} GFLOP/s (forward + input-gradient convolutions)")
     print(f"{'stage':<38} {'model':<22} {'rate':>10} {'unit':<15} {'achieved':>15} {'fraction':>6}")
     for spec, limit in ((hinton, "matmul"), (lenet, "conv")):
         fwd = builder.forward_macs(spec) * 2
@@ -227,6 +255,11 @@ def main(argv=None):
                 continue
             rate = reconstruction_rate(spec, objective, args.batch, steps, threads)
             add(f"optimize_dataset {objective}", spec.name, rate, "sample-steps/s", 2 * fwd, limit)
+            if spec is lenet:
+                add(f"optimize_dataset {objective}", spec.name, rate, "sample-steps/s", 2 * fwd, "conv+grad")
+        add("  reference: unfused top_layer loop", spec.name, unfused_reconstruction_rate(spec, args.batch, steps,
+                                                                                     threads),
+            "sample-steps/s", 2 * fwd, limit)
         first_input_grad = 2 * int(np.prod(builder.weighted_input_shapes(spec)[0])) * \
             spec.weighted_layers[0].units if isinstance(spec.weighted_layers[0], models.spec.Dense) else 0
         add("train (batch 64)", spec.name, train_rate(spec, 64, steps * 3, threads), "examples/s",

@@ -321,3 +321,15 @@ def test_safe_npy_never_unpickles(tmp_path):
     np.save(path, np.array([object()], dtype=object), allow_pickle=True)
     with pytest.raises(UserError, match="pickle"):
         safe_npy.load_npy(str(path), "--dataset")
+
+
+def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
+    path = str(tmp_path / "a.npy")
+    atomic.save_npy(path, np.arange(3))
+    assert oct(os.stat(path).st_mode & 0o777) != oct(0o600)  # usual permissions, not mkstemp's
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_path(path) as tmp:
+            np.save(tmp, np.arange(100))
+            raise RuntimeError("killed mid-write")
+    np.testing.assert_array_equal(np.load(path), np.arange(3))
+    assert os.listdir(tmp_path) == ["a.npy"]

@@ -85,7 +85,7 @@ def run(argv=None):
                 ax = fig.add_subplot(grid[r, args.per_class + k])
                 ax.imshow(rx[row].reshape(side, side), cmap="Blues_r", vmin=0, vmax=1)
                 ax.set_xticks([]), ax.set_yticks([])
-    title = "reconstructed" + (" | real (blue)" if real is not None else "")
+    title = "reconstructed (shown clipped to [0, 1])" + (" | real (blue)" if real is not None else "")
     if probs is not None:
         title += " - teacher's prediction and confidence above each sample"
     fig.suptitle(title, fontsize=9)
