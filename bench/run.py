@@ -25,6 +25,7 @@ import tensorflow as tf  # noqa: E402
 
 import models  # noqa: E402
 from models import builder  # noqa: E402
+from models.spec import Conv, Dense  # noqa: E402
 from models.graph import build_frozen  # noqa: E402
 from procedures import compute_stats, distill, objectives, optimize_dataset, spectral, stats_file, train  # noqa: E402
 from utils.session import make_session  # noqa: E402
@@ -76,7 +77,7 @@ def matmul_limit(spec, batch, steps, threads):
 def conv_limit(spec, batch, steps, threads, with_input_gradient=False):
     """Plain convolutions of every Conv layer's shape: forward, or forward plus the
     input-gradient convolution (Conv2DBackpropInput) that reconstruction also needs."""
-    walk = [(l, i) for l, i, _ in builder._walk(spec) if isinstance(l, models.spec.Conv)]
+    walk = [(l, i) for l, i, _ in builder.layer_shapes(spec) if isinstance(l, Conv)]
     graph = tf.Graph()
     with graph.as_default():
         rng = np.random.default_rng(0)
@@ -261,7 +262,7 @@ def main(argv=None):
                                                                                      threads),
             "sample-steps/s", 2 * fwd, limit)
         first_input_grad = 2 * int(np.prod(builder.weighted_input_shapes(spec)[0])) * \
-            spec.weighted_layers[0].units if isinstance(spec.weighted_layers[0], models.spec.Dense) else 0
+            spec.weighted_layers[0].units if isinstance(spec.weighted_layers[0], Dense) else 0
         add("train (batch 64)", spec.name, train_rate(spec, 64, steps * 3, threads), "examples/s",
             3 * fwd - first_input_grad, limit)
         add("compute_stats", spec.name, stats_rate(spec, 2000 if args.quick else 10000, threads), "examples/s",

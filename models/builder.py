@@ -14,7 +14,7 @@ from models.spec import Conv, Dense, MaxPool
 tf1 = tf.compat.v1
 
 
-def _walk(spec):
+def layer_shapes(spec):
     """Yields (layer, input_shape, output_shape) per layer, shapes without the batch axis."""
     shape = tuple(spec.input_shape)
     for layer in spec.layers:
@@ -35,7 +35,7 @@ def _walk(spec):
 def param_shapes(spec) -> Dict[str, tuple]:
     """Checkpoint variable name -> shape, in layer order."""
     shapes = {}
-    for layer, in_shape, _ in _walk(spec):
+    for layer, in_shape, _ in layer_shapes(spec):
         if isinstance(layer, Conv):
             shapes[f"{layer.name}/weights"] = (layer.kernel, layer.kernel, in_shape[-1], layer.filters)
         elif isinstance(layer, Dense):
@@ -53,7 +53,7 @@ def param_count(spec):
 def forward_macs(spec):
     """Multiply-adds of one example's forward pass through the Dense and Conv layers."""
     total = 0
-    for layer, in_shape, out_shape in _walk(spec):
+    for layer, in_shape, out_shape in layer_shapes(spec):
         if isinstance(layer, Conv):
             total += int(np.prod(out_shape)) * layer.kernel * layer.kernel * in_shape[-1]
         elif isinstance(layer, Dense):
@@ -63,12 +63,12 @@ def forward_macs(spec):
 
 def recorded_shapes(spec) -> Dict[str, tuple]:
     """Pre-activation shape (per example) of every Dense/Conv layer, in order."""
-    return {layer.name: out for layer, _, out in _walk(spec) if isinstance(layer, (Dense, Conv))}
+    return {layer.name: out for layer, _, out in layer_shapes(spec) if isinstance(layer, (Dense, Conv))}
 
 
 def weighted_input_shapes(spec):
     """Input shape (per example) of every Dense/Conv layer, in order."""
-    return [in_shape for layer, in_shape, _ in _walk(spec) if isinstance(layer, (Dense, Conv))]
+    return [in_shape for layer, in_shape, _ in layer_shapes(spec) if isinstance(layer, (Dense, Conv))]
 
 
 class Model(NamedTuple):
@@ -105,7 +105,7 @@ def build(spec, inputs, params, dropout=None) -> Model:
     x = tf.reshape(inputs, (-1,) + tuple(spec.input_shape))
     pre_activations, names = [], []
     weighted = spec.weighted_layers
-    for layer, _, _ in _walk(spec):
+    for layer, _, _ in layer_shapes(spec):
         if isinstance(layer, MaxPool):
             x = tf.nn.max_pool2d(x, layer.size, layer.size, "VALID")
             continue

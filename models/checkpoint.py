@@ -51,8 +51,7 @@ def load_teacher_values(spec, model_meta, model_checkpoint):
     expected = builder.param_shapes(spec)
     found = {k: v for k, v in shapes.items() if k in expected}
     if found != expected:
-        ours = {k: v for k, v in shapes.items() if "/" in k and k.split("/")[-1] in ("weights", "biases")
-                and not k.split("/")[-1].startswith("Adam")}
+        ours = {k: v for k, v in shapes.items() if k.split("/")[-1] in ("weights", "biases")}
         raise UserError(f"--model_checkpoint: {model_checkpoint} holds {_architecture_of(ours)}, "
                         f"not --model={spec.name}")
     try:

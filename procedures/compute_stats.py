@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import datasets
 import models
-from models import checkpoint
+from models import builder, checkpoint
 from models.graph import build_frozen, recorded_layers
 from procedures import checks, spectral, stats_file
 from utils import runlog
@@ -94,7 +94,7 @@ def run(cfg):
         progress = Progress(len(data.train_x), "compute_stats", unit="examples")
         layers, counts = compute(sess, inputs, tensors, model.layer_names, data.train_x, data.train_y,
                                  data.num_classes, cfg.test_batch_size, cfg.max_full_cov_dim, progress)
-    shapes = models.builder.recorded_shapes(spec)
+    shapes = builder.recorded_shapes(spec)
     for name in layers:
         layers[name]["shape"] = shapes[name]
     meta = {"model": spec.name, "run_name": cfg.run_name, "temperature": cfg.temperature,

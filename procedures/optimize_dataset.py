@@ -16,7 +16,7 @@ import tensorflow as tf
 
 import models
 from datasets.optimized import labels_path
-from models import checkpoint
+from models import builder, checkpoint
 from models.graph import build_frozen, recorded_layers
 from procedures import checks, compute_stats, objectives, stats_file
 from utils import atomic, runlog
@@ -55,7 +55,7 @@ class ReconstructionGraph:
                             for key in layer_of}
             self.masks = {}
             if objective.dropout_masks:
-                in_shapes = models.builder.weighted_input_shapes(spec)
+                in_shapes = builder.weighted_input_shapes(spec)
                 for index, layer in enumerate(spec.weighted_layers):
                     if layer.dropout > 0:
                         self.masks[index] = tf1.placeholder(tf.float32, (None,) + in_shapes[index],
@@ -115,7 +115,7 @@ def draw_batch(cfg, spec, sampler, batch_index, start, stop, num_classes, attemp
 
 def dropout_masks(spec, graph, rng, n):
     """Fixed Bernoulli(keep) masks on the input of every dropout layer, no rescaling."""
-    in_shapes = models.builder.weighted_input_shapes(spec)
+    in_shapes = builder.weighted_input_shapes(spec)
     return {i: (rng.uniform(size=(n,) + in_shapes[i]) >= spec.weighted_layers[i].dropout).astype(np.float32)
             for i in graph.masks}
 

@@ -50,7 +50,7 @@ def _conv_matrix(in_shape, kernel):
 def layer_edges(spec, values):
     """{(previous recorded layer, recorded layer): sparse [prev units, units] edge weights}."""
     edges, prev, window = {}, None, None
-    for layer, in_shape, out_shape in builder._walk(spec):
+    for layer, in_shape, out_shape in builder.layer_shapes(spec):
         if isinstance(layer, MaxPool):
             pool = _pool_matrix(in_shape, layer.size)
             window = pool if window is None else pool @ window
