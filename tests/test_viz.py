@@ -50,7 +50,7 @@ def tiny_stats(tmp_path):
 
 def test_view_grid_size(reconstruction, tmp_path):
     out = view.run(["--dataset", reconstruction, "--per_class", "3", "--output", str(tmp_path / "v.png")])
-    assert png_size(out) == (3 * 64 + 80, 10 * (64 + 14) + 40)
+    assert png_size(out) == (3 * 64 + 80, 10 * (64 + 14) + 50)
 
 
 def test_view_with_teacher_predictions(reconstruction, teachers, tmp_path):

@@ -63,9 +63,9 @@ def run(argv=None):
     real = common.real_images(args.real_dataset, args.data_dir) if args.real_dataset else None
     cols = args.per_class + (args.per_class if real is not None else 0)
     cell = 64
-    height = len(classes) * (cell + 14) + 40
+    height = len(classes) * (cell + 14) + 50
     fig = common.figure(cols * cell + 80, height)
-    grid = fig.add_gridspec(len(classes), cols, left=80 / fig.bbox.width, right=0.99, top=1 - 40 / height,
+    grid = fig.add_gridspec(len(classes), cols, left=80 / fig.bbox.width, right=0.99, top=1 - 50 / height,
                             bottom=0.01,
                             wspace=0.05, hspace=0.35)
     for r, c in enumerate(classes):
@@ -85,10 +85,10 @@ def run(argv=None):
                 ax = fig.add_subplot(grid[r, args.per_class + k])
                 ax.imshow(rx[row].reshape(side, side), cmap="Blues_r", vmin=0, vmax=1)
                 ax.set_xticks([]), ax.set_yticks([])
-    title = "reconstructed (shown clipped to [0, 1])" + (" | real (blue)" if real is not None else "")
+    title = "reconstructed (clipped to [0, 1])" + (" | real (blue)" if real is not None else "")
     if probs is not None:
-        title += " - teacher's prediction and confidence above each sample"
-    fig.suptitle(title, fontsize=9)
+        title += "\nabove each: teacher's prediction, confidence"
+    fig.suptitle(title, fontsize=8)
     return common.save(fig, args.output or common.beside(args.dataset, "view"))
 
 
