@@ -19,6 +19,7 @@ import models
 from datasets import optimized
 from models import checkpoint
 from procedures import compute_stats, distill, optimize_dataset, stats_file, train
+from procedures import objectives as objectives_registry
 from utils import atomic, runlog
 from utils.errors import UserError
 
@@ -33,7 +34,7 @@ PRESETS = {
 # Which explicit flag overrides which preset value.
 OVERRIDES = {"epochs": "distill_epochs", "samples_per_class": "samples_per_class",
              "optimization_steps": "optimization_steps"}
-OBJECTIVES = ("top_layer", "all_layers", "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs")
+OBJECTIVES = tuple(objectives_registry.OBJECTIVES)
 PAPER = {  # test accuracy (%) from Lopes et al. 2017, Tables 1 and 2
     ("hinton1200", "hinton800"): {"teacher": 96.95, "student trained on data": 95.70, "vanilla KD": 95.74,
                                   "top_layer": 68.75, "all_layers": 76.38, "all_layers_dropout": 76.23,

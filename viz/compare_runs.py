@@ -14,7 +14,8 @@ if __package__ in (None, ""):  # run as `python viz/<name>.py`: make the reposit
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from viz import common  # noqa: E402
 
-OBJECTIVES = ("top_layer", "all_layers_dropout", "all_layers", "spectral_all_layers", "spectral_layer_pairs")
+# Same names as procedures/objectives.py (not imported: that would load TensorFlow for a chart).
+OBJECTIVES = ("top_layer", "all_layers", "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs")
 
 
 def objective_of(dataset):
