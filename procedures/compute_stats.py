@@ -46,7 +46,8 @@ def compute(sess, inputs, layer_tensors, layer_names, x, y, num_classes, batch_s
     moments = {name: {"mean": [], "std": [], "cov": []} for name in layer_names}
     counts = np.bincount(y, minlength=num_classes)
     if (counts == 0).any():
-        raise ValueError(f"classes {np.flatnonzero(counts == 0).tolist()} have no examples")
+        raise UserError(f"--dataset: classes {np.flatnonzero(counts == 0).tolist()} have no training examples; "
+                        "statistics need every class")
     done = 0
     for c in range(num_classes):
         xc = x[y == c]

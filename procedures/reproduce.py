@@ -11,6 +11,7 @@ still loads and validates, and redoes the rest (train and optimize_dataset resum
 from their own checkpoints / finished batches).
 """
 import copy
+import json
 import os
 import time
 
@@ -18,7 +19,7 @@ import datasets
 import models
 from datasets import optimized
 from models import checkpoint
-from procedures import compute_stats, distill, optimize_dataset, stats_file, train
+from procedures import checks, compute_stats, distill, optimize_dataset, stats_file, train
 from procedures import objectives as objectives_registry
 from utils import atomic, runlog
 from utils.errors import UserError
@@ -63,7 +64,6 @@ class Stages:
         self.path = path
         self.state = {}
         if os.path.exists(path):
-            import json
             try:
                 with open(path) as f:
                     self.state = json.load(f).get("stages", {})
@@ -98,7 +98,6 @@ def derived(cfg, **overrides):
 
 
 def run(cfg):
-    from procedures import checks
     checks.run_name(cfg)
     checks.require(cfg, "model", "student_model", "dataset")
     teacher, student = models.get(cfg.model), models.get(cfg.student_model)
@@ -114,8 +113,8 @@ def run(cfg):
     base = derived(cfg, lr=None, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0)
     common = {"seed": cfg.rng_seed, "dataset": cfg.dataset}
 
-    def checkpoint_valid(spec):
-        return lambda r: checkpoint.load_teacher_values(spec, r["model_meta"], r["model_checkpoint"])
+    def checkpoint_valid(spec, key="model_checkpoint"):
+        return lambda r: checkpoint.load_teacher_values(spec, r.get("model_meta", ""), r[key])
 
     # 1. teacher and student trained on data
     trained = {}
@@ -168,16 +167,13 @@ def run(cfg):
         tag = row.replace(" ", "_")
         settings = {**common, "teacher": fingerprint, "student": student.name, "data": dataset, "epochs": epochs,
                     "reconstruction": stages.state.get(f"optimize_dataset {row}", {}).get("result", {}).get("output")}
-
-        def student_valid(r, spec=student):
-            checkpoint.load_teacher_values(spec, "", r["student_checkpoint"])
         distilled[row] = stages.run(
             f"distill {row}", settings,
             lambda dataset=dataset, epochs=epochs, tag=tag: distill.run(derived(
                 base, procedure="distill", student_model=student.name, dataset=dataset, epochs=epochs,
                 eval_dataset=cfg.dataset, summary_folder=rows_folder, run_name=tag,
                 noise_samples=s["samples_per_class"] * 10, **teacher_flags)),
-            student_valid)
+            checkpoint_valid(student, "student_checkpoint"))
 
     # 5. the table
     table = write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir)
