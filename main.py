@@ -57,6 +57,17 @@ flags.DEFINE_enum("lr_schedule", "cosine", ["constant", "cosine"],
                   "Learning rate over training: constant (original tool) or cosine decay to 1% at the end")
 flags.DEFINE_string("data_dir", None, "Folder with the MNIST files; default $DFKD_DATA_DIR, else ~/.keras/datasets")
 flags.DEFINE_integer("num_threads", 0, "TensorFlow intra-op threads; 0 = every available core")
+# Beyond the paper (off by default, so the paper's procedures are unchanged).
+flags.DEFINE_boolean("clip_inputs", False, "optimize_dataset: keep reconstructed pixels in [0, 1]")
+flags.DEFINE_integer("jitter", 0, "optimize_dataset: shift the batch by a random (dy, dx) in [-N, N] each step")
+flags.DEFINE_float("tv_weight", 0.0, "optimize_dataset: weight of a total-variation penalty on each sample")
+flags.DEFINE_float("l2_weight", 0.0, "optimize_dataset: weight of an L2 penalty on each sample's pixels")
+flags.DEFINE_float("batch_stats_weight", 0.0, "optimize_dataset: weight of matching each class's batch mean "
+                   "and std, in every recorded layer, to the recorded statistics")
+flags.DEFINE_integer("augment_shift", 0, "distill: shift each example by up to N pixels; the teacher labels "
+                     "the shifted batch")
+flags.DEFINE_float("mixup_alpha", 0.0, "distill: blend example pairs with Beta(alpha, alpha) weights; the "
+                   "teacher labels the blend")
 flags.DEFINE_boolean("verbose", False, "Show full tracebacks on errors")
 
 

@@ -1,6 +1,10 @@
 """--procedure=distill: train --student_model from scratch to match the frozen
 teacher's temperature-softened outputs on --dataset (a reconstructed .npy, mnist /
-mnist_conv for vanilla KD, or noise), evaluating on --eval_dataset's real labels."""
+mnist_conv for vanilla KD, or noise), evaluating on --eval_dataset's real labels.
+
+Beyond the paper (off by default): --augment_shift and --mixup_alpha transform every
+batch on the fly; the teacher then labels the transformed batch inside the graph,
+so the student always matches the teacher on exactly what it is shown."""
 import os
 import time
 
@@ -12,7 +16,7 @@ import models
 from datasets import noise
 from models import checkpoint
 from models.graph import build_frozen, build_trainable
-from procedures import checks, evaluation
+from procedures import checks, evaluation, image_ops
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -45,6 +49,16 @@ def dataset_tag(name):
     return os.path.splitext(os.path.basename(name))[0] if name.endswith(".npy") else name
 
 
+def augmented_inputs(cfg, spec, inputs, step):
+    """The batch the student sees: shifted and/or mixed per --augment_shift / --mixup_alpha."""
+    x = inputs
+    if cfg.augment_shift:
+        x = image_ops.random_shift(x, image_ops.image_hw(spec), cfg.augment_shift, cfg.rng_seed, step)
+    if cfg.mixup_alpha:
+        x = image_ops.mixup(x, cfg.mixup_alpha, cfg.rng_seed, step)
+    return x
+
+
 def load_data(cfg, teacher_spec):
     if cfg.dataset == "noise":
         checks.positive(cfg, "noise_samples")
@@ -57,7 +71,13 @@ def run(cfg):
     checks.require(cfg, "model", "student_model", "dataset")
     cfg.lr = cfg.lr if cfg.lr is not None else 0.001
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval")
+    for name in ("augment_shift", "mixup_alpha"):
+        if getattr(cfg, name) < 0:
+            raise UserError(f"--{name} must be >= 0, got {getattr(cfg, name)}")
+    augment = bool(cfg.augment_shift or cfg.mixup_alpha)
     teacher_spec, student_spec = models.get(cfg.model), models.get(cfg.student_model)
+    if cfg.augment_shift:
+        image_ops.image_hw(teacher_spec)
     if teacher_spec.input_size != student_spec.input_size:
         raise UserError(f"--student_model={student_spec.name} takes {student_spec.input_size} inputs but "
                         f"--model={teacher_spec.name} takes {teacher_spec.input_size}")
@@ -77,16 +97,25 @@ def run(cfg):
     checks.writable_folder(ckpt_dir, "--summary_folder")
 
     t0 = time.time()
-    train_targets = teacher_logits(teacher_spec, values, data.train_x, cfg.test_batch_size, cfg.num_threads)
+    # Without augmentation the teacher's outputs never change: compute them once.
+    train_targets = None if augment else teacher_logits(teacher_spec, values, data.train_x, cfg.test_batch_size,
+                                                        cfg.num_threads)
     eval_teacher = np.argmax(teacher_logits(teacher_spec, values, eval_data.test_x, cfg.test_batch_size,
                                             cfg.num_threads), axis=1)
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(cfg.rng_seed)
-        g = build_trainable(student_spec, seed=cfg.rng_seed)
-        soft = tf1.placeholder(tf.float32, [None, teacher_spec.num_classes], name="teacher_logits")
-        loss = kd_loss(g.model.logits, soft, cfg.temperature)
         step_var = tf1.train.get_or_create_global_step()
+        if augment:
+            batch = tf1.placeholder(tf.float32, [None, student_spec.input_size], name="batch")
+            shown = augmented_inputs(cfg, teacher_spec, batch, step_var)
+            soft = build_frozen(teacher_spec, values, shown).logits
+            g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=shown)
+        else:
+            g = build_trainable(student_spec, seed=cfg.rng_seed)
+            batch = g.inputs
+            soft = tf1.placeholder(tf.float32, [None, teacher_spec.num_classes], name="teacher_logits")
+        loss = kd_loss(g.model.logits, soft, cfg.temperature)
         train_op = tf1.train.AdamOptimizer(cfg.lr).minimize(loss, global_step=step_var)
         saver = tf1.train.Saver(max_to_keep=2)
         init = tf1.global_variables_initializer()
@@ -110,7 +139,8 @@ def run(cfg):
         shuffled = np.random.default_rng([cfg.rng_seed, epoch]).permutation(order)
         for start in range(0, len(shuffled), cfg.train_batch_size):
             idx = shuffled[start:start + cfg.train_batch_size]
-            _, value = sess.run([train_op, loss], {g.inputs: data.train_x[idx], soft: train_targets[idx]})
+            feed = {batch: data.train_x[idx]} if augment else {batch: data.train_x[idx], soft: train_targets[idx]}
+            _, value = sess.run([train_op, loss], feed)
             step += 1
             if step % 50 == 0:
                 write_scalars(writer, step, kd_loss=value)

@@ -18,7 +18,9 @@ import models
 from datasets.optimized import labels_path
 from models import builder, checkpoint
 from models.graph import build_frozen, recorded_layers
-from procedures import checks, compute_stats, objectives, stats_file
+from procedures import checks, compute_stats, image_ops, objectives, stats_file
+from procedures import priors as priors_lib
+from procedures.priors import Priors
 from utils import atomic, runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -46,10 +48,14 @@ def shard_batches(num_batches, shard_index, num_shards):
 class ReconstructionGraph:
     """Frozen teacher + one input Variable + the fused Adam loop for one batch."""
 
-    def __init__(self, spec, values, objective, layer_of, temperature, lr, steps):
+    def __init__(self, spec, values, objective, layer_of, temperature, lr, steps, priors=Priors(), stats=None):
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.x0 = tf1.placeholder(tf.float32, [None, spec.input_size], name="initial_inputs")
+            self.labels = tf1.placeholder(tf.int32, [None], name="labels")
+            self.seed = tf1.placeholder(tf.int64, [], name="batch_seed")
+            hw = image_ops.image_hw(spec) if priors.needs_images else None
+            moments = priors_lib.RecordedMoments(stats) if priors.batch_stats_weight else None
             self.inputs = tf1.Variable(self.x0, validate_shape=False, name="reconstructed_inputs")
             self.targets = {key: tf1.placeholder(tf.float32, [None, None], name=f"target_{key.replace('/', '_')}")
                             for key in layer_of}
@@ -66,16 +72,22 @@ class ReconstructionGraph:
             def loss_of(x, with_dropout=True):
                 model = build_frozen(spec, values, x, dropout if with_dropout else None)
                 acts = dict(zip(model.layer_names, recorded_layers(model, temperature)))
-                return objectives.per_sample_loss(acts, self.targets, layer_of, top), model
+                return objectives.per_sample_loss(acts, self.targets, layer_of, top), acts
 
             def body(t, x, m, v, history):
-                loss = loss_of(x)[0]
-                grad = tf.gradients(tf.reduce_sum(loss), x)[0]
+                seen = image_ops.roll_jitter(x, hw, priors.jitter, self.seed, t) if priors.jitter else x
+                loss, acts = loss_of(seen)
+                total = tf.reduce_sum(loss + priors_lib.pixel_penalties(priors, x, hw))
+                if moments is not None:
+                    total += priors.batch_stats_weight * moments.batch_loss(acts, self.labels)
+                grad = tf.gradients(total, x)[0]
                 t1 = tf.cast(t + 1, tf.float32)
                 m = ADAM_BETA1 * m + (1 - ADAM_BETA1) * grad
                 v = ADAM_BETA2 * v + (1 - ADAM_BETA2) * tf.square(grad)
                 step = lr * tf.sqrt(1 - ADAM_BETA2 ** t1) / (1 - ADAM_BETA1 ** t1)
                 x = x - step * m / (tf.sqrt(v) + ADAM_EPSILON)
+                if priors.clip_inputs:
+                    x = tf.clip_by_value(x, 0.0, 1.0)
                 return t + 1, x, m, v, history.write(t, tf.reduce_mean(loss))
 
             x = self.inputs.read_value()
@@ -91,8 +103,10 @@ class ReconstructionGraph:
             self.predictions = tf.argmax(inference.logits, axis=1)
             self.init = self.inputs.initializer
 
-    def run_batch(self, sess, x0, targets, masks):
-        feed = {self.x0: x0, **{self.targets[n]: t for n, t in targets.items()},
+    def run_batch(self, sess, x0, targets, masks, labels=None, seed=0):
+        """labels: the intended class of each row (only --batch_stats_weight reads them)."""
+        labels = np.zeros(len(x0), np.int32) if labels is None else labels
+        feed = {self.x0: x0, self.labels: labels, self.seed: seed, **{self.targets[n]: t for n, t in targets.items()},
                 **{self.masks[i]: m for i, m in masks.items()}}
         sess.run(self.init, feed)
         history = sess.run(self.loss_history, feed)
@@ -123,7 +137,7 @@ def dropout_masks(spec, graph, rng, n):
 def settings_of(cfg, fingerprint):
     keys = ("model", "optimization_objective", "rng_seed", "lr", "optimization_steps", "noise_mean",
             "noise_std", "samples_per_class", "optimize_batch_size", "temperature", "shard_index", "num_shards")
-    return {**{k: getattr(cfg, k) for k in keys}, "fingerprint": fingerprint}
+    return {**{k: getattr(cfg, k) for k in keys}, **Priors.from_cfg(cfg)._asdict(), "fingerprint": fingerprint}
 
 
 def run(cfg):
@@ -137,7 +151,10 @@ def run(cfg):
                         f"{cfg.shard_index} of {cfg.num_shards}")
     if cfg.noise_std < 0:
         raise UserError(f"--noise_std must be >= 0, got {cfg.noise_std}")
+    priors = Priors.from_cfg(cfg)
     spec = models.get(cfg.model)
+    if priors.needs_images:
+        image_ops.image_hw(spec)
     if objective.dropout_masks and not any(l.dropout > 0 for l in spec.weighted_layers):
         raise UserError(f"--optimization_objective=all_layers_dropout needs a teacher trained with dropout "
                         f"(hinton1200); --model={spec.name} has none")
@@ -173,7 +190,7 @@ def run(cfg):
         atomic.save_json(settings_file, settings)
 
     rg = ReconstructionGraph(spec, values, objective, sampler.layer_of, cfg.temperature, cfg.lr,
-                             cfg.optimization_steps)
+                             cfg.optimization_steps, priors, stats)
     writer = tf1.summary.FileWriter(os.path.join(os.path.dirname(out), "..", "optimize_dataset",
                                                  cfg.optimization_objective))
     batch_file = lambda b: os.path.join(partial_dir, f"batch_{b:05d}.npz")
@@ -189,7 +206,8 @@ def run(cfg):
             for attempt in range(MAX_ATTEMPTS):
                 labels, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, stats.num_classes, attempt)
                 masks = dropout_masks(spec, rg, rng, stop - start)
-                x, history, predictions = rg.run_batch(sess, x0, targets, masks)
+                x, history, predictions = rg.run_batch(sess, x0, targets, masks, labels,
+                                                       (cfg.rng_seed * 100003 + b) * MAX_ATTEMPTS + attempt)
                 if np.isfinite(history[-1]) and np.isfinite(x).all():
                     break
                 print(f"[optimize_dataset] batch {b}: loss became {history[-1]}; re-initializing (attempt "

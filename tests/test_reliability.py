@@ -228,8 +228,8 @@ def test_nan_batch_is_redrawn_not_saved(pipeline, tmp_path, capsys):
     real_run_batch = optimize_dataset.ReconstructionGraph.run_batch
     calls = []
 
-    def first_batch_explodes(self, sess, x0, targets, masks):
-        x, history, predictions = real_run_batch(self, sess, x0, targets, masks)
+    def first_batch_explodes(self, sess, x0, targets, masks, *args):
+        x, history, predictions = real_run_batch(self, sess, x0, targets, masks, *args)
         calls.append(1)
         if len(calls) == 1:
             history = history.copy()
@@ -248,7 +248,7 @@ def test_diverging_everywhere_stops_with_advice(pipeline, tmp_path):
     cfg = make_cfg(procedure="optimize_dataset", model="hinton1200", optimization_objective="top_layer",
                    model_checkpoint=p["ckpt"], stats_file=p["stats"], summary_folder=str(tmp_path),
                    samples_per_class=1, optimize_batch_size=10, optimization_steps=3)
-    nan = lambda self, sess, x0, targets, masks: (x0, np.array([np.nan]), np.zeros(len(x0)))
+    nan = lambda self, sess, x0, targets, masks, *args: (x0, np.array([np.nan]), np.zeros(len(x0)))
     with mock.patch.object(optimize_dataset.ReconstructionGraph, "run_batch", nan):
         with pytest.raises(UserError, match="lower --lr"):
             optimize_dataset.run(cfg)

@@ -1,0 +1,63 @@
+"""Graph ops on flat input rows seen as images: the beyond-the-paper options of
+optimize_dataset (jitter, total variation) and of distill (random shifts, mixup).
+
+Every random choice is stateless, keyed by (seed, step), so a run repeats exactly.
+"""
+import numpy as np
+import tensorflow as tf
+
+from utils.errors import UserError
+
+
+def image_hw(spec):
+    """(height, width) of one single-channel input: (28, 28) for the 784-wide hinton models."""
+    shape = tuple(spec.input_shape)
+    if len(shape) == 3 and shape[-1] == 1:
+        return shape[0], shape[1]
+    side = int(round(np.sqrt(spec.input_size)))
+    if len(shape) != 1 or side * side != spec.input_size:
+        raise UserError(f"--model={spec.name}: its input {shape} is not a square single-channel image, "
+                        "so image priors and augmentation do not apply")
+    return side, side
+
+
+def _seed(seed, step, salt):
+    return tf.stack([tf.cast(seed * 1000 + salt, tf.int64), tf.cast(step, tf.int64)])
+
+
+def roll_jitter(x, hw, max_shift, seed, step):
+    """The whole batch shifted cyclically by one random (dy, dx) in [-max_shift, max_shift]."""
+    shift = tf.random.stateless_uniform([2], _seed(seed, step, 1), -max_shift, max_shift + 1, dtype=tf.int32)
+    images = tf.reshape(x, (-1,) + hw)
+    return tf.reshape(tf.roll(images, shift, axis=[1, 2]), tf.shape(x))
+
+
+def total_variation(x, hw):
+    """Per sample: mean squared difference of vertically and horizontally adjacent pixels. [B]"""
+    images = tf.reshape(x, (-1,) + hw)
+    dy = tf.reduce_mean(tf.square(images[:, 1:, :] - images[:, :-1, :]), axis=[1, 2])
+    dx = tf.reduce_mean(tf.square(images[:, :, 1:] - images[:, :, :-1]), axis=[1, 2])
+    return dy + dx
+
+
+def random_shift(x, hw, max_shift, seed, step):
+    """Each sample translated by its own integer (dy, dx) in [-max_shift, max_shift], zeros shifted in."""
+    n = tf.shape(x)[0]
+    offsets = tf.cast(tf.random.stateless_uniform([n, 2], _seed(seed, step, 2), -max_shift, max_shift + 1,
+                                                  dtype=tf.int32), tf.float32)
+    one, zero = tf.ones([n, 1]), tf.zeros([n, 1])
+    # Output pixel (y, x) reads input (y - dy, x - dx): [a0 a1 a2 b0 b1 b2 c0 c1].
+    transforms = tf.concat([one, zero, -offsets[:, 1:], zero, one, -offsets[:, :1], zero, zero], axis=1)
+    images = tf.reshape(x, (-1,) + hw + (1,))
+    moved = tf.raw_ops.ImageProjectiveTransformV3(images=images, transforms=transforms, output_shape=list(hw),
+                                                  fill_value=0.0, interpolation="NEAREST", fill_mode="CONSTANT")
+    return tf.reshape(moved, tf.shape(x))
+
+
+def mixup(x, alpha, seed, step):
+    """Each sample blended with its mirror in the batch: lam*x + (1-lam)*x_reversed, lam ~ Beta(alpha, alpha)."""
+    n = tf.shape(x)[0]
+    g1 = tf.random.stateless_gamma([n, 1], _seed(seed, step, 3), alpha=alpha)
+    g2 = tf.random.stateless_gamma([n, 1], _seed(seed, step, 4), alpha=alpha)
+    lam = g1 / (g1 + g2)
+    return lam * x + (1.0 - lam) * tf.reverse(x, axis=[0])

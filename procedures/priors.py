@@ -1,0 +1,71 @@
+"""Beyond the paper: extra terms and constraints for optimize_dataset.
+
+Every option is off by default, so the faithful objectives are unchanged:
+  --clip_inputs          keep pixels in [0, 1] (projected after every Adam step)
+  --jitter=N             the teacher sees the batch shifted by a random (dy, dx) in [-N, N] each step
+  --tv_weight, --l2_weight   per-sample total-variation and L2 penalties on the pixels
+  --batch_stats_weight   match, per class in the batch, each recorded layer's batch mean and standard
+                         deviation to the recorded ones (instead of only one sampled activation per input)
+"""
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from procedures import image_ops
+from utils.errors import UserError
+
+
+class Priors(NamedTuple):
+    clip_inputs: bool = False
+    jitter: int = 0
+    tv_weight: float = 0.0
+    l2_weight: float = 0.0
+    batch_stats_weight: float = 0.0
+
+    @classmethod
+    def from_cfg(cls, cfg):
+        priors = cls(**{name: getattr(cfg, name, default) for name, default in cls._field_defaults.items()})
+        for name in ("jitter", "tv_weight", "l2_weight", "batch_stats_weight"):
+            if getattr(priors, name) < 0:
+                raise UserError(f"--{name} must be >= 0, got {getattr(priors, name)}")
+        return priors
+
+    @property
+    def needs_images(self):
+        return bool(self.jitter or self.tv_weight)
+
+
+def pixel_penalties(priors, x, hw):
+    """Per-sample penalty on the inputs themselves. [B] (or 0.0 when both weights are 0)."""
+    total = 0.0
+    if priors.tv_weight:
+        total += priors.tv_weight * image_ops.total_variation(x, hw)
+    if priors.l2_weight:
+        total += priors.l2_weight * tf.reduce_mean(tf.square(x), axis=1)
+    return total
+
+
+class RecordedMoments:
+    """Per-class recorded mean and standard deviation of every layer, as graph constants."""
+
+    def __init__(self, stats):
+        self.num_classes = stats.num_classes
+        self.mean = {n: tf.constant(np.asarray(stats.mean(n), np.float32)) for n in stats.layer_names}
+        self.std = {n: tf.constant(np.asarray(stats.std(n), np.float32)) for n in stats.layer_names}
+
+    def batch_loss(self, activations, labels):
+        """Sum over layers and over the classes present of n_c * mean_j[(batch mean - recorded mean)^2 +
+        (batch std - recorded std)^2]; the n_c weight gives each sample a pull of the same order as
+        its own matching term."""
+        onehot = tf.one_hot(labels, self.num_classes)
+        counts = tf.reduce_sum(onehot, axis=0)
+        denominator = tf.maximum(counts, 1.0)[:, None]
+        total = 0.0
+        for name, act in activations.items():
+            mean = tf.matmul(onehot, act, transpose_a=True) / denominator
+            square = tf.matmul(onehot, tf.square(act), transpose_a=True) / denominator
+            std = tf.sqrt(tf.maximum(square - tf.square(mean), 0.0) + 1e-8)
+            error = tf.reduce_mean(tf.square(mean - self.mean[name]) + tf.square(std - self.std[name]), axis=1)
+            total += tf.reduce_sum(counts * error)
+        return total
