@@ -26,16 +26,27 @@ from utils import atomic  # noqa: E402
 
 # name -> (optimize_dataset flags, distill flags); the faithful top_layer row is the reference.
 TOP = {"optimization_objective": "top_layer"}
+BSTATS = {**TOP, "batch_stats_weight": 1.0}
 ROWS = {
     "faithful top_layer": (TOP, {}),
     "all_layers": ({"optimization_objective": "all_layers"}, {}),
     "clip pixels": ({**TOP, "clip_inputs": True}, {}),
     "jitter 2": ({**TOP, "jitter": 2}, {}),
     "TV + L2": ({**TOP, "tv_weight": 1e-3, "l2_weight": 1e-4}, {}),
-    "batch statistics": ({**TOP, "batch_stats_weight": 1.0}, {}),
+    "batch statistics": (BSTATS, {}),
     "distill: shift 2": (TOP, {"augment_shift": 2}),
     "distill: mixup 1": (TOP, {"mixup_alpha": 1.0}),
     "distill: shift 2 + mixup 1": (TOP, {"augment_shift": 2, "mixup_alpha": 1.0}),
+    "distill: shift 1": (TOP, {"augment_shift": 1}),
+    "distill: shift 3": (TOP, {"augment_shift": 3}),
+    "all_layers + shift 2": ({"optimization_objective": "all_layers"}, {"augment_shift": 2}),
+    "batch statistics + shift 2": (BSTATS, {"augment_shift": 2}),
+    "batch statistics + jitter + clip": ({**BSTATS, "jitter": 2, "clip_inputs": True}, {}),
+    "batch statistics + jitter + clip + shift 2": ({**BSTATS, "jitter": 2, "clip_inputs": True},
+                                                   {"augment_shift": 2}),
+    "batch statistics + jitter + clip + TV + shift 2": ({**BSTATS, "jitter": 2, "clip_inputs": True,
+                                                        "tv_weight": 1e-3, "l2_weight": 1e-4}, {"augment_shift": 2}),
+    "batch statistics 10 + shift 2": ({**TOP, "batch_stats_weight": 10.0}, {"augment_shift": 2}),
 }
 
 
@@ -118,7 +129,7 @@ def main():
                                                            sort_keys=True).encode()).hexdigest()[:10]
         distill_cmd = main_py("--procedure=distill", f"--run_name={distill_run}", *teacher_flags,
                               f"--student_model={student_name}", f"--dataset={npy}", f"--eval_dataset={dataset}",
-                              f"--epochs={args.epochs}", *as_flags(distill_opts))
+                              *as_flags({"epochs": args.epochs, **distill_opts}))
         row = table.get(name)
         if row and row["commands"] == [recon_cmd[1:], distill_cmd[1:]]:
             print(f"[ablation] {name}: done before, {row['test_accuracy']:.2f}%")

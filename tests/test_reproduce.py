@@ -29,7 +29,7 @@ def test_grid_runs_every_stage_then_reuses_and_repairs(tiny, tmp_path, capsys):
     table = reproduce.run(tiny)
     rows = [r["row"] for r in table]
     assert rows == ["teacher", "student trained on data", "vanilla KD", "KD on noise", "top_layer", "all_layers",
-                    "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs"]
+                    "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs", "dfkd best"]
     assert next(r for r in table if r["row"] == "top_layer")["paper"] == 68.75
     run_dir = tmp_path / "grid"
     for name in ("results.md", "results.json", "results.png"):
@@ -41,7 +41,7 @@ def test_grid_runs_every_stage_then_reuses_and_repairs(tiny, tmp_path, capsys):
     started = time.time()
     again = reproduce.run(tiny)
     out = capsys.readouterr().out
-    assert "running" not in out and out.count("reusing the finished result") == 15
+    assert "running" not in out and out.count("reusing the finished result") == 17
     assert time.time() - started < 30
     assert again == table
 
@@ -62,3 +62,20 @@ def test_explicit_flags_override_the_preset():
     chosen = reproduce.settings_for(cfg)
     assert chosen["samples_per_class"] == 7
     assert chosen["distill_epochs"] == reproduce.PRESETS["quick"]["distill_epochs"]  # --epochs not given
+
+
+def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tiny, tmp_path, monkeypatch):
+    monkeypatch.setitem(reproduce.PRESETS, "tinybest", dict(TINY, paper_rows=False))
+    tiny.preset, tiny.jitter = "tinybest", 5  # a user's beyond-paper flag must not leak into the rows
+    table = reproduce.run(tiny)
+    assert [r["row"] for r in table] == ["teacher", "student trained on data", "vanilla KD", "KD on noise",
+                                         "dfkd best"]
+    stages = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
+    optimize = stages["optimize_dataset dfkd best"]["settings"]
+    assert {k: optimize[k] for k in reproduce.BEST["optimize"]} == reproduce.BEST["optimize"]
+    assert optimize["optimization_steps"] == reproduce.BEST["optimization_steps"]
+    assert stages["distill dfkd best"]["settings"]["augment_shift"] == reproduce.BEST["distill"]["augment_shift"]
+    log = json.loads((tmp_path / "grid" / "extra_rows" / "dfkd_best" / "log.json").read_text())
+    assert log["procedures"]["optimize_dataset/top_layer"]["flags"]["jitter"] == reproduce.BEST["optimize"]["jitter"]
+    vanilla = json.loads((tmp_path / "grid" / "distill_rows" / "vanilla_KD" / "log.json").read_text())
+    assert vanilla["procedures"]["distill/mnist"]["flags"]["augment_shift"] == 0
