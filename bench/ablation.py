@@ -159,15 +159,19 @@ def shown_command(command):
 def write_markdown(out_dir, args, teacher_name, student_name, table):
     lines = [f"# Ablation: {teacher_name} -> {student_name}, {10 * args.samples_per_class} samples x "
              f"{args.optimization_steps} steps, {args.epochs} distillation epochs", "",
-             "| row | test accuracy (%) | teacher assigns intended class (%) | optimize (s) | distill (s) |",
-             "|---|---|---|---|---|"]
-    for name, r in table.items():
-        lines.append(f"| {name} | {r['test_accuracy']:.2f} | {r['teacher_assigns_intended_class']} | "
-                     f"{r['optimize_seconds']} | {r['distill_seconds']} |")
+             "| row | options (beyond the faithful top_layer) | test accuracy (%) | teacher assigns intended "
+             "class (%) | optimize (s) | distill (s) |", "|---|---|---|---|---|---|"]
+    for name in [n for n in ROWS if n in table]:
+        r, (optimize_opts, distill_opts) = table[name], ROWS[name]
+        options = " ".join(as_flags({k: v for k, v in optimize_opts.items() if (k, v) not in TOP.items()}))
+        if distill_opts:
+            options += ("; " if options else "") + "distill: " + " ".join(as_flags(distill_opts))
+        lines.append(f"| {name} | {options or '(none)'} | {r['test_accuracy']:.2f} | "
+                     f"{r['teacher_assigns_intended_class']} | {r['optimize_seconds']} | {r['distill_seconds']} |")
     lines += ["", "Commands:", ""]
-    for name, r in table.items():
+    for name in [n for n in ROWS if n in table]:
         lines.append(f"- {name}:")
-        lines += [f"  `{shown_command(cmd)}`" for cmd in r["commands"]]
+        lines += [f"  `{shown_command(cmd)}`" for cmd in table[name]["commands"]]
     atomic.save_bytes(os.path.join(out_dir, "ablation.md"), ("\n".join(lines) + "\n").encode())
     print("\n".join(lines[:4 + len(table)]))
 
