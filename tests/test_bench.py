@@ -1,7 +1,11 @@
 """The benchmark's pieces run and count FLOPs the way the README says (tiny sizes)."""
+import os
+
 import models
 from bench import run as bench
 from models import builder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_forward_macs():
@@ -21,3 +25,43 @@ def test_every_measurement_runs():
     assert bench.train_rate(lenet, 8, 2, 0) > 0
     assert bench.distill_rate(hinton, models.get("hinton800"), 8, 2, 0) > 0
     assert bench.stats_rate(lenet, 50, 0) > 0
+
+
+def test_profile_attributes_time_to_the_ops_a_lenet_step_runs():
+    from bench import profile
+    totals, wall = profile.profile("lenet", "top_layer", 8, 2, 0)
+    assert wall > 0
+    assert any("Conv2DBackpropInput" in op for op in totals)  # the input gradient of a convolution
+    assert any("MaxPool" in op for op in totals)
+
+
+def test_ablation_runs_rows_through_the_cli_and_reuses_them(tmp_path, mnist_dir, monkeypatch):
+    """A tiny teacher from a tiny reproduce run; two rows sharing one reconstruction."""
+    import json
+    import subprocess
+    import sys
+
+    import datasets
+    from procedures import reproduce
+    from tests.conftest import make_cfg, toy_for
+    monkeypatch.setitem(reproduce.PRESETS, "tiny", dict(train_epochs=1, samples_per_class=2, optimization_steps=5,
+                                                        distill_epochs=1, kd_epochs=1, paper_rows=False))
+    real_get = datasets.get
+    monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset":
+                        toy_for(784) if name == "mnist" else real_get(name, data_dir, flag))
+    reproduce.run(make_cfg(procedure="reproduce", run_name="teacher", summary_folder=str(tmp_path),
+                           model="hinton1200", student_model="hinton800", dataset="mnist", preset="tiny",
+                           train_batch_size=32))
+    command = [sys.executable, "-m", "bench.ablation", "--teacher_run=teacher", f"--summary_folder={tmp_path}",
+               "--rows=faithful top_layer,distill: shift 2", "--samples_per_class=2", "--optimization_steps=5",
+               "--epochs=1"]
+    env = dict(os.environ, DFKD_DATA_DIR=mnist_dir)
+    first = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert first.returncode == 0, first.stderr[-2000:]
+    table = json.loads((tmp_path / "ablation_teacher" / "ablation.json").read_text())["rows"]
+    assert set(table) == {"faithful top_layer", "distill: shift 2"}
+    assert first.stdout.count("--procedure=optimize_dataset") == 1  # the reconstruction is shared
+    assert "--augment_shift=2" in " ".join(table["distill: shift 2"]["commands"][1])
+    again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert again.stdout.count("done before") == 2 and "$ " not in again.stdout
+    assert "| distill: shift 2 | distill: --augment_shift=2 |" in (tmp_path / "ablation_teacher" / "ablation.md").read_text()
