@@ -42,6 +42,8 @@ ROWS = {
     "all_layers + shift 2": ({"optimization_objective": "all_layers"}, {"augment_shift": 2}),
     "batch statistics + shift 2": (BSTATS, {"augment_shift": 2}),
     "batch statistics + jitter + clip": ({**BSTATS, "jitter": 2, "clip_inputs": True}, {}),
+    "batch statistics + clip": ({**BSTATS, "clip_inputs": True}, {}),
+    "batch statistics + clip + shift 2": ({**BSTATS, "clip_inputs": True}, {"augment_shift": 2}),
     "batch statistics + jitter + clip + shift 2": ({**BSTATS, "jitter": 2, "clip_inputs": True},
                                                    {"augment_shift": 2}),
     "batch statistics + jitter + clip + TV + shift 2": ({**BSTATS, "jitter": 2, "clip_inputs": True,
