@@ -43,7 +43,7 @@ BEST_ROW = "dfkd best"
 BEYOND_PAPER_OFF = dict(clip_inputs=False, jitter=0, tv_weight=0.0, l2_weight=0.0, batch_stats_weight=0.0,
                         augment_shift=0, mixup_alpha=0.0)
 BEST = dict(objective="top_layer", optimization_steps=200,
-            optimize=dict(batch_stats_weight=1.0, jitter=2, clip_inputs=True),
+            optimize=dict(batch_stats_weight=1.0, clip_inputs=True),
             distill=dict(augment_shift=2))
 # Which explicit flag overrides which preset value.
 OVERRIDES = {"epochs": "distill_epochs", "samples_per_class": "samples_per_class",
