@@ -73,14 +73,18 @@ def get(name):
     return OBJECTIVES[name]
 
 
-def per_sample_loss(activations, targets, layer_of, top_layer):
-    """activations: {layer: [B, D] tensor}; targets: {key: [B, D] tensor}, key -> layer by
-    layer_of (a layer in two spectral pairs has two keys and counts twice). Returns [B]."""
+def matched_targets(targets, layer_of, top_layer):
+    """f(target) per key: ReLU on hidden layers, identity on the top. Computed once per batch,
+    outside the optimization loop, since the targets do not change while it runs."""
+    return {key: t if layer_of[key] == top_layer else tf.nn.relu(t) for key, t in targets.items()}
+
+
+def per_sample_loss(activations, matched, layer_of, top_layer):
+    """activations: {layer: [B, D] tensor}; matched: {key: [B, D] tensor} from matched_targets,
+    key -> layer by layer_of (a layer in two spectral pairs has two keys and counts twice). Returns [B]."""
     total = 0.0
-    for key, target in targets.items():
+    for key, target in matched.items():
         layer = layer_of[key]
-        act = activations[layer]
-        if layer != top_layer:
-            act, target = tf.nn.relu(act), tf.nn.relu(target)
+        act = activations[layer] if layer == top_layer else tf.nn.relu(activations[layer])
         total += tf.reduce_mean(tf.square(target - act), axis=1)
     return total

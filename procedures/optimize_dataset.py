@@ -68,11 +68,12 @@ class ReconstructionGraph:
                                                             name=f"dropout_mask_{layer.name}")
             dropout = (lambda x, rate, index: x * self.masks[index]) if self.masks else None
             top = spec.weighted_layers[-1].name
+            matched = objectives.matched_targets(self.targets, layer_of, top)
 
             def loss_of(x, with_dropout=True):
                 model = build_frozen(spec, values, x, dropout if with_dropout else None)
                 acts = dict(zip(model.layer_names, recorded_layers(model, temperature)))
-                return objectives.per_sample_loss(acts, self.targets, layer_of, top), acts
+                return objectives.per_sample_loss(acts, matched, layer_of, top), acts
 
             def body(t, x, m, v, history):
                 seen = image_ops.roll_jitter(x, hw, priors.jitter, self.seed, t) if priors.jitter else x

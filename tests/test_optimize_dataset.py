@@ -154,3 +154,22 @@ def test_two_shards_merged_equal_the_unsharded_run(setups):
             datasets.get(outputs[1].replace(".shard-0-of-2", ".shard-*-of-2"), None)
     finally:
         cfg.num_shards, cfg.shard_index, cfg.samples_per_class, cfg.optimize_batch_size = 1, 0, 4, 16
+
+
+def test_per_sample_loss_equals_numpy_reference():
+    """ReLU on hidden layers (activation and target), identity on the top layer; mean per layer, summed."""
+    rng = np.random.default_rng(0)
+    acts = {"fc1": rng.normal(size=(4, 6)), "logits": rng.normal(size=(4, 3))}
+    targets = {"fc1": rng.normal(size=(4, 6)), "logits": rng.normal(size=(4, 3))}
+    layer_of = {"fc1": "fc1", "logits": "logits"}
+    graph = tf.Graph()
+    with graph.as_default():
+        constant = lambda d: {k: tf.constant(v, tf.float32) for k, v in d.items()}
+        matched = objectives.matched_targets(constant(targets), layer_of, "logits")
+        loss = objectives.per_sample_loss(constant(acts), matched, layer_of, "logits")
+    with tf1.Session(graph=graph) as sess:
+        got = sess.run(loss)
+    relu = lambda a: np.maximum(a, 0)
+    expected = (((relu(targets["fc1"]) - relu(acts["fc1"])) ** 2).mean(1)
+                + ((targets["logits"] - acts["logits"]) ** 2).mean(1))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
