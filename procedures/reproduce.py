@@ -33,7 +33,7 @@ PRESETS = {
     "quick": dict(train_epochs=10, samples_per_class=300, optimization_steps=300, distill_epochs=10,
                   kd_epochs=2),
     # Beyond the paper: only the reference rows and the best recipe (BEST), at full size.
-    "best": dict(train_epochs=10, samples_per_class=6400, optimization_steps=1000, distill_epochs=30,
+    "best": dict(train_epochs=10, samples_per_class=6400, optimization_steps=200, distill_epochs=30,
                  kd_epochs=10, paper_rows=False),
 }
 # Beyond the paper (issue #10): the best combination bench/ablation.py measured; every preset
