@@ -2,9 +2,9 @@
 
     python -m bench.profile [--model=lenet] [--objective=top_layer] [--batch=640] [--steps=20]
 
-Runs one fused batch of optimize_dataset (random weights, statistics of the right
-shapes: the cost does not depend on their values) with a full trace, sums every
-op's time by op type and prints the table. Op times overlap on several cores, so
+Runs --steps Adam steps of one optimize_dataset batch (random weights, statistics of
+the right shapes: the cost does not depend on their values) with a full trace, sums
+every op's time by op type and prints the table. Op times overlap on several cores, so
 the shares are of summed op time, not of wall time.
 """
 import argparse
@@ -50,17 +50,17 @@ def profile(model, objective_name, batch, steps, threads):
     rng = np.random.default_rng(0)
     labels = np.arange(batch) % 10
     x0 = rng.normal(0.15, 0.1, (batch, spec.input_size)).astype(np.float32)
-    feed = {rg.x0: x0, rg.labels: labels, rg.seed: 0,
-            **{rg.targets[k]: v for k, v in source.sample(labels, rng).items()},
-            **{rg.masks[i]: m for i, m in optimize_dataset.dropout_masks(spec, rg, rng, batch).items()}}
     sess = make_session(rg.graph, threads)
-    sess.run(rg.init, feed)
-    sess.run(rg.loss_history, feed)  # warm-up
-    meta = tf1.RunMetadata()
+    rg.start(sess, x0, source.sample(labels, rng), optimize_dataset.dropout_masks(spec, rg, rng, batch), labels)
+    sess.run(rg.step, {rg.step_index: 0})  # warm-up
+    totals = collections.Counter()
     t0 = time.perf_counter()
-    sess.run(rg.loss_history, feed, options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE),
-             run_metadata=meta)
-    return op_times(meta.step_stats), time.perf_counter() - t0
+    for t in range(1, steps + 1):
+        meta = tf1.RunMetadata()
+        sess.run(rg.step, {rg.step_index: t}, options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE),
+                 run_metadata=meta)
+        totals += op_times(meta.step_stats)
+    return totals, time.perf_counter() - t0
 
 
 def main(argv=None):

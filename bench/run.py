@@ -138,8 +138,8 @@ def reconstruction_rate(spec, objective_name, batch, steps, threads):
 
 
 def unfused_reconstruction_rate(spec, batch, steps, threads):
-    """Reference: the straightforward loop (tf1 AdamOptimizer on an input Variable, one
-    session.run per step, targets fed every step) that the fused tf.while_loop replaces."""
+    """Reference: the plainest loop (tf1 AdamOptimizer on an input Variable, top layer only,
+    one session.run per step, targets fed every step): what optimize_dataset's steps should match."""
     values, stats = random_weights(spec), fake_stats(spec)
     graph = tf.Graph()
     with graph.as_default():
@@ -258,7 +258,7 @@ def main(argv=None):
             add(f"optimize_dataset {objective}", spec.name, rate, "sample-steps/s", 2 * fwd, limit)
             if spec is lenet:
                 add(f"optimize_dataset {objective}", spec.name, rate, "sample-steps/s", 2 * fwd, "conv+grad")
-        add("  reference: unfused top_layer loop", spec.name, unfused_reconstruction_rate(spec, args.batch, steps,
+        add("  reference: plain top_layer loop", spec.name, unfused_reconstruction_rate(spec, args.batch, steps,
                                                                                      threads),
             "sample-steps/s", 2 * fwd, limit)
         first_input_grad = 2 * int(np.prod(builder.weighted_input_shapes(spec)[0])) * \

@@ -3,7 +3,7 @@ activation statistics alone.
 
 Every batch starts from noise; per sample, targets are drawn from the statistics of
 its class; Adam then moves the inputs (and nothing else) to minimise the objective.
-The whole --optimization_steps loop of a batch runs inside one tf.while_loop.
+Each Adam step is one session.run on variables that hold the batch (nothing big is fed per step).
 Finished batches are kept on disk, so an interrupted run resumes where it stopped.
 """
 import json
@@ -46,72 +46,75 @@ def shard_batches(num_batches, shard_index, num_shards):
 
 
 class ReconstructionGraph:
-    """Frozen teacher + one input Variable + the fused Adam loop for one batch."""
+    """Frozen teacher + the batch of inputs as the only trainable Variable + one Adam step.
+
+    Everything a batch holds fixed (targets, dropout masks, labels, seed) is stored in
+    variables when the batch starts, so a step feeds nothing but its index. The steps
+    run as one session.run each: measured faster on CPU than a fused tf.while_loop,
+    inside which TensorFlow does not use oneDNN's MaxPoolGrad (bench/profile.py)."""
 
     def __init__(self, spec, values, objective, layer_of, temperature, lr, steps, priors=Priors(), stats=None):
+        self.steps = steps
         self.graph = tf.Graph()
         with self.graph.as_default():
+            def per_batch(name, dtype, shape):
+                """A placeholder fed once per batch, and the variable that holds it during the steps."""
+                fed = tf1.placeholder(dtype, shape, name=f"{name}_value")
+                return fed, tf1.Variable(fed, validate_shape=False, trainable=False, name=name)
+
             self.x0 = tf1.placeholder(tf.float32, [None, spec.input_size], name="initial_inputs")
-            self.labels = tf1.placeholder(tf.int32, [None], name="labels")
-            self.seed = tf1.placeholder(tf.int64, [], name="batch_seed")
-            hw = image_ops.image_hw(spec) if priors.needs_images else None
-            moments = priors_lib.RecordedMoments(stats) if priors.batch_stats_weight else None
             self.inputs = tf1.Variable(self.x0, validate_shape=False, name="reconstructed_inputs")
-            self.targets = {key: tf1.placeholder(tf.float32, [None, None], name=f"target_{key.replace('/', '_')}")
-                            for key in layer_of}
-            self.masks = {}
+            self.labels, labels = per_batch("labels", tf.int32, [None])
+            self.seed, seed = per_batch("batch_seed", tf.int64, [])
+            self.targets, targets = {}, {}
+            for key in layer_of:
+                self.targets[key], targets[key] = per_batch(f"target_{key.replace('/', '_')}", tf.float32,
+                                                            [None, None])
+            self.masks, masks = {}, {}
             if objective.dropout_masks:
                 in_shapes = builder.weighted_input_shapes(spec)
                 for index, layer in enumerate(spec.weighted_layers):
                     if layer.dropout > 0:
-                        self.masks[index] = tf1.placeholder(tf.float32, (None,) + in_shapes[index],
-                                                            name=f"dropout_mask_{layer.name}")
-            dropout = (lambda x, rate, index: x * self.masks[index]) if self.masks else None
+                        self.masks[index], masks[index] = per_batch(f"dropout_mask_{layer.name}", tf.float32,
+                                                                    (None,) + in_shapes[index])
+            self.step_index = tf1.placeholder(tf.int64, [], name="step_index")
+            hw = image_ops.image_hw(spec) if priors.needs_images else None
             top = spec.weighted_layers[-1].name
-            matched = objectives.matched_targets(self.targets, layer_of, top)
-
-            def loss_of(x, with_dropout=True):
-                model = build_frozen(spec, values, x, dropout if with_dropout else None)
-                acts = dict(zip(model.layer_names, recorded_layers(model, temperature)))
-                return objectives.per_sample_loss(acts, matched, layer_of, top), acts
-
-            def body(t, x, m, v, history):
-                seen = image_ops.roll_jitter(x, hw, priors.jitter, self.seed, t) if priors.jitter else x
-                loss, acts = loss_of(seen)
-                total = tf.reduce_sum(loss + priors_lib.pixel_penalties(priors, x, hw))
-                if moments is not None:
-                    total += priors.batch_stats_weight * moments.batch_loss(acts, self.labels)
-                grad = tf.gradients(total, x)[0]
-                t1 = tf.cast(t + 1, tf.float32)
-                m = ADAM_BETA1 * m + (1 - ADAM_BETA1) * grad
-                v = ADAM_BETA2 * v + (1 - ADAM_BETA2) * tf.square(grad)
-                step = lr * tf.sqrt(1 - ADAM_BETA2 ** t1) / (1 - ADAM_BETA1 ** t1)
-                x = x - step * m / (tf.sqrt(v) + ADAM_EPSILON)
-                if priors.clip_inputs:
-                    x = tf.clip_by_value(x, 0.0, 1.0)
-                return t + 1, x, m, v, history.write(t, tf.reduce_mean(loss))
+            matched = objectives.matched_targets({k: v.read_value() for k, v in targets.items()}, layer_of, top)
+            dropout = (lambda x, rate, index: x * masks[index]) if masks else None
 
             x = self.inputs.read_value()
-            zeros = tf.zeros_like(x)
-            history = tf.TensorArray(tf.float32, size=steps)
-            _, x_final, _, _, history = tf1.while_loop(
-                lambda t, *_: t < steps, body, [tf.constant(0), x, zeros, zeros, history])
-            self.optimize = tf1.assign(self.inputs, x_final, validate_shape=False)
-            with tf.control_dependencies([self.optimize]):
-                self.loss_history = history.stack()
+            seen = image_ops.roll_jitter(x, hw, priors.jitter, seed, self.step_index) if priors.jitter else x
+            model = build_frozen(spec, values, seen, dropout)
+            acts = dict(zip(model.layer_names, recorded_layers(model, temperature)))
+            loss = objectives.per_sample_loss(acts, matched, layer_of, top)
+            total = tf.reduce_sum(loss + priors_lib.pixel_penalties(priors, x, hw))
+            if priors.batch_stats_weight:
+                total += priors.batch_stats_weight * priors_lib.RecordedMoments(stats).batch_loss(acts, labels)
+            adam = tf1.train.AdamOptimizer(lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON)
+            update = adam.minimize(total, var_list=[self.inputs])
+            if priors.clip_inputs:
+                with tf.control_dependencies([update]):
+                    update = self.inputs.assign(tf.clip_by_value(self.inputs.read_value(), 0.0, 1.0))
+            self.step = tf.group(update)
+            self.step_loss = tf.reduce_mean(loss)  # before the step's update, like the gradient
             # The teacher as it runs at inference (no masks) judges which class a sample became.
             inference = build_frozen(spec, values, self.inputs.read_value())
             self.predictions = tf.argmax(inference.logits, axis=1)
-            self.init = self.inputs.initializer
+            self.init = tf1.global_variables_initializer()  # also resets Adam's moments and step count
 
-    def run_batch(self, sess, x0, targets, masks, labels=None, seed=0):
+    def start(self, sess, x0, targets, masks, labels=None, seed=0):
         """labels: the intended class of each row (only --batch_stats_weight reads them)."""
         labels = np.zeros(len(x0), np.int32) if labels is None else labels
-        feed = {self.x0: x0, self.labels: labels, self.seed: seed, **{self.targets[n]: t for n, t in targets.items()},
-                **{self.masks[i]: m for i, m in masks.items()}}
-        sess.run(self.init, feed)
-        history = sess.run(self.loss_history, feed)
-        x, predictions = sess.run([self.inputs, self.predictions], feed)
+        sess.run(self.init, {self.x0: x0, self.labels: labels, self.seed: seed,
+                             **{self.targets[n]: t for n, t in targets.items()},
+                             **{self.masks[i]: m for i, m in masks.items()}})
+
+    def run_batch(self, sess, x0, targets, masks, labels=None, seed=0):
+        self.start(sess, x0, targets, masks, labels, seed)
+        history = np.array([sess.run([self.step, self.step_loss], {self.step_index: t})[1]
+                            for t in range(self.steps)], np.float32)
+        x, predictions = sess.run([self.inputs, self.predictions])
         return x, history, predictions
 
 
