@@ -66,10 +66,13 @@ class ReconstructionGraph:
             self.inputs = tf1.Variable(self.x0, validate_shape=False, name="reconstructed_inputs")
             self.labels, labels = per_batch("labels", tf.int32, [None])
             self.seed, seed = per_batch("batch_seed", tf.int64, [])
-            self.targets, targets = {}, {}
-            for key in layer_of:
-                self.targets[key], targets[key] = per_batch(f"target_{key.replace('/', '_')}", tf.float32,
-                                                            [None, None])
+            top = spec.weighted_layers[-1].name
+            # The targets as the loss compares them (ReLU'd on hidden layers), computed once per batch.
+            self.targets = {key: tf1.placeholder(tf.float32, [None, None], name=f"target_{key.replace('/', '_')}")
+                            for key in layer_of}
+            matched = {key: tf1.Variable(value, validate_shape=False, trainable=False,
+                                         name=f"matched_target_{key.replace('/', '_')}")
+                       for key, value in objectives.matched_targets(self.targets, layer_of, top).items()}
             self.masks, masks = {}, {}
             if objective.dropout_masks:
                 in_shapes = builder.weighted_input_shapes(spec)
@@ -79,15 +82,13 @@ class ReconstructionGraph:
                                                                     (None,) + in_shapes[index])
             self.step_index = tf1.placeholder(tf.int64, [], name="step_index")
             hw = image_ops.image_hw(spec) if priors.needs_images else None
-            top = spec.weighted_layers[-1].name
-            matched = objectives.matched_targets({k: v.read_value() for k, v in targets.items()}, layer_of, top)
             dropout = (lambda x, rate, index: x * masks[index]) if masks else None
 
             x = self.inputs.read_value()
             seen = image_ops.roll_jitter(x, hw, priors.jitter, seed, self.step_index) if priors.jitter else x
             model = build_frozen(spec, values, seen, dropout)
             acts = dict(zip(model.layer_names, recorded_layers(model, temperature)))
-            loss = objectives.per_sample_loss(acts, matched, layer_of, top)
+            loss = objectives.per_sample_loss(acts, {k: v.read_value() for k, v in matched.items()}, layer_of, top)
             total = tf.reduce_sum(loss + priors_lib.pixel_penalties(priors, x, hw))
             if priors.batch_stats_weight:
                 total += priors.batch_stats_weight * priors_lib.RecordedMoments(stats).batch_loss(acts, labels)
