@@ -102,14 +102,18 @@ class ReconstructionGraph:
             # The teacher as it runs at inference (no masks) judges which class a sample became.
             inference = build_frozen(spec, values, self.inputs.read_value())
             self.predictions = tf.argmax(inference.logits, axis=1)
-            self.init = tf1.global_variables_initializer()  # also resets Adam's moments and step count
+            # Two runs per batch: Adam's moments take their shape from the inputs' new value, so they
+            # are (re)set only after it (a batch may be smaller than the last).
+            self.init = [tf1.variables_initializer([v for v in tf1.global_variables() if v not in adam.variables()]),
+                         tf1.variables_initializer(adam.variables())]
 
     def start(self, sess, x0, targets, masks, labels=None, seed=0):
         """labels: the intended class of each row (only --batch_stats_weight reads them)."""
         labels = np.zeros(len(x0), np.int32) if labels is None else labels
-        sess.run(self.init, {self.x0: x0, self.labels: labels, self.seed: seed,
-                             **{self.targets[n]: t for n, t in targets.items()},
-                             **{self.masks[i]: m for i, m in masks.items()}})
+        feed = {self.x0: x0, self.labels: labels, self.seed: seed, **{self.targets[n]: t for n, t in targets.items()},
+                **{self.masks[i]: m for i, m in masks.items()}}
+        for init in self.init:
+            sess.run(init, feed)
 
     def run_batch(self, sess, x0, targets, masks, labels=None, seed=0):
         self.start(sess, x0, targets, masks, labels, seed)
