@@ -1,6 +1,6 @@
 """dfkd: data-free knowledge distillation (Lopes, Fenu & Starner 2017).
 
-    python main.py --procedure=train|compute_stats|optimize_dataset|distill --run_name=NAME ...
+    python main.py --procedure=train|compute_stats|optimize_dataset|distill|reproduce --run_name=NAME ...
 
 This file holds the flags and the dispatch, nothing else.
 """
@@ -38,7 +38,8 @@ flags.DEFINE_string("eval_dataset", "", "distill: dataset whose test split measu
 flags.DEFINE_boolean("compute_graphwise_stats", False,
                      "compute_stats: also record the spectral metadata the spectral_* objectives need")
 # Added by dfkd.
-flags.DEFINE_string("preset", "", "reproduce: paper (the paper's scale) or quick (minutes); "
+flags.DEFINE_string("preset", "", "reproduce: paper (the paper's scale), quick (minutes) or best (reference "
+                    "rows and the beyond-the-paper recipe only); "
                     "--epochs, --samples_per_class and --optimization_steps override it")
 flags.DEFINE_float("spectral_fraction", 0.1, "compute_stats: share of graph Fourier coefficients kept per class")
 flags.DEFINE_integer("noise_samples", 60000, "distill --dataset=noise: how many noise inputs make one epoch")
