@@ -95,13 +95,12 @@ def main():
     results_file = os.path.join(args.summary_folder, args.teacher_run, "results.json")
     try:
         with open(results_file) as f:
-            stages = json.load(f)["stages"]
-        teacher = stages[next(k for k in stages if k.startswith("train "))]["result"]
-        teacher_name = next(k for k in stages if k.startswith("train "))[len("train "):]
-        student_name = [k for k in stages if k.startswith("train ")][1][len("train "):]
+            finished = json.load(f)
+        stages, teacher_name, student_name = finished["stages"], finished["teacher"], finished["student"]
+        teacher = stages[f"train {teacher_name}"]["result"]
         stats = stages["compute_stats"]["result"]["stats_file"]
         dataset = stages["compute_stats"]["settings"]["dataset"]
-    except (OSError, ValueError, KeyError, IndexError, StopIteration):
+    except (OSError, ValueError, KeyError, TypeError):
         sys.exit(f"error: --teacher_run: {results_file} is not a finished --procedure=reproduce run")
     unknown = [r for r in args.rows.split(",") if r not in ROWS]
     if unknown:
