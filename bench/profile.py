@@ -18,13 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import models  # noqa: E402
-from bench.run import fake_stats, random_weights  # noqa: E402
-from procedures import objectives, optimize_dataset  # noqa: E402
-from utils.session import make_session  # noqa: E402
+from bench.run import reconstruction_batch  # noqa: E402
 
 tf1 = tf.compat.v1
 
@@ -41,17 +38,8 @@ def op_times(step_stats):
 
 
 def profile(model, objective_name, batch, steps, threads):
-    spec = models.get(model)
-    stats = fake_stats(spec)
-    objective = objectives.get(objective_name)
-    source = objective.targets(stats)
-    rg = optimize_dataset.ReconstructionGraph(spec, random_weights(spec), objective, source.layer_of, 8.0, 0.07,
-                                              steps)
-    rng = np.random.default_rng(0)
-    labels = np.arange(batch) % 10
-    x0 = rng.normal(0.15, 0.1, (batch, spec.input_size)).astype(np.float32)
-    sess = make_session(rg.graph, threads)
-    rg.start(sess, x0, source.sample(labels, rng), optimize_dataset.dropout_masks(spec, rg, rng, batch), labels)
+    rg, sess, batch_args = reconstruction_batch(models.get(model), objective_name, batch, steps, threads)
+    rg.start(sess, *batch_args)
     sess.run(rg.step, {rg.step_index: 0})  # warm-up
     totals = collections.Counter()
     t0 = time.perf_counter()

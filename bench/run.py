@@ -122,7 +122,8 @@ def fake_stats(spec):
     return stats_file.Stats(arrays, "bench")
 
 
-def reconstruction_rate(spec, objective_name, batch, steps, threads):
+def reconstruction_batch(spec, objective_name, batch, steps, threads):
+    """(graph, session, run_batch arguments) of one optimize_dataset batch on random weights."""
     values, stats = random_weights(spec), fake_stats(spec)
     objective = objectives.get(objective_name)
     targets_source = objective.targets(stats)
@@ -132,8 +133,12 @@ def reconstruction_rate(spec, objective_name, batch, steps, threads):
     x0 = rng.normal(0.15, 0.1, (batch, spec.input_size)).astype(np.float32)
     targets = targets_source.sample(labels, rng)
     masks = optimize_dataset.dropout_masks(spec, rg, rng, batch)
-    sess = make_session(rg.graph, threads)
-    seconds = timed(lambda: rg.run_batch(sess, x0, targets, masks), repeats=1)
+    return rg, make_session(rg.graph, threads), (x0, targets, masks, labels)
+
+
+def reconstruction_rate(spec, objective_name, batch, steps, threads):
+    rg, sess, batch_args = reconstruction_batch(spec, objective_name, batch, steps, threads)
+    seconds = timed(lambda: rg.run_batch(sess, *batch_args), repeats=1)
     return batch * steps / seconds
 
 

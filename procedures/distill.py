@@ -71,9 +71,7 @@ def run(cfg):
     checks.require(cfg, "model", "student_model", "dataset")
     cfg.lr = cfg.lr if cfg.lr is not None else 0.001
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval")
-    for name in ("augment_shift", "mixup_alpha"):
-        if getattr(cfg, name) < 0:
-            raise UserError(f"--{name} must be >= 0, got {getattr(cfg, name)}")
+    checks.non_negative(cfg, "augment_shift", "mixup_alpha")
     augment = bool(cfg.augment_shift or cfg.mixup_alpha)
     teacher_spec, student_spec = models.get(cfg.model), models.get(cfg.student_model)
     if cfg.augment_shift:

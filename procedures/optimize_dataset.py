@@ -158,8 +158,7 @@ def run(cfg):
     if cfg.num_shards < 1 or not 0 <= cfg.shard_index < cfg.num_shards:
         raise UserError(f"--shard_index must be in 0..--num_shards-1 and --num_shards >= 1, got "
                         f"{cfg.shard_index} of {cfg.num_shards}")
-    if cfg.noise_std < 0:
-        raise UserError(f"--noise_std must be >= 0, got {cfg.noise_std}")
+    checks.non_negative(cfg, "noise_std")
     priors = Priors.from_cfg(cfg)
     spec = models.get(cfg.model)
     if priors.needs_images:

@@ -12,8 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from procedures import image_ops
-from utils.errors import UserError
+from procedures import checks, image_ops
 
 
 class Priors(NamedTuple):
@@ -26,9 +25,7 @@ class Priors(NamedTuple):
     @classmethod
     def from_cfg(cls, cfg):
         priors = cls(**{name: getattr(cfg, name, default) for name, default in cls._field_defaults.items()})
-        for name in ("jitter", "tv_weight", "l2_weight", "batch_stats_weight"):
-            if getattr(priors, name) < 0:
-                raise UserError(f"--{name} must be >= 0, got {getattr(priors, name)}")
+        checks.non_negative(priors, "jitter", "tv_weight", "l2_weight", "batch_stats_weight")
         return priors
 
     @property

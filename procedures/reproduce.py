@@ -22,6 +22,7 @@ from datasets import optimized
 from models import checkpoint
 from procedures import checks, compute_stats, distill, optimize_dataset, stats_file, train
 from procedures import objectives as objectives_registry
+from procedures.priors import Priors
 from utils import atomic, runlog
 from utils.errors import UserError
 
@@ -40,8 +41,7 @@ PRESETS = {
 # adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy
 # of 1,000: see README), unless --optimization_steps is given.
 BEST_ROW = "dfkd best"
-BEYOND_PAPER_OFF = dict(clip_inputs=False, jitter=0, tv_weight=0.0, l2_weight=0.0, batch_stats_weight=0.0,
-                        augment_shift=0, mixup_alpha=0.0)
+BEYOND_PAPER_OFF = dict(Priors()._asdict(), augment_shift=0, mixup_alpha=0.0)
 BEST = dict(objective="top_layer", optimization_steps=200,
             optimize=dict(batch_stats_weight=1.0, clip_inputs=True),
             distill=dict(augment_shift=2))
