@@ -107,7 +107,7 @@ def fake_stats(spec):
     sizes = [int(np.prod(s)) for s in builder.recorded_shapes(spec).values()]
     rng = np.random.default_rng(0)
     arrays = {"model": np.str_(spec.name), "run_name": np.str_("bench"), "temperature": np.float64(8.0),
-              "fingerprint": np.str_("bench"), "counts": np.full(10, 100), "format_version": np.int64(1),
+              "fingerprint": np.str_("bench"), "counts": np.full(10, 100), "format_version": np.int64(stats_file.FORMAT_VERSION),
               "layer_names": np.array(names), "cov_kind": np.array(["diag"] * len(names))}
     for name, size, shape in zip(names, sizes, builder.recorded_shapes(spec).values()):
         arrays[f"mean__{name}"] = rng.standard_normal((10, size)).astype(np.float32)
@@ -116,9 +116,17 @@ def fake_stats(spec):
     groups = spectral.graph_groups(names)
     arrays["graph__groups"] = np.array(list(groups))
     for group, layers in groups.items():
-        arrays[f"graph__{group}__layers"] = np.array(layers)
+        # Random kept columns of the real count (10% of the vertices per class), different per class.
         width = sum(sizes[names.index(n)] for n in layers)
-        arrays[f"graph__{group}__target"] = rng.standard_normal((10, width)).astype(np.float32)
+        keep = max(1, round(0.1 * width))
+        columns = np.arange(min(width, 10 * keep))
+        arrays[f"graph__{group}__layers"] = np.array(layers)
+        arrays[f"graph__{group}__columns"] = columns
+        arrays[f"graph__{group}__basis"] = rng.standard_normal((width, len(columns))).astype(np.float32) / width ** 0.5
+        arrays[f"graph__{group}__kept"] = np.sort((np.arange(10)[:, None] * keep + np.arange(keep)) % len(columns))
+        arrays[f"graph__{group}__coef_mean"] = rng.standard_normal((10, keep)).astype(np.float32)
+        arrays[f"graph__{group}__coef_std"] = np.ones((10, keep), np.float32)
+        arrays[f"graph__{group}__coef_chol"] = np.tile(np.eye(keep, dtype=np.float32), (10, 1, 1))
     return stats_file.Stats(arrays, "bench")
 
 
@@ -127,7 +135,7 @@ def reconstruction_batch(spec, objective_name, batch, steps, threads):
     values, stats = random_weights(spec), fake_stats(spec)
     objective = objectives.get(objective_name)
     targets_source = objective.targets(stats)
-    rg = optimize_dataset.ReconstructionGraph(spec, values, objective, targets_source.layer_of, 8.0, 0.07, steps)
+    rg = optimize_dataset.ReconstructionGraph(spec, values, objective, targets_source, 8.0, 0.07, steps)
     rng = np.random.default_rng(0)
     labels = np.arange(batch) % 10
     x0 = rng.normal(0.15, 0.1, (batch, spec.input_size)).astype(np.float32)

@@ -1,6 +1,7 @@
 """--procedure=compute_stats: one pass of the frozen teacher over the training set,
 recording per class and per layer the mean, standard deviation, covariance (full
-where the layer is at most --max_full_cov_dim wide, else diagonal) and count."""
+where the layer is at most --max_full_cov_dim wide, else diagonal) and count; with
+--compute_graphwise_stats, in the same pass, the spectral statistics (procedures/spectral.py)."""
 import os
 import time
 
@@ -11,7 +12,7 @@ import datasets
 import models
 from models import builder, checkpoint
 from models.graph import build_frozen, recorded_layers
-from procedures import checks, spectral, stats_file
+from procedures import checks, sampling, spectral, stats_file
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -25,24 +26,10 @@ def stats_path(cfg):
                         f"activation_stats_{cfg.run_name}.npz")
 
 
-def class_moments(acts, full_cov):
-    """acts [n, D] float32 -> mean, std, cov (or None), two-pass in float64 for stability."""
-    a = acts.astype(np.float64)
-    mean = a.mean(axis=0)
-    centered = a - mean
-    denom = max(len(a) - 1, 1)
-    if full_cov:
-        cov = centered.T @ centered / denom
-        std = np.sqrt(np.clip(np.diag(cov), 0, None))
-    else:
-        cov = None
-        std = np.sqrt((centered ** 2).sum(axis=0) / denom)
-    return mean, std, cov
-
-
 def compute(sess, inputs, layer_tensors, layer_names, x, y, num_classes, batch_size, max_full_cov_dim,
-            progress=None):
-    """Per-class statistics of every layer in layer_tensors, from examples x with labels y."""
+            progress=None, graphwise=None):
+    """Per-class statistics of every layer in layer_tensors, from examples x with labels y; with a
+    spectral.GraphwiseRecorder, its per-class spectral statistics in the same pass."""
     moments = {name: {"mean": [], "std": [], "cov": []} for name in layer_names}
     counts = np.bincount(y, minlength=num_classes)
     if (counts == 0).any():
@@ -58,9 +45,11 @@ def compute(sess, inputs, layer_tensors, layer_names, x, y, num_classes, batch_s
             done += len(xc[start:start + batch_size])
             if progress:
                 progress.update(done)
-        for name, chunks in zip(layer_names, per_layer):
-            acts = np.concatenate(chunks)
-            mean, std, cov = class_moments(acts, acts.shape[1] <= max_full_cov_dim)
+        acts_of = {name: np.concatenate(chunks) for name, chunks in zip(layer_names, per_layer)}
+        if graphwise is not None:
+            graphwise.record(acts_of)
+        for name, acts in acts_of.items():
+            mean, std, cov = sampling.moments(acts, acts.shape[1] <= max_full_cov_dim)
             moments[name]["mean"].append(mean)
             moments[name]["std"].append(std)
             moments[name]["cov"].append(cov)
@@ -91,27 +80,29 @@ def run(cfg):
         inputs = tf1.placeholder(tf.float32, [None, spec.input_size], name="inputs")
         model = build_frozen(spec, values, inputs)
         tensors = recorded_layers(model, cfg.temperature)
+    graphwise, graph_seconds = None, None
+    if cfg.compute_graphwise_stats:
+        graph_seconds = time.time()
+        graphwise = spectral.GraphwiseRecorder(spec, values, model.layer_names, cfg.spectral_fraction)
+        graph_seconds = time.time() - graph_seconds
     with make_session(graph, cfg.num_threads) as sess:
         progress = Progress(len(data.train_x), "compute_stats", unit="examples")
         layers, counts = compute(sess, inputs, tensors, model.layer_names, data.train_x, data.train_y,
-                                 data.num_classes, cfg.test_batch_size, cfg.max_full_cov_dim, progress)
+                                 data.num_classes, cfg.test_batch_size, cfg.max_full_cov_dim, progress, graphwise)
     shapes = builder.recorded_shapes(spec)
     for name in layers:
         layers[name]["shape"] = shapes[name]
     meta = {"model": spec.name, "run_name": cfg.run_name, "temperature": cfg.temperature,
             "fingerprint": stats_file.weights_fingerprint(values), "counts": counts}
-    if cfg.compute_graphwise_stats:
-        t_graph = time.time()
-        meta["graphwise"] = spectral.compute_graphwise(spec, values, {n: l["mean"] for n, l in layers.items()},
-                                                       cfg.spectral_fraction)
+    if graphwise is not None:
+        meta["graphwise"] = graphwise.arrays()
         meta["graphwise"]["graph__fingerprint"] = np.str_(meta["fingerprint"])
-        graph_seconds = time.time() - t_graph
     stats_file.save(out, meta, layers)
     wall = time.time() - t0
     kinds = {n: ("full" if l["cov"] is not None else "diag") for n, l in layers.items()}
     results = {"stats_file": out, "wall_seconds": round(wall, 1), "covariance": kinds,
                "examples_per_second": round(len(data.train_x) / wall, 1),
-               "graphwise_seconds": round(graph_seconds, 1) if cfg.compute_graphwise_stats else None}
+               "eigendecomposition_seconds": None if graph_seconds is None else round(graph_seconds, 1)}
     runlog.update_log(cfg.summary_folder, cfg.run_name, "compute_stats", vars(cfg), results)
     print(f"[compute_stats] {len(data.train_x)} examples, layers {kinds}, {wall:.1f}s")
     print(f"[compute_stats] wrote {out}")

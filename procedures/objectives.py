@@ -1,68 +1,160 @@
-"""Reconstruction objectives. They share one sampling path and one loss; each is the
-small difference: where its per-sample targets come from (draws from the recorded
-Gaussians of some layers, or the spectrally compressed class means of some graphs)
-and whether fixed dropout masks are applied to the teacher.
+"""Reconstruction objectives. They share one sampling path (procedures/sampling.py) and
+one loss; each is the small difference: which targets it draws per sample, where it
+compares them, and whether fixed dropout masks are applied to the teacher.
 
-Loss per sample: sum over matched layers of mean_j (f(target_j) - f(activation_j))^2,
-with f = ReLU on hidden layers (what the next layer actually sees) and identity on
-the top layer (logits / T, which have no ReLU). Summing over samples keeps every
-sample's optimization independent of its batch (Adam is element-wise).
+Loss per sample: sum over matched keys of weight * mean_j (target_j - compared_j)^2.
+- Layer-wise keys compare in the vertex domain: f(activation) against f(target), f = ReLU
+  on hidden layers (what the next layer sees). The top layer (logits / T) is compared as
+  is (--loss_form=dfkd) or through ReLU too (--loss_form=authors, as the authors' code).
+- Spectral keys (one per graph) compare only the kept graph Fourier coefficients of the
+  sample's class, (V^T s(x))[kept], against a target drawn from the class's recorded
+  coefficients (--spectral_reading): sampled_full (full covariance, default),
+  sampled_diag, kept_mean (the class mean alone); or `vertex`: the class mean rebuilt
+  from its kept coefficients, F^-1(kept), matched layer by layer like a layer-wise target.
+- Weights: 1 per key (dfkd), or 1 / its width (authors: each layer's mean squared error / size).
+Summing over samples keeps every sample's optimization independent of its batch.
 """
 from typing import Callable, NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
-from procedures.sampling import layer_samplers
+from procedures.sampling import GaussianSampler, layer_samplers
 from utils.errors import UserError
 
+LOSS_FORMS = ("dfkd", "authors")
+SPECTRAL_READINGS = ("sampled_full", "sampled_diag", "kept_mean", "vertex")
 
-class LayerwiseTargets:
+
+def seen(x, is_top, loss_form):
+    """f: ReLU on hidden layers; the top layer as is, unless the authors' form."""
+    return x if is_top and loss_form == "dfkd" else tf.nn.relu(x)
+
+
+class VertexDomainTargets:
+    """Keys that each name a recorded layer (layer_of[key]); targets [B, D] compared with f(activation)."""
+
+    def __init__(self, layer_of, widths, top_layer, loss_form):
+        self.layer_of, self.widths, self.top_layer, self.loss_form = layer_of, widths, top_layer, loss_form
+        self.weights = {key: 1.0 / widths[key] if loss_form == "authors" else 1.0 for key in layer_of}
+        self.constants = {}   # arrays the graph holds for the whole run
+
+    def matched(self, targets):
+        """f(target), computed once per batch, outside the optimization loop."""
+        return {key: seen(t, self.layer_of[key] == self.top_layer, self.loss_form) for key, t in targets.items()}
+
+    def compared(self, activations, labels, constants):
+        return {key: seen(activations[layer], layer == self.top_layer, self.loss_form)
+                for key, layer in self.layer_of.items()}
+
+
+class LayerwiseTargets(VertexDomainTargets):
     """Per sample, a draw from its class's recorded Gaussian for each matched layer."""
 
-    def __init__(self, stats, layers):
-        self.layer_of = {name: name for name in layers}
+    def __init__(self, stats, layers, loss_form="dfkd"):
+        super().__init__({n: n for n in layers}, {n: stats.mean(n).shape[1] for n in layers},
+                         stats.layer_names[-1], loss_form)
         self.samplers = layer_samplers(stats, layers)
 
     def sample(self, labels, rng):
         return {name: sampler.sample(labels, rng) for name, sampler in self.samplers.items()}
 
 
-class SpectralTargets:
-    """Per sample, its class's spectrally compressed mean signal of each graph, split by layer."""
+def _graphs(stats, groups):
+    if not stats.has_graphwise:
+        raise UserError(f"--stats_file: {stats.path} has no graphwise statistics; rerun "
+                        "--procedure=compute_stats with --compute_graphwise_stats")
+    return {group: stats.graph(group) for group in groups}
 
-    def __init__(self, stats, groups):
-        if not stats.has_graphwise:
-            raise UserError(f"--stats_file: {stats.path} has no graphwise statistics; rerun "
-                            "--procedure=compute_stats with --compute_graphwise_stats")
-        self.layer_of, self.slices = {}, {}
-        for group in groups:
-            layers, target = stats.graph_layers(group), stats.arrays[f"graph__{group}__target"]
+
+class VertexSpectralTargets(VertexDomainTargets):
+    """The `vertex` reading: per class one deterministic target, its mean signal rebuilt from the
+    kept coefficients (the rest zero), split by layer and matched like layer-wise targets."""
+
+    def __init__(self, stats, groups, loss_form="dfkd"):
+        layer_of, widths, self.slices = {}, {}, {}
+        for group, g in _graphs(stats, groups).items():
+            rebuilt = np.stack([g.class_basis(c) @ g.coef_mean[c] for c in range(len(g.kept))])
             offset = 0
-            for layer in layers:
-                size = stats.mean(layer).shape[1]
-                key = f"{group}/{layer}"
-                self.layer_of[key] = layer
-                self.slices[key] = target[:, offset:offset + size]
+            for layer in g.layers:
+                key, size = f"{group}/{layer}", stats.mean(layer).shape[1]
+                layer_of[key], widths[key] = layer, size
+                self.slices[key] = rebuilt[:, offset:offset + size].astype(np.float32)
                 offset += size
+        super().__init__(layer_of, widths, stats.layer_names[-1], loss_form)
 
     def sample(self, labels, rng):
         return {key: targets[labels] for key, targets in self.slices.items()}
 
 
+class KeptSpectralTargets:
+    """Only the kept coefficients: per sample, (V^T s(x))[kept of its class] against a draw from the
+    class's recorded coefficients. Each class's projection uses only its own kept columns of V
+    ([N, k] per class), never the whole N x N spectrum."""
+
+    def __init__(self, stats, groups, reading="sampled_full", loss_form="dfkd"):
+        self.graphs = _graphs(stats, groups)
+        self.num_classes = stats.num_classes
+        self.samplers, self.constants = {}, {}
+        for group, g in self.graphs.items():
+            zero = np.zeros_like(g.coef_std)
+            self.samplers[group] = GaussianSampler(g.coef_mean, g.coef_std if reading == "sampled_diag" else zero,
+                                                   g.coef_chol if reading == "sampled_full" else None)
+            for c in range(self.num_classes):
+                self.constants[f"basis_{group}_{c}"] = np.ascontiguousarray(g.class_basis(c))
+        self.widths = {group: g.kept.shape[1] for group, g in self.graphs.items()}
+        self.weights = {group: 1.0 / k if loss_form == "authors" else 1.0 for group, k in self.widths.items()}
+
+    def sample(self, labels, rng):
+        return {group: sampler.sample(labels, rng) for group, sampler in self.samplers.items()}
+
+    def matched(self, targets):
+        return dict(targets)
+
+    def compared(self, activations, labels, constants):
+        out = {}
+        for group, g in self.graphs.items():
+            signal = tf.concat([activations[layer] for layer in g.layers], axis=1)
+            bases = [constants[f"basis_{group}_{c}"] for c in range(self.num_classes)]
+            out[group] = kept_coefficients(signal, labels, bases)
+        return out
+
+
+def kept_coefficients(signal, labels, bases):
+    """Row i: signal[i] @ bases[labels[i]]; one matmul per class over its rows ([n_c, N] x [N, k])."""
+    rows = tf.dynamic_partition(signal, labels, len(bases))
+    where = tf.dynamic_partition(tf.range(tf.shape(signal)[0]), labels, len(bases))
+    return tf.dynamic_stitch(where, [tf.matmul(r, b) for r, b in zip(rows, bases)])
+
+
+def spectral_targets(groups_of):
+    def make(stats, reading="sampled_full", loss_form="dfkd"):
+        groups = groups_of(stats)
+        if reading == "vertex":
+            return VertexSpectralTargets(stats, groups, loss_form)
+        return KeptSpectralTargets(stats, groups, reading, loss_form)
+    return make
+
+
 class Objective(NamedTuple):
     name: str
-    targets: Callable              # stats -> a *Targets object
+    targets: Callable              # (stats, spectral_reading, loss_form) -> a *Targets object
     dropout_masks: bool = False    # fixed random masks on the teacher, no rescaling
+    spectral: bool = False
+
+
+def _layerwise(layers_of):
+    return lambda stats, reading="sampled_full", loss_form="dfkd": LayerwiseTargets(stats, layers_of(stats), loss_form)
 
 
 OBJECTIVES = {
-    "top_layer": Objective("top_layer", lambda stats: LayerwiseTargets(stats, stats.layer_names[-1:])),
-    "all_layers": Objective("all_layers", lambda stats: LayerwiseTargets(stats, stats.layer_names)),
-    "all_layers_dropout": Objective("all_layers_dropout", lambda stats: LayerwiseTargets(stats, stats.layer_names),
+    "top_layer": Objective("top_layer", _layerwise(lambda stats: stats.layer_names[-1:])),
+    "all_layers": Objective("all_layers", _layerwise(lambda stats: stats.layer_names)),
+    "all_layers_dropout": Objective("all_layers_dropout", _layerwise(lambda stats: stats.layer_names),
                                     dropout_masks=True),
-    "spectral_all_layers": Objective("spectral_all_layers", lambda stats: SpectralTargets(stats, ["all"])),
-    "spectral_layer_pairs": Objective("spectral_layer_pairs",
-                                      lambda stats: SpectralTargets(stats, stats.graph_pairs)),
+    "spectral_all_layers": Objective("spectral_all_layers", spectral_targets(lambda stats: ["all"]), spectral=True),
+    "spectral_layer_pairs": Objective("spectral_layer_pairs", spectral_targets(lambda stats: stats.graph_pairs),
+                                      spectral=True),
 }
 
 
@@ -73,18 +165,16 @@ def get(name):
     return OBJECTIVES[name]
 
 
-def matched_targets(targets, layer_of, top_layer):
-    """f(target) per key: ReLU on hidden layers, identity on the top. Computed once per batch,
-    outside the optimization loop, since the targets do not change while it runs."""
-    return {key: t if layer_of[key] == top_layer else tf.nn.relu(t) for key, t in targets.items()}
+def check_options(reading, loss_form):
+    if reading not in SPECTRAL_READINGS:
+        raise UserError(f"--spectral_reading: unknown reading {reading!r}; choose one of {', '.join(SPECTRAL_READINGS)}")
+    if loss_form not in LOSS_FORMS:
+        raise UserError(f"--loss_form: unknown form {loss_form!r}; choose one of {', '.join(LOSS_FORMS)}")
 
 
-def per_sample_loss(activations, matched, layer_of, top_layer):
-    """activations: {layer: [B, D] tensor}; matched: {key: [B, D] tensor} from matched_targets,
-    key -> layer by layer_of (a layer in two spectral pairs has two keys and counts twice). Returns [B]."""
+def per_sample_loss(compared, matched, weights):
+    """compared, matched: {key: [B, D] tensor}; weights: {key: float}. Returns [B]."""
     total = 0.0
     for key, target in matched.items():
-        layer = layer_of[key]
-        act = activations[layer] if layer == top_layer else tf.nn.relu(activations[layer])
-        total += tf.reduce_mean(tf.square(target - act), axis=1)
+        total += weights[key] * tf.reduce_mean(tf.square(target - compared[key]), axis=1)
     return total

@@ -53,7 +53,8 @@ class ReconstructionGraph:
     run as one session.run each: measured faster on CPU than a fused tf.while_loop,
     inside which TensorFlow does not use oneDNN's MaxPoolGrad (bench/profile.py)."""
 
-    def __init__(self, spec, values, objective, layer_of, temperature, lr, steps, priors=Priors(), stats=None):
+    def __init__(self, spec, values, objective, source, temperature, lr, steps, priors=Priors(), stats=None):
+        """source: the objective's targets object (objectives.py): what is matched and how."""
         self.steps = steps
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -66,13 +67,20 @@ class ReconstructionGraph:
             self.inputs = tf1.Variable(self.x0, validate_shape=False, name="reconstructed_inputs")
             self.labels, labels = per_batch("labels", tf.int32, [None])
             self.seed, seed = per_batch("batch_seed", tf.int64, [])
-            top = spec.weighted_layers[-1].name
-            # The targets as the loss compares them (ReLU'd on hidden layers), computed once per batch.
+            # Arrays fixed for the whole run (spectral bases), loaded once per session, not embedded in the graph.
+            self.constants, constants = {}, {}
+            for name, value in source.constants.items():
+                self.constants[name] = tf1.placeholder(tf.float32, value.shape, name=f"{name}_value")
+                constants[name] = tf1.Variable(self.constants[name], trainable=False, name=name)
+            self.constant_values = source.constants
+            self.constants_loaded = tf.reduce_all([tf1.is_variable_initialized(v) for v in constants.values()]
+                                                  or [True])
+            # The targets as the loss compares them (ReLU'd where the loss says so), computed once per batch.
             self.targets = {key: tf1.placeholder(tf.float32, [None, None], name=f"target_{key.replace('/', '_')}")
-                            for key in layer_of}
+                            for key in source.weights}
             matched = {key: tf1.Variable(value, validate_shape=False, trainable=False,
                                          name=f"matched_target_{key.replace('/', '_')}")
-                       for key, value in objectives.matched_targets(self.targets, layer_of, top).items()}
+                       for key, value in source.matched(self.targets).items()}
             self.masks, masks = {}, {}
             if objective.dropout_masks:
                 in_shapes = builder.weighted_input_shapes(spec)
@@ -88,7 +96,9 @@ class ReconstructionGraph:
             seen = image_ops.roll_jitter(x, hw, priors.jitter, seed, self.step_index) if priors.jitter else x
             model = build_frozen(spec, values, seen, dropout)
             acts = dict(zip(model.layer_names, recorded_layers(model, temperature)))
-            loss = objectives.per_sample_loss(acts, {k: v.read_value() for k, v in matched.items()}, layer_of, top)
+            compared = source.compared(acts, labels.read_value(), {k: v.read_value() for k, v in constants.items()})
+            loss = objectives.per_sample_loss(compared, {k: v.read_value() for k, v in matched.items()},
+                                              source.weights)
             total = tf.reduce_sum(loss + priors_lib.pixel_penalties(priors, x, hw))
             if priors.batch_stats_weight:
                 total += priors.batch_stats_weight * priors_lib.RecordedMoments(stats).batch_loss(acts, labels)
@@ -104,18 +114,21 @@ class ReconstructionGraph:
             self.predictions = tf.argmax(inference.logits, axis=1)
             # Two runs per batch: Adam's moments take their shape from the inputs' new value, so they
             # are (re)set only after it (a batch may be smaller than the last).
-            self.init = [tf1.variables_initializer([v for v in tf1.global_variables() if v not in adam.variables()]),
+            per_run = set(adam.variables()) | set(constants.values())
+            self.init = [tf1.variables_initializer([v for v in tf1.global_variables() if v not in per_run]),
                          tf1.variables_initializer(adam.variables())]
+            self.init_constants = tf1.variables_initializer(list(constants.values()))
 
-    def start(self, sess, x0, targets, masks, labels=None, seed=0):
-        """labels: the intended class of each row (only --batch_stats_weight reads them)."""
-        labels = np.zeros(len(x0), np.int32) if labels is None else labels
+    def start(self, sess, x0, targets, masks, labels, seed=0):
+        """labels: the intended class of each row."""
+        if self.constant_values and not sess.run(self.constants_loaded):
+            sess.run(self.init_constants, {self.constants[n]: v for n, v in self.constant_values.items()})
         feed = {self.x0: x0, self.labels: labels, self.seed: seed, **{self.targets[n]: t for n, t in targets.items()},
                 **{self.masks[i]: m for i, m in masks.items()}}
         for init in self.init:
             sess.run(init, feed)
 
-    def run_batch(self, sess, x0, targets, masks, labels=None, seed=0):
+    def run_batch(self, sess, x0, targets, masks, labels, seed=0):
         self.start(sess, x0, targets, masks, labels, seed)
         history = np.array([sess.run([self.step, self.step_loss], {self.step_index: t})[1]
                             for t in range(self.steps)], np.float32)
@@ -145,7 +158,8 @@ def dropout_masks(spec, graph, rng, n):
 
 def settings_of(cfg, fingerprint):
     keys = ("model", "optimization_objective", "rng_seed", "lr", "optimization_steps", "noise_mean",
-            "noise_std", "samples_per_class", "optimize_batch_size", "temperature", "shard_index", "num_shards")
+            "noise_std", "samples_per_class", "optimize_batch_size", "temperature", "shard_index", "num_shards",
+            "spectral_reading", "loss_form")
     return {**{k: getattr(cfg, k) for k in keys}, **Priors.from_cfg(cfg)._asdict(), "fingerprint": fingerprint}
 
 
@@ -159,6 +173,7 @@ def run(cfg):
         raise UserError(f"--shard_index must be in 0..--num_shards-1 and --num_shards >= 1, got "
                         f"{cfg.shard_index} of {cfg.num_shards}")
     checks.non_negative(cfg, "noise_std")
+    objectives.check_options(cfg.spectral_reading, cfg.loss_form)
     priors = Priors.from_cfg(cfg)
     spec = models.get(cfg.model)
     if priors.needs_images:
@@ -174,7 +189,7 @@ def run(cfg):
                         "(or pass --stats_file)")
     stats = stats_file.load(stats_path)
     stats_file.validate(stats, spec, cfg.temperature, fingerprint)
-    sampler = objective.targets(stats)
+    sampler = objective.targets(stats, cfg.spectral_reading, cfg.loss_form)
     out = output_path(cfg)
     checks.writable_folder(os.path.dirname(out), "--summary_folder")
 
@@ -197,7 +212,7 @@ def run(cfg):
         os.makedirs(partial_dir)
         atomic.save_json(settings_file, settings)
 
-    rg = ReconstructionGraph(spec, values, objective, sampler.layer_of, cfg.temperature, cfg.lr,
+    rg = ReconstructionGraph(spec, values, objective, sampler, cfg.temperature, cfg.lr,
                              cfg.optimization_steps, priors, stats)
     writer = tf1.summary.FileWriter(os.path.join(os.path.dirname(out), "..", "optimize_dataset",
                                                  cfg.optimization_objective))

@@ -168,7 +168,9 @@ def run(cfg):
     reconstructions = {}
     for row, (objective, options, _) in plans.items():
         settings = {**common, "teacher": fingerprint, "stats": stats["stats_file"], "objective": objective,
-                    "samples_per_class": s["samples_per_class"], **options}
+                    "samples_per_class": s["samples_per_class"], "loss_form": cfg.loss_form, **options}
+        if objectives_registry.get(objective).spectral:
+            settings["spectral_reading"] = cfg.spectral_reading
         expected_rows = s["samples_per_class"] * 10
 
         def npy_valid(r, rows=expected_rows):

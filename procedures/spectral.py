@@ -1,5 +1,6 @@
-"""Spectral metadata: the teacher as a graph, its graph Fourier transform, and the
-per-class compressed mean activation signals (Lopes et al. 2017, after Sandryhaila & Moura).
+"""Spectral metadata: the teacher as a graph, its graph Fourier transform, and per class
+the kept (largest) coefficients of the activation signal with their spread over the
+class's examples (Lopes et al. 2017, after Sandryhaila & Moura).
 
 Vertices are the units of the recorded layers (every Dense/Conv pre-activation; the
 input image is not a vertex, since the signal is the recorded pre-activations). Edges
@@ -18,6 +19,7 @@ import scipy.sparse as sp
 
 from models import builder
 from models.spec import Conv, MaxPool
+from procedures import sampling
 from utils.errors import UserError
 
 MAX_DENSE_VERTICES = 20000   # a dense float64 eigendecomposition of this size needs ~10 GB
@@ -109,27 +111,59 @@ def graph_groups(layer_names):
             **{f"pair{k}": list(layer_names[k:k + 2]) for k in range(len(layer_names) - 1)}}
 
 
-def compute_graphwise(spec, values, layer_means, fraction, log=print):
-    """layer_means: {layer: [C, D] class means (top layer already / T)}. Returns npz-ready arrays."""
-    if not 0 < fraction <= 1:
-        raise UserError(f"--spectral_fraction must be in (0, 1], got {fraction}")
-    arrays = {"graph__fraction": np.float64(fraction)}
-    groups = graph_groups(list(layer_means))
-    arrays["graph__groups"] = np.array(list(groups), dtype=np.str_)
-    for group, layers in groups.items():
-        t0 = time.time()
-        A = adjacency(spec, values, layers)
-        eigenvalues, V = graph_basis(A)
-        signals = np.concatenate([np.asarray(layer_means[n], np.float64) for n in layers], axis=1)
-        keep = max(1, int(round(fraction * V.shape[0])))
-        indices, coefficients = compress(V, signals, keep)
-        target = reconstruct(V, indices, coefficients)
-        error = np.linalg.norm(target - signals) / max(np.linalg.norm(signals), 1e-12)
-        arrays.update({f"graph__{group}__layers": np.array(layers, dtype=np.str_),
-                       f"graph__{group}__eigenvalues": eigenvalues,
-                       f"graph__{group}__indices": indices.astype(np.int64),
-                       f"graph__{group}__coefficients": coefficients,
-                       f"graph__{group}__target": target.astype(np.float32)})
-        log(f"[compute_stats] graph {group} ({'+'.join(layers)}): {V.shape[0]} vertices, {A.nnz // 2} edges, "
-            f"kept {keep} coefficients, relative error of the mean signal {error:.3f}, {time.time() - t0:.1f}s")
-    return arrays
+class GraphwiseRecorder:
+    """The spectral metadata, recorded in compute_stats' one pass over the training set.
+
+    Before the pass: each graph's basis V (an eigendecomposition of its adjacency). During
+    it, per class: the kept coefficients (the `fraction` largest in magnitude of the class's
+    mean signal, as the paper compresses it) and their mean, std and covariance over the
+    class's examples, from which optimize_dataset draws one target per sample."""
+
+    def __init__(self, spec, values, layer_names, fraction, log=print):
+        self.fraction, self.log = fraction, log
+        self.graphs, self.classes = {}, {}
+        for group, layers in graph_groups(list(layer_names)).items():
+            t0 = time.time()
+            A = adjacency(spec, values, layers)
+            eigenvalues, V = graph_basis(A)
+            keep = max(1, int(round(fraction * V.shape[0])))
+            self.graphs[group] = dict(layers=layers, eigenvalues=eigenvalues, V=V, keep=keep)
+            self.classes[group] = []
+            log(f"[compute_stats] graph {group} ({'+'.join(layers)}): {V.shape[0]} vertices, {A.nnz // 2} edges, "
+                f"eigendecomposition {time.time() - t0:.1f}s; keeping {keep} coefficients per class")
+
+    def record(self, acts):
+        """acts: {layer: [n, D]} one class's recorded activations (its classes in order, one call each)."""
+        for group, g in self.graphs.items():
+            signals = np.concatenate([np.asarray(acts[n], np.float64) for n in g["layers"]], axis=1)
+            mean_signal = signals.mean(axis=0, keepdims=True)
+            kept, kept_of_mean = compress(g["V"], mean_signal, g["keep"])
+            coefficients = signals @ g["V"][:, kept[0]]
+            mean, std, cov = sampling.moments(coefficients, full_cov=True)
+            error = np.linalg.norm(reconstruct(g["V"], kept, kept_of_mean) - mean_signal) / max(
+                np.linalg.norm(mean_signal), 1e-12)
+            self.classes[group].append(dict(kept=kept[0], mean=mean, std=std, cov=cov, error=error))
+
+    def arrays(self):
+        """npz-ready members (see procedures/stats_file.py)."""
+        arrays = {"graph__fraction": np.float64(self.fraction),
+                  "graph__groups": np.array(list(self.graphs), dtype=np.str_)}
+        for group, g in self.graphs.items():
+            classes = self.classes[group]
+            kept = np.stack([c["kept"] for c in classes]).astype(np.int64)
+            columns = np.unique(kept)                       # store only the eigenvectors some class keeps
+            chol, _ = sampling.cholesky_factors(np.stack([c["cov"] for c in classes]),
+                                                f"graph {group}'s kept coefficients")
+            arrays.update({f"graph__{group}__layers": np.array(g["layers"], dtype=np.str_),
+                           f"graph__{group}__eigenvalues": g["eigenvalues"],
+                           f"graph__{group}__columns": columns,
+                           f"graph__{group}__basis": g["V"][:, columns].astype(np.float32),
+                           f"graph__{group}__kept": kept,
+                           f"graph__{group}__coef_mean": np.stack([c["mean"] for c in classes]).astype(np.float32),
+                           f"graph__{group}__coef_std": np.stack([c["std"] for c in classes]).astype(np.float32),
+                           f"graph__{group}__coef_chol": chol.astype(np.float32)})
+            errors = [c["error"] for c in classes]
+            self.log(f"[compute_stats] graph {group}: {len(columns)} of {g['V'].shape[0]} eigenvectors kept by some "
+                     f"class; relative error of the class mean signals from their kept coefficients "
+                     f"{min(errors):.3f}..{max(errors):.3f}")
+        return arrays

@@ -4,12 +4,17 @@ One .npz of plain arrays (no pickle). Per recorded layer NAME:
   mean__NAME [C, D], std__NAME [C, D], and either cov__NAME [C, D, D] (full) or nothing
   (diagonal only: std is the whole story); cov_kind lists "full"/"diag" per layer.
 The top layer ("logits") holds logits / temperature. D is the flattened layer size.
-With --compute_graphwise_stats, per graph GROUP ("all", "pair0", "pair1", ...):
-  graph__GROUP__layers, __eigenvalues, __indices [C, k], __coefficients [C, k] (the kept
-  spectral coefficients of each class's mean signal) and __target [C, vertices] (their
-  inverse transform); see procedures/spectral.py.
+With --compute_graphwise_stats, per graph GROUP ("all", "pair0", "pair1", ...), N its
+vertices (the units of its layers, in order), k the coefficients kept per class:
+  graph__GROUP__layers, __eigenvalues [N],
+  __kept [C, k]       which eigenvectors each class keeps (the largest coefficients of its mean signal),
+  __columns [U]       the eigenvectors some class keeps, sorted; __basis [N, U] those columns of V,
+  __coef_mean, __coef_std [C, k] and __coef_chol [C, k, k] (Cholesky factor of the covariance, with
+                      a ridge where needed) of the kept coefficients over the class's examples.
+See procedures/spectral.py. Version 1 files (one vertex-domain target per class) are refused.
 """
 import hashlib
+from typing import List, NamedTuple
 
 import numpy as np
 
@@ -17,7 +22,7 @@ from datasets.safe_npy import load_npz
 from utils import atomic
 from utils.errors import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def weights_fingerprint(values):
@@ -47,6 +52,21 @@ def save(path, meta, layers):
             arrays[f"cov__{name}"] = layer["cov"].astype(np.float32)
     arrays.update(meta.get("graphwise", {}))
     atomic.save_npz(path, **arrays)
+
+
+class GraphStats(NamedTuple):
+    """One graph's spectral statistics; positions [C, k] index each class's kept columns in basis."""
+    layers: List[str]
+    basis: np.ndarray
+    kept: np.ndarray
+    positions: np.ndarray
+    coef_mean: np.ndarray
+    coef_std: np.ndarray
+    coef_chol: np.ndarray
+
+    def class_basis(self, c):
+        """[N, k] the eigenvectors class c keeps: its coefficients are signal @ class_basis(c)."""
+        return self.basis[:, self.positions[c]]
 
 
 class Stats:
@@ -87,6 +107,11 @@ class Stats:
     def graph_layers(self, group):
         return [str(n) for n in self.arrays[f"graph__{group}__layers"]]
 
+    def graph(self, group):
+        a = lambda key: self.arrays[f"graph__{group}__{key}"]
+        return GraphStats(self.graph_layers(group), a("basis"), a("kept"), np.searchsorted(a("columns"), a("kept")),
+                          a("coef_mean"), a("coef_std"), a("coef_chol"))
+
     def shape(self, layer):
         return tuple(int(d) for d in self.arrays[f"shape__{layer}"])
 
@@ -108,7 +133,8 @@ def _check_schema(arrays, path, flag):
         bad("format_version", "an integer")
     if int(arrays["format_version"]) != FORMAT_VERSION:
         raise UserError(f"{flag}: {path} has format version {int(arrays['format_version'])}, this dfkd reads "
-                        f"{FORMAT_VERSION}; rerun --procedure=compute_stats")
+                        f"{FORMAT_VERSION}; rerun --procedure=compute_stats (with --compute_graphwise_stats for the "
+                        "spectral objectives)")
     for key in ("model", "run_name", "fingerprint"):
         if not _scalar(arrays, key, "U"):
             bad(key, "a string")
@@ -139,15 +165,34 @@ def _check_schema(arrays, path, flag):
         if groups.ndim != 1 or groups.dtype.kind != "U":
             bad("graph__groups", "a 1-d string array")
         for group in groups.tolist():
-            layers, target = arrays.get(f"graph__{group}__layers"), arrays.get(f"graph__{group}__target")
-            if layers is None or target is None or layers.dtype.kind != "U" or layers.ndim != 1 \
-                    or not set(layers.tolist()) <= set(names.tolist()):
-                bad(f"graph__{group}", "the layers and target of a graph over recorded layers")
-            width = sum(arrays[f"mean__{n}"].shape[1] for n in layers.tolist())
-            if target.shape != (len(counts), width) or target.dtype.kind != "f":
-                bad(f"graph__{group}__target", f"floats [{len(counts)}, {width}]")
+            _check_graph(arrays, group, names.tolist(), len(counts), bad)
 
 
+def _check_graph(arrays, group, layer_names, num_classes, bad):
+    member = lambda key: arrays.get(f"graph__{group}__{key}")
+    missing = [key for key in GRAPH_MEMBERS if member(key) is None]
+    if missing:
+        bad(f"graph__{group}", f"members {', '.join(GRAPH_MEMBERS)} (missing {', '.join(missing)})")
+    layers = member("layers")
+    if layers.dtype.kind != "U" or layers.ndim != 1 or not set(layers.tolist()) <= set(layer_names):
+        bad(f"graph__{group}__layers", "recorded layer names")
+    width = sum(arrays[f"mean__{n}"].shape[1] for n in layers.tolist())
+    columns, basis, kept = member("columns"), member("basis"), member("kept")
+    if columns.ndim != 1 or columns.dtype.kind not in "iu" or len(columns) < 1 \
+            or (np.diff(columns) <= 0).any() or columns[0] < 0 or columns[-1] >= width:
+        bad(f"graph__{group}__columns", f"sorted distinct indices below {width}")
+    if basis.shape != (width, len(columns)) or basis.dtype.kind != "f" or not np.isfinite(basis).all():
+        bad(f"graph__{group}__basis", f"finite floats [{width}, {len(columns)}]")
+    if kept.ndim != 2 or kept.shape[0] != num_classes or kept.shape[1] < 1 or kept.dtype.kind not in "iu" \
+            or not np.isin(kept, columns).all():
+        bad(f"graph__{group}__kept", f"[{num_classes}, k] indices among graph__{group}__columns")
+    for key, shape in (("coef_mean", kept.shape), ("coef_std", kept.shape), ("coef_chol", kept.shape + kept.shape[1:])):
+        value = member(key)
+        if value.shape != shape or value.dtype.kind != "f" or not np.isfinite(value).all():
+            bad(f"graph__{group}__{key}", f"finite floats {list(shape)}")
+
+
+GRAPH_MEMBERS = ("layers", "columns", "basis", "kept", "coef_mean", "coef_std", "coef_chol")
 REQUIRED = ("format_version", "model", "run_name", "temperature", "fingerprint", "counts", "layer_names", "cov_kind")
 
 

@@ -113,7 +113,7 @@ def test_priors_change_the_reconstruction_and_clip_keeps_pixels_in_range(setups)
         spec, values, sampler, _ = reconstruction(cfg, "top_layer", steps=1)
         stats = stats_file.load(os.path.join(cfg.summary_folder, cfg.run_name, "stats",
                                              f"activation_stats_{cfg.run_name}.npz"))
-        rg = optimize_dataset.ReconstructionGraph(spec, values, objectives.get("top_layer"), sampler.layer_of,
+        rg = optimize_dataset.ReconstructionGraph(spec, values, objectives.get("top_layer"), sampler,
                                                   8.0, 0.07, 30, options, stats)
         labels, x0, targets, rng = optimize_dataset.draw_batch(cfg, spec, sampler, 0, 0, 20, 10, 0)
         with tf1.Session(graph=rg.graph) as sess:

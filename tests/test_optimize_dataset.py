@@ -34,25 +34,32 @@ def setups(teachers, tmp_path_factory):
     return out
 
 
-def reconstruction(cfg, objective_name, steps):
+def load_stats(cfg):
+    return stats_file.load(os.path.join(cfg.summary_folder, cfg.run_name, "stats",
+                                        f"activation_stats_{cfg.run_name}.npz"))
+
+
+def reconstruction(cfg, objective_name, steps, reading="sampled_full", loss_form="dfkd"):
     spec = models.get(cfg.model)
     values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
-    stats = stats_file.load(os.path.join(cfg.summary_folder, cfg.run_name, "stats",
-                                         f"activation_stats_{cfg.run_name}.npz"))
     objective = objectives.get(objective_name)
-    sampler = objective.targets(stats)
-    rg = optimize_dataset.ReconstructionGraph(spec, values, objective, sampler.layer_of, 8.0, 0.07, steps)
+    sampler = objective.targets(load_stats(cfg), reading, loss_form)
+    rg = optimize_dataset.ReconstructionGraph(spec, values, objective, sampler, 8.0, 0.07, steps)
     return spec, values, sampler, rg
 
 
-@pytest.mark.parametrize("model, objective", [
-    ("hinton1200", "top_layer"), ("hinton1200", "all_layers"), ("hinton1200", "all_layers_dropout"),
-    ("hinton1200", "spectral_all_layers"), ("hinton1200", "spectral_layer_pairs"),
-    ("lenet", "top_layer"), ("lenet", "all_layers")])
-def test_each_objective_loss_falls_and_teacher_is_untouched(setups, model, objective):
+@pytest.mark.parametrize("model, objective, reading, loss_form", [
+    ("hinton1200", "top_layer", "", "dfkd"), ("hinton1200", "all_layers", "", "dfkd"),
+    ("hinton1200", "all_layers", "", "authors"), ("hinton1200", "all_layers_dropout", "", "dfkd"),
+    ("hinton1200", "spectral_all_layers", "sampled_full", "dfkd"),
+    ("hinton1200", "spectral_all_layers", "vertex", "authors"),
+    ("hinton1200", "spectral_layer_pairs", "sampled_diag", "dfkd"),
+    ("hinton1200", "spectral_layer_pairs", "kept_mean", "authors"),
+    ("lenet", "top_layer", "", "authors"), ("lenet", "all_layers", "", "dfkd")])
+def test_each_objective_loss_falls_and_teacher_is_untouched(setups, model, objective, reading, loss_form):
     cfg = setups[model]
     cfg.optimization_objective = objective
-    spec, values, sampler, rg = reconstruction(cfg, objective, steps=30)
+    spec, values, sampler, rg = reconstruction(cfg, objective, 30, reading or "sampled_full", loss_form)
     labels, x0, targets, rng = optimize_dataset.draw_batch(cfg, spec, sampler, 0, 0, 20, 10, 0)
     masks = optimize_dataset.dropout_masks(spec, rg, rng, 20)
     assert bool(masks) == (objective == "all_layers_dropout")
@@ -62,7 +69,7 @@ def test_each_objective_loss_falls_and_teacher_is_untouched(setups, model, objec
         weight_tensors = {name: rg.graph.get_tensor_by_name(f"teacher/{name.replace('/', '_')}:0")
                           for name in values}
     with tf1.Session(graph=rg.graph) as sess:
-        x, history, _ = rg.run_batch(sess, x0, targets, masks)
+        x, history, _ = rg.run_batch(sess, x0, targets, masks, labels)
         after = sess.run(weight_tensors)
     assert history[-1] < 0.5 * history[0]
     assert not np.allclose(x, x0)
@@ -84,15 +91,24 @@ def test_spectral_objective_without_graphwise_stats_says_how_to_fix(setups):
         optimize_dataset.run(cfg)
 
 
-def test_spectral_pairs_count_a_shared_layer_twice(setups):
-    cfg = setups["hinton1200"]
-    stats = stats_file.load(os.path.join(cfg.summary_folder, cfg.run_name, "stats",
-                                         f"activation_stats_{cfg.run_name}.npz"))
-    targets = objectives.get("spectral_layer_pairs").targets(stats)
+def test_spectral_pairs_count_a_shared_layer_twice_in_the_vertex_reading(setups):
+    stats = load_stats(setups["hinton1200"])
+    targets = objectives.get("spectral_layer_pairs").targets(stats, "vertex")
     assert sorted(targets.layer_of) == ["pair0/fc1", "pair0/fc2", "pair1/fc2", "pair1/logits"]
     drawn = targets.sample(np.array([3, 3, 7]), np.random.default_rng(0))
     np.testing.assert_array_equal(drawn["pair1/logits"][0], drawn["pair1/logits"][1])
     assert drawn["pair0/fc2"].shape == (3, 1200)
+
+
+@pytest.mark.parametrize("reading, same_for_a_class", [("sampled_full", False), ("sampled_diag", False),
+                                                       ("kept_mean", True)])
+def test_kept_readings_draw_one_target_per_graph_of_the_kept_width(setups, reading, same_for_a_class):
+    stats = load_stats(setups["hinton1200"])
+    targets = objectives.get("spectral_layer_pairs").targets(stats, reading)
+    drawn = targets.sample(np.array([3, 3, 7]), np.random.default_rng(0))
+    assert sorted(drawn) == ["pair0", "pair1"]
+    assert drawn["pair0"].shape == (3, stats.graph("pair0").kept.shape[1])
+    assert np.array_equal(drawn["pair1"][0], drawn["pair1"][1]) == same_for_a_class
 
 
 def test_unknown_objective_lists_choices():
@@ -156,20 +172,25 @@ def test_two_shards_merged_equal_the_unsharded_run(setups):
         cfg.num_shards, cfg.shard_index, cfg.samples_per_class, cfg.optimize_batch_size = 1, 0, 4, 16
 
 
-def test_per_sample_loss_equals_numpy_reference():
-    """ReLU on hidden layers (activation and target), identity on the top layer; mean per layer, summed."""
+@pytest.mark.parametrize("loss_form", ["dfkd", "authors"])
+def test_per_sample_loss_equals_numpy_reference(loss_form):
+    """dfkd: ReLU on hidden layers (activation and target), identity on the top layer; mean per layer,
+    summed. authors: ReLU on the top layer too, each layer's mean weighted by 1/size."""
     rng = np.random.default_rng(0)
     acts = {"fc1": rng.normal(size=(4, 6)), "logits": rng.normal(size=(4, 3))}
     targets = {"fc1": rng.normal(size=(4, 6)), "logits": rng.normal(size=(4, 3))}
-    layer_of = {"fc1": "fc1", "logits": "logits"}
+    source = objectives.VertexDomainTargets({"fc1": "fc1", "logits": "logits"}, {"fc1": 6, "logits": 3}, "logits",
+                                            loss_form)
     graph = tf.Graph()
     with graph.as_default():
         constant = lambda d: {k: tf.constant(v, tf.float32) for k, v in d.items()}
-        matched = objectives.matched_targets(constant(targets), layer_of, "logits")
-        loss = objectives.per_sample_loss(constant(acts), matched, layer_of, "logits")
+        loss = objectives.per_sample_loss(source.compared(constant(acts), None, {}),
+                                          source.matched(constant(targets)), source.weights)
     with tf1.Session(graph=graph) as sess:
         got = sess.run(loss)
     relu = lambda a: np.maximum(a, 0)
-    expected = (((relu(targets["fc1"]) - relu(acts["fc1"])) ** 2).mean(1)
-                + ((targets["logits"] - acts["logits"]) ** 2).mean(1))
+    top = relu if loss_form == "authors" else (lambda a: a)
+    w = {"fc1": 1 / 6, "logits": 1 / 3} if loss_form == "authors" else {"fc1": 1, "logits": 1}
+    expected = (w["fc1"] * ((relu(targets["fc1"]) - relu(acts["fc1"])) ** 2).mean(1)
+                + w["logits"] * ((top(targets["logits"]) - top(acts["logits"])) ** 2).mean(1))
     np.testing.assert_allclose(got, expected, rtol=1e-5)

@@ -82,3 +82,115 @@ def test_too_large_graph_is_refused(monkeypatch):
     monkeypatch.setattr(spectral, "MAX_DENSE_VERTICES", 10)
     with pytest.raises(UserError, match="dense eigendecomposition"):
         spectral.graph_basis(sp.eye(11).tocsr())
+
+
+# --- the kept-coefficient statistics (compute_stats) and the kept-only loss (optimize_dataset) ---
+
+def recorded_stats(tmp_path, fraction, n_per_class=40, seed=0):
+    """POOL_SPEC's graph statistics recorded from synthetic activations, saved and loaded as a
+    real stats file. Returns (stats, {class: [n, N] signals})."""
+    from procedures import stats_file
+    values = tiny_values(POOL_SPEC, seed)
+    rng = np.random.default_rng(seed)
+    recorder = spectral.GraphwiseRecorder(POOL_SPEC, values, ["a", "d"], fraction, log=lambda *a: None)
+    signals, layers = {}, {"a": [], "d": []}
+    for c in range(3):
+        mix = rng.normal(size=(18, 18))
+        s = rng.normal(size=(n_per_class, 18)) @ mix + rng.normal(size=18) * 3
+        signals[c] = s
+        recorder.record({"a": s[:, :16], "d": s[:, 16:]})
+        for name, part in (("a", s[:, :16]), ("d", s[:, 16:])):
+            layers[name].append(part)
+    moments = {name: {"mean": np.stack([p.mean(0) for p in parts]), "std": np.stack([p.std(0) for p in parts]),
+                      "cov": None, "shape": (parts[0].shape[1],)} for name, parts in layers.items()}
+    path = str(tmp_path / f"stats_{fraction}.npz")
+    graphwise = {**recorder.arrays(), "graph__fingerprint": np.str_("x")}
+    stats_file.save(path, {"model": "tiny_pool", "run_name": "t", "temperature": 8.0, "fingerprint": "x",
+                           "counts": np.full(3, n_per_class), "graphwise": graphwise}, moments)
+    return stats_file.load(path), signals
+
+
+def kept_loss(targets, signals, labels, matched):
+    """The objective's per-sample loss for signals [B, 18] (layers a, d) against matched targets."""
+    import tensorflow as tf
+    from procedures import objectives
+    graph = tf.Graph()
+    with graph.as_default():
+        acts = {"a": tf.constant(signals[:, :16], tf.float32), "d": tf.constant(signals[:, 16:], tf.float32)}
+        constants = {k: tf.constant(v) for k, v in targets.constants.items()}
+        loss = objectives.per_sample_loss(
+            targets.compared(acts, tf.constant(labels, tf.int32), constants),
+            targets.matched({k: tf.constant(v) for k, v in matched.items()}), targets.weights)
+    with tf.compat.v1.Session(graph=graph) as sess:
+        return sess.run(loss)
+
+
+def test_recorded_kept_coefficients_equal_numpy_reference(tmp_path):
+    stats, signals = recorded_stats(tmp_path, fraction=0.3)
+    _, V = spectral.graph_basis(spectral.adjacency(POOL_SPEC, tiny_values(POOL_SPEC, 0), ["a", "d"]))
+    g = stats.graph("all")
+    assert g.kept.shape == (3, round(0.3 * 18))
+    for c, s in signals.items():
+        spectrum_of_mean = s.mean(0) @ V
+        expected_kept = np.sort(np.argsort(-np.abs(spectrum_of_mean))[:g.kept.shape[1]])
+        np.testing.assert_array_equal(g.kept[c], expected_kept)
+        coefficients = s @ V[:, expected_kept]
+        np.testing.assert_allclose(g.class_basis(c), V[:, expected_kept], atol=1e-6)
+        np.testing.assert_allclose(g.coef_mean[c], coefficients.mean(0), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(g.coef_chol[c] @ g.coef_chol[c].T, np.cov(coefficients.T), rtol=1e-3, atol=1e-3)
+
+
+def test_kept_loss_with_every_coefficient_and_no_spread_equals_matching_the_full_signal(tmp_path):
+    from procedures import objectives
+    stats, signals = recorded_stats(tmp_path, fraction=1.0)
+    targets = objectives.get("spectral_all_layers").targets(stats, "kept_mean")
+    labels = np.array([0, 1, 2, 1])
+    x = np.random.default_rng(5).normal(size=(4, 18))
+    drawn = targets.sample(labels, np.random.default_rng(0))
+    class_means = np.stack([signals[c].mean(0) for c in range(3)])
+    expected = ((x - class_means[labels]) ** 2).mean(1)    # orthonormal V: same distance in both domains
+    np.testing.assert_allclose(kept_loss(targets, x, labels, drawn), expected, rtol=1e-4)
+
+
+def test_moving_the_signal_along_a_dropped_eigenvector_leaves_the_kept_loss_unchanged(tmp_path):
+    from procedures import objectives
+    stats, _ = recorded_stats(tmp_path, fraction=0.3)
+    _, V = spectral.graph_basis(spectral.adjacency(POOL_SPEC, tiny_values(POOL_SPEC, 0), ["a", "d"]))
+    targets = objectives.get("spectral_all_layers").targets(stats)
+    labels = np.array([1])
+    drawn = targets.sample(labels, np.random.default_rng(0))
+    kept = set(stats.graph("all").kept[1].tolist())
+    dropped, held = min(set(range(18)) - kept), min(kept)
+    x = np.random.default_rng(6).normal(size=(1, 18))
+    base = kept_loss(targets, x, labels, drawn)
+    np.testing.assert_allclose(kept_loss(targets, x + 5 * V[:, dropped], labels, drawn), base, rtol=1e-4)
+    assert abs(kept_loss(targets, x + 5 * V[:, held], labels, drawn)[0] - base[0]) > 1e-2
+
+
+def test_sampled_targets_reproduce_the_recorded_mean_and_covariance(tmp_path):
+    from procedures import objectives
+    stats, signals = recorded_stats(tmp_path, fraction=0.5)
+    g = stats.graph("all")
+    full = objectives.get("spectral_all_layers").targets(stats, "sampled_full")
+    diagonal = objectives.get("spectral_all_layers").targets(stats, "sampled_diag")
+    labels = np.full(100_000, 2)
+    draws = full.sample(labels, np.random.default_rng(1))["all"].astype(np.float64)
+    recorded = np.cov((signals[2] @ g.class_basis(2).astype(np.float64)).T)
+    scale = np.sqrt(np.diag(recorded))
+    np.testing.assert_allclose(draws.mean(0), g.coef_mean[2], atol=0.02 * scale.max())
+    np.testing.assert_allclose(np.cov(draws.T) / np.outer(scale, scale), recorded / np.outer(scale, scale),
+                               atol=0.03)
+    flat = diagonal.sample(labels, np.random.default_rng(1))["all"].astype(np.float64)
+    np.testing.assert_allclose(flat.std(0), g.coef_std[2], rtol=0.03)
+    off_diagonal = np.corrcoef(flat.T)[~np.eye(len(scale), dtype=bool)]
+    assert np.abs(off_diagonal).max() < 0.03
+
+
+def test_stats_files_of_format_version_1_are_refused(tmp_path):
+    from procedures import stats_file
+    from utils.errors import UserError
+    stats, _ = recorded_stats(tmp_path, fraction=0.3)
+    old = dict(stats.arrays, format_version=np.int64(1))
+    np.savez(tmp_path / "old.npz", **old)
+    with pytest.raises(UserError, match="format version 1, this dfkd reads 2; rerun --procedure=compute_stats"):
+        stats_file.load(str(tmp_path / "old.npz"))

@@ -6,7 +6,7 @@ import models
 from models import checkpoint
 from models.graph import build_frozen, recorded_layers
 from procedures import compute_stats, stats_file
-from procedures.sampling import LayerSampler, cholesky_with_ridge
+from procedures.sampling import GaussianSampler, cholesky_with_ridge
 from tests.conftest import toy_for
 from utils.errors import UserError
 
@@ -18,14 +18,14 @@ def test_full_covariance_draws_match_recorded_moments():
     a = rng.standard_normal((4, 4))
     cov = np.stack([a @ a.T + np.eye(4), np.diag([1.0, 2.0, 3.0, 4.0])])
     mean = np.array([[1.0, -2.0, 0.5, 3.0], [0.0, 0.0, 0.0, 0.0]])
-    sampler = LayerSampler(mean, np.sqrt(np.diagonal(cov, axis1=1, axis2=2)), cov)
+    sampler = GaussianSampler.from_covariance(mean, np.sqrt(np.diagonal(cov, axis1=1, axis2=2)), cov)
     draws = sampler.sample(np.zeros(200_000, int), np.random.default_rng(1)).astype(np.float64)
     np.testing.assert_allclose(draws.mean(0), mean[0], atol=0.02)
     np.testing.assert_allclose(np.cov(draws.T), cov[0], atol=0.05)
 
 
 def test_diagonal_draws_match_std():
-    sampler = LayerSampler(np.array([[0.0, 5.0]]), np.array([[1.0, 0.1]]), None)
+    sampler = GaussianSampler(np.array([[0.0, 5.0]]), np.array([[1.0, 0.1]]))
     draws = sampler.sample(np.zeros(100_000, int), np.random.default_rng(2))
     np.testing.assert_allclose(draws.mean(0), [0.0, 5.0], atol=0.02)
     np.testing.assert_allclose(draws.std(0), [1.0, 0.1], rtol=0.02)
@@ -36,7 +36,7 @@ def test_singular_covariance_gets_a_ridge_not_a_crash(capsys):
     L, ridge = cholesky_with_ridge(np.outer(v, v))
     assert ridge > 0
     np.testing.assert_allclose(L @ L.T, np.outer(v, v), atol=1e-3)
-    LayerSampler(np.zeros((1, 3)), np.ones((1, 3)), np.outer(v, v)[None], "fc9")
+    GaussianSampler.from_covariance(np.zeros((1, 3)), np.ones((1, 3)), np.outer(v, v)[None], "fc9")
     assert "covariance of layer fc9 is not positive definite for classes [0]" in capsys.readouterr().err
 
 

@@ -41,8 +41,9 @@ def tiny_stats(tmp_path):
     path = str(tmp_path / "activation_stats_toy.npz")
     graphwise = {"graph__fraction": np.float64(0.1), "graph__groups": np.array(["all"]),
                  "graph__all__layers": np.array(list(layers)), "graph__all__eigenvalues": np.linspace(-1, 1, 60),
-                 "graph__all__indices": np.zeros((10, 6), np.int64), "graph__all__coefficients": np.ones((10, 6)),
-                 "graph__all__target": np.zeros((10, 60), np.float32)}
+                 "graph__all__columns": np.arange(8), "graph__all__basis": np.ones((60, 8), np.float32),
+                 "graph__all__kept": np.tile(np.arange(6), (10, 1)), "graph__all__coef_mean": np.ones((10, 6)),
+                 "graph__all__coef_std": np.ones((10, 6)), "graph__all__coef_chol": np.tile(np.eye(6), (10, 1, 1))}
     stats_file.save(path, {"model": "toy", "run_name": "toy", "temperature": 8.0, "fingerprint": "abc",
                            "counts": np.full(10, 7), "graphwise": graphwise}, layers)
     return path
@@ -76,7 +77,7 @@ def test_stats_viz_and_print_stats(tiny_stats, capsys):
     assert png_size(out) == (1000, 4 * 260 + 40)
     text = print_stats.run(["--stats_file", tiny_stats])
     for expected in ("model:         toy", "temperature:   8", "fc1", "covariance diag", "graphwise:     yes",
-                     "format:        version 1", "total 70"):
+                     f"format:        version {stats_file.FORMAT_VERSION}", "total 70"):
         assert expected in text
 
 

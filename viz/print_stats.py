@@ -30,7 +30,7 @@ def summary(stats):
         lines.append(f"graphwise:     yes, keeping {float(stats.arrays['graph__fraction']):.0%} of coefficients")
         for group in [str(g) for g in stats.arrays["graph__groups"]]:
             eig = stats.arrays[f"graph__{group}__eigenvalues"]
-            kept = stats.arrays[f"graph__{group}__indices"].shape[1]
+            kept = stats.arrays[f"graph__{group}__kept"].shape[1]
             lines.append(f"  {group:<6} {'+'.join(stats.graph_layers(group)):<32} {len(eig)} vertices, {kept} "
                          f"kept, eigenvalues [{float(np.min(eig)):.3g}, {float(np.max(eig)):.3g}]")
     else:
