@@ -1,14 +1,19 @@
-"""Beyond the paper: each option of optimize_dataset and distill measured on its own.
+"""Tables of single options, each row measured on its own through the real CLI.
 
-    python -m bench.ablation --teacher_run=paper10k_hinton [--rows=name,name] [--samples_per_class=1000]
-                             [--optimization_steps=200] [--epochs=30]
+    python -m bench.ablation --teacher_run=paper10k_hinton [--row_set=recipe|spectral] [--rows=name,name]
+                             [--samples_per_class=1000] [--optimization_steps=N] [--epochs=30]
+
+--row_set=recipe (default): beyond the paper, each option of optimize_dataset and distill
+(200 Adam steps unless --optimization_steps). --row_set=spectral: the evidence for the
+spectral objectives, every --spectral_reading and both --loss_form values next to the
+layer-wise rows (the paper's 1,000 steps unless --optimization_steps).
 
 --teacher_run is a finished `--procedure=reproduce` run: its results.json names the
 teacher checkpoint, the metadata and the pair. Every row runs the real CLI
 (`python main.py ...`), so the table's commands are exactly what produced its
 numbers. A reconstruction is shared by every row with the same optimize_dataset
 flags, and a row whose distillation already finished is not run again. Output:
-summaries/ablation_<teacher_run>/ablation.md and ablation.json.
+<summary_folder>/<row_set>_<teacher_run>/ablation.md and ablation.json (recipe: ablation_<teacher_run>).
 """
 import argparse
 import hashlib
@@ -51,6 +56,32 @@ ROWS = {
     "batch statistics 10 + shift 2": ({**TOP, "batch_stats_weight": 10.0}, {"augment_shift": 2}),
 }
 
+# The spectral evidence: the default reading first, so a partial table already answers the question.
+def objective_row(objective, **options):
+    return {"optimization_objective": objective, **options}, {}
+
+
+SPECTRAL_ROWS = {
+    "all_layers": objective_row("all_layers"),
+    "spectral_all_layers: sampled_full": objective_row("spectral_all_layers", spectral_reading="sampled_full"),
+    "spectral_layer_pairs: sampled_full": objective_row("spectral_layer_pairs", spectral_reading="sampled_full"),
+    "top_layer": objective_row("top_layer"),
+    "spectral_all_layers: sampled_diag": objective_row("spectral_all_layers", spectral_reading="sampled_diag"),
+    "spectral_layer_pairs: sampled_diag": objective_row("spectral_layer_pairs", spectral_reading="sampled_diag"),
+    "spectral_all_layers: kept_mean": objective_row("spectral_all_layers", spectral_reading="kept_mean"),
+    "spectral_layer_pairs: kept_mean": objective_row("spectral_layer_pairs", spectral_reading="kept_mean"),
+    "spectral_all_layers: vertex": objective_row("spectral_all_layers", spectral_reading="vertex"),
+    "spectral_layer_pairs: vertex": objective_row("spectral_layer_pairs", spectral_reading="vertex"),
+    "all_layers, authors' loss": objective_row("all_layers", loss_form="authors"),
+    "top_layer, authors' loss": objective_row("top_layer", loss_form="authors"),
+    "spectral_all_layers, authors' loss": objective_row("spectral_all_layers", loss_form="authors"),
+    "spectral_layer_pairs, authors' loss": objective_row("spectral_layer_pairs", loss_form="authors"),
+    "spectral_all_layers: vertex, authors' loss": objective_row("spectral_all_layers", spectral_reading="vertex",
+                                                                loss_form="authors"),
+}
+# name -> (rows, options every row of the set shares and the table leaves out, default Adam steps, folder prefix)
+ROW_SETS = {"recipe": (ROWS, TOP, 200, "ablation"), "spectral": (SPECTRAL_ROWS, {}, 1000, "spectral")}
+
 
 def as_flags(options):
     out = []
@@ -86,11 +117,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teacher_run", required=True)
     parser.add_argument("--summary_folder", default="summaries")
-    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--row_set", choices=list(ROW_SETS), default="recipe")
+    parser.add_argument("--rows", default="", help="comma-separated row names; default every row of the set")
     parser.add_argument("--samples_per_class", type=int, default=1000)
-    parser.add_argument("--optimization_steps", type=int, default=200)
+    parser.add_argument("--optimization_steps", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=30)
     args = parser.parse_args()
+    rows_of_set, args.shared, default_steps, prefix = ROW_SETS[args.row_set]
+    args.rows = args.rows or ",".join(rows_of_set)
+    args.optimization_steps = args.optimization_steps or default_steps
 
     results_file = os.path.join(args.summary_folder, args.teacher_run, "results.json")
     try:
@@ -102,11 +137,11 @@ def main():
         dataset = stages["compute_stats"]["settings"]["dataset"]
     except (OSError, ValueError, KeyError, TypeError):
         sys.exit(f"error: --teacher_run: {results_file} is not a finished --procedure=reproduce run")
-    unknown = [r for r in args.rows.split(",") if r not in ROWS]
+    unknown = [r for r in args.rows.split(",") if r not in rows_of_set]
     if unknown:
-        sys.exit(f"error: --rows: unknown {unknown}; choose from {list(ROWS)}")
+        sys.exit(f"error: --rows: unknown {unknown}; choose from {list(rows_of_set)}")
 
-    out_dir = os.path.join(args.summary_folder, f"ablation_{args.teacher_run}")
+    out_dir = os.path.join(args.summary_folder, f"{prefix}_{args.teacher_run}")
     os.makedirs(out_dir, exist_ok=True)
     log_file = os.path.join(out_dir, "commands.log")
     table_file = os.path.join(out_dir, "ablation.json")
@@ -119,7 +154,7 @@ def main():
     scale = {"samples_per_class": args.samples_per_class, "optimization_steps": args.optimization_steps}
 
     for name in args.rows.split(","):
-        optimize_opts, distill_opts = ROWS[name]
+        optimize_opts, distill_opts = rows_of_set[name]
         optimize_opts = {**scale, **optimize_opts}
         recon_run = "recon_" + hashlib.sha1(json.dumps(optimize_opts, sort_keys=True).encode()).hexdigest()[:10]
         recon_cmd = main_py("--procedure=optimize_dataset", f"--run_name={recon_run}", *teacher_flags,
@@ -149,7 +184,7 @@ def main():
         atomic.save_json(table_file, {"teacher_run": args.teacher_run, "teacher": teacher_name,
                                       "student": student_name, "scale": {**scale, "epochs": args.epochs},
                                       "rows": table})
-    write_markdown(out_dir, args, teacher_name, student_name, table)
+    write_markdown(out_dir, args, teacher_name, student_name, table, rows_of_set)
 
 
 def shown_command(command):
@@ -157,20 +192,20 @@ def shown_command(command):
     return " ".join(["python", os.path.relpath(command[0], ROOT)] + [shlex.quote(c) for c in command[1:]])
 
 
-def write_markdown(out_dir, args, teacher_name, student_name, table):
+def write_markdown(out_dir, args, teacher_name, student_name, table, rows_of_set):
     lines = [f"# Ablation: {teacher_name} -> {student_name}, {10 * args.samples_per_class} samples x "
              f"{args.optimization_steps} steps, {args.epochs} distillation epochs", "",
-             "| row | options (beyond the faithful top_layer) | test accuracy (%) | teacher assigns intended "
+             f"| row | options{' (beyond the faithful top_layer)' if args.shared else ''} | test accuracy (%) | teacher assigns intended "
              "class (%) | optimize (s) | distill (s) |", "|---|---|---|---|---|---|"]
-    for name in [n for n in ROWS if n in table]:
-        r, (optimize_opts, distill_opts) = table[name], ROWS[name]
-        options = " ".join(as_flags({k: v for k, v in optimize_opts.items() if (k, v) not in TOP.items()}))
+    for name in [n for n in rows_of_set if n in table]:
+        r, (optimize_opts, distill_opts) = table[name], rows_of_set[name]
+        options = " ".join(as_flags({k: v for k, v in optimize_opts.items() if (k, v) not in args.shared.items()}))
         if distill_opts:
             options += ("; " if options else "") + "distill: " + " ".join(as_flags(distill_opts))
         lines.append(f"| {name} | {options or '(none)'} | {r['test_accuracy']:.2f} | "
                      f"{r['teacher_assigns_intended_class']} | {r['optimize_seconds']} | {r['distill_seconds']} |")
     lines += ["", "Commands:", ""]
-    for name in [n for n in ROWS if n in table]:
+    for name in [n for n in rows_of_set if n in table]:
         lines.append(f"- {name}:")
         lines += [f"  `{shown_command(cmd)}`" for cmd in table[name]["commands"]]
     atomic.save_bytes(os.path.join(out_dir, "ablation.md"), ("\n".join(lines) + "\n").encode())
