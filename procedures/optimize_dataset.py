@@ -140,10 +140,18 @@ def batch_plan(total, batch_size):
     return [(start, min(start + batch_size, total)) for start in range(0, total, batch_size)]
 
 
-def draw_batch(cfg, spec, sampler, batch_index, start, stop, num_classes, attempt):
+def batch_labels(start, stop, num_classes, per_class=None):
+    """The intended class of samples start..stop-1: interleaved (0, 1, ..., C-1, 0, ...), or, given
+    per_class, class by class (each class's samples in a row, as the authors' code made them), which
+    lets a spectral step read each class's kept basis once for many rows."""
+    index = np.arange(start, stop)
+    return index % num_classes if per_class is None else index // per_class
+
+
+def draw_batch(cfg, spec, sampler, batch_index, start, stop, num_classes, attempt, class_major=False):
     """Everything random about one batch, from (seed, batch, attempt) alone."""
     rng = np.random.default_rng([cfg.rng_seed, batch_index, attempt])
-    labels = np.arange(start, stop) % num_classes
+    labels = batch_labels(start, stop, num_classes, cfg.samples_per_class if class_major else None)
     x0 = rng.normal(cfg.noise_mean, cfg.noise_std, (stop - start, spec.input_size)).astype(np.float32)
     targets = sampler.sample(labels, rng)
     return labels, x0, targets, rng
@@ -227,7 +235,8 @@ def run(cfg):
         for b in todo:
             start, stop = plan[b]
             for attempt in range(MAX_ATTEMPTS):
-                labels, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, stats.num_classes, attempt)
+                labels, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, stats.num_classes, attempt,
+                                                      class_major=objective.spectral)
                 masks = dropout_masks(spec, rg, rng, stop - start)
                 x, history, predictions = rg.run_batch(sess, x0, targets, masks, labels,
                                                        (cfg.rng_seed * 100003 + b) * MAX_ATTEMPTS + attempt)

@@ -194,3 +194,8 @@ def test_per_sample_loss_equals_numpy_reference(loss_form):
     expected = (w["fc1"] * ((relu(targets["fc1"]) - relu(acts["fc1"])) ** 2).mean(1)
                 + w["logits"] * ((top(targets["logits"]) - top(acts["logits"])) ** 2).mean(1))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_batch_labels_interleave_classes_or_keep_them_in_a_row():
+    np.testing.assert_array_equal(optimize_dataset.batch_labels(3, 8, 4), [3, 0, 1, 2, 3])
+    np.testing.assert_array_equal(optimize_dataset.batch_labels(3, 8, 4, per_class=2), [1, 2, 2, 3, 3])
