@@ -1,6 +1,8 @@
 """A reconstructed dataset written by optimize_dataset: X.npy [N, input_size] float32,
-with the intended class of each row in X.labels.npy beside it."""
+with the intended class of each row in X.labels.npy beside it (viewers also take a
+.npy without labels: labels_required=False)."""
 import glob
+import os
 import re
 
 import numpy as np
@@ -50,22 +52,25 @@ def shard_files(pattern, flag):
     return [found[key] for key in sorted(found)]
 
 
-def load(path, flag="--dataset"):
-    """A reconstructed .npy, or a glob over the shards of one (joined in shard order)."""
+def load(path, flag="--dataset", labels_required=True):
+    """A reconstructed .npy, or a glob over the shards of one (joined in shard order). With
+    labels_required=False a file without its .labels.npy loads with train_y None."""
     if any(c in path for c in "*?["):
-        pieces = [_load_one(p, flag) for p in shard_files(path, flag)]
+        pieces = [_load_one(p, flag, labels_required) for p in shard_files(path, flag)]
         if len({x.shape[1] for x, _ in pieces}) != 1:
             raise UserError(f"{flag}: the shards matched by {path} have different widths")
         x = np.concatenate([x for x, _ in pieces])
-        y = np.concatenate([y for _, y in pieces])
+        y = None if any(y is None for _, y in pieces) else np.concatenate([y for _, y in pieces])
     else:
-        x, y = _load_one(path, flag)
+        x, y = _load_one(path, flag, labels_required)
     return ArrayDataset(path, x, y, None, None, input_shape=SHAPES_BY_WIDTH[x.shape[1]], num_classes=NUM_CLASSES)
 
 
-def _load_one(path, flag):
+def _load_one(path, flag, labels_required=True):
     x = load_npy(path, flag)
     validate_inputs(x, path, flag)
+    if not labels_required and not os.path.exists(labels_path(path)):
+        return x, None
     y = load_npy(labels_path(path), flag)
     if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
         raise UserError(f"{flag}: {labels_path(path)} must hold {len(x)} integer labels, found {y.dtype} {y.shape}")

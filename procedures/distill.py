@@ -140,7 +140,7 @@ def run(cfg):
             feed = {batch: data.train_x[idx]} if augment else {batch: data.train_x[idx], soft: train_targets[idx]}
             _, value = sess.run([train_op, loss], feed)
             step += 1
-            if step % 50 == 0:
+            if step % 50 == 0 or step == total:
                 write_scalars(writer, step, kd_loss=value)
             if step % cfg.eval_interval == 0 and step != total:
                 acc, agree = evaluate(step)

@@ -96,7 +96,7 @@ def run(cfg):
                 continue  # already done before the restart: same data order, so skip it
             _, last_loss = sess.run([train_op, loss], {g.inputs: x, labels: y, g.is_training: True})
             step = epoch * steps_per_epoch + i + 1
-            if step % 50 == 0:
+            if step % 50 == 0 or step == total_steps:
                 write_scalars(writer, step, loss=last_loss)
             if step % cfg.eval_interval == 0 or step == total_steps:
                 test_acc = evaluate()

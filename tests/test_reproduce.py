@@ -35,6 +35,7 @@ def test_grid_runs_every_stage_then_reuses_and_repairs(tiny, tmp_path, capsys):
     for name in ("results.md", "results.json", "results.png"):
         assert (run_dir / name).stat().st_size > 0
     assert "| spectral_layer_pairs |" in (run_dir / "results.md").read_text()
+    assert_tensorboard_shows_the_promised_scalars(run_dir)
 
     # A second invocation reuses everything.
     capsys.readouterr()
@@ -79,3 +80,20 @@ def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tin
     assert log["procedures"]["optimize_dataset/top_layer"]["flags"]["jitter"] == 0  # not the user's 5
     vanilla = json.loads((tmp_path / "grid" / "distill_rows" / "vanilla_KD" / "log.json").read_text())
     assert vanilla["procedures"]["distill/mnist"]["flags"]["augment_shift"] == 0
+
+
+def assert_tensorboard_shows_the_promised_scalars(run_dir):
+    """What `tensorboard --logdir` lists, read with TensorBoard's own reader: the scalars the README
+    promises for train, optimize_dataset and distill."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tags = {}
+    for folder, _, files in os.walk(run_dir):
+        if any(f.startswith("events.out.tfevents") for f in files):
+            events = EventAccumulator(folder)
+            events.Reload()
+            tags[os.path.relpath(folder, run_dir)] = set(events.Tags()["scalars"])
+    assert {"loss", "test_accuracy"} <= tags["train"]
+    assert {"initial_loss", "final_loss", "teacher_agreement", "loss_curve_batch0"} <= tags[
+        os.path.join("optimize_dataset", "spectral_all_layers")]
+    distill_rows = [t for folder, t in tags.items() if folder.startswith("distill_rows")]
+    assert distill_rows and all({"test_accuracy", "teacher_agreement", "kd_loss"} <= t for t in distill_rows)

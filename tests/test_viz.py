@@ -54,6 +54,24 @@ def test_view_grid_size(reconstruction, tmp_path):
     assert png_size(out) == (3 * 64 + 80, 10 * (64 + 14) + 50)
 
 
+def test_view_of_a_npy_without_labels_is_a_plain_grid_or_grouped_by_the_teacher(reconstruction, teachers,
+                                                                               tmp_path):
+    os.remove(reconstruction.replace(".npy", ".labels.npy"))
+    plain = view.run(["--dataset", reconstruction, "--per_class", "4", "--output", str(tmp_path / "plain.png")])
+    assert png_size(plain) == (4 * 64 + 80, 10 * (64 + 14) + 50)   # 40 samples: 10 rows of 4
+    _, result = teachers["hinton1200"]
+    flags = ["--model", "hinton1200", "--model_checkpoint", result["model_checkpoint"]]
+    x = np.load(reconstruction)
+    predicted = set(np.argmax(common.teacher_predictions("hinton1200", result["model_checkpoint"], x), 1).tolist())
+    grouped = view.run(["--dataset", reconstruction, "--per_class", "2", "--output", str(tmp_path / "g.png"), *flags])
+    assert png_size(grouped) == (2 * 64 + 80, len(predicted) * (64 + 14) + 50)  # one row per predicted class
+    pixels = pixel_intensities.run(["--dataset", reconstruction, "--per_class", "--output", str(tmp_path / "p.png"),
+                                    *flags])
+    assert png_size(pixels)[0] == (640 if len(predicted) == 1 else 300 * min(len(predicted), 5))
+    overall = pixel_intensities.run(["--dataset", reconstruction, "--per_class", "--output", str(tmp_path / "o.png")])
+    assert png_size(overall)[0] == 640
+
+
 def test_view_with_teacher_predictions(reconstruction, teachers, tmp_path):
     _, result = teachers["hinton1200"]
     out = view.run(["--dataset", reconstruction, "--per_class", "2", "--model", "hinton1200",

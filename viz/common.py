@@ -35,11 +35,47 @@ def beside(input_path, suffix):
 
 
 def load_reconstruction(path):
-    """(x [N, D], labels [N], image side) from an optimize_dataset .npy, validated."""
+    """(x [N, D], labels [N] or None, image side) from a .npy of images (optimize_dataset's, with its
+    .labels.npy beside it, or any other float32 [N, 784 | 1024] array), validated."""
     from datasets import optimized
-    data = optimized.load(path, flag="--dataset")
+    data = optimized.load(path, flag="--dataset", labels_required=False)
     side = 28 if data.train_x.shape[1] == 784 else 32
     return data.train_x, data.train_y, side
+
+
+def teacher_predictions(model_name, checkpoint_prefix, x):
+    """Softmax of the frozen teacher on x (T = 1)."""
+    import tensorflow as tf
+
+    import models
+    from models import checkpoint
+    from models.graph import build_frozen
+    tf.compat.v1.disable_eager_execution()
+    spec = models.get(model_name)
+    if spec.input_size != x.shape[1]:
+        raise UserError(f"--model={model_name} takes inputs {spec.input_size} wide, the --dataset rows are "
+                        f"{x.shape[1]} wide")
+    values = checkpoint.load_teacher_values(spec, "", checkpoint_prefix)
+    with tf.Graph().as_default() as graph:
+        inputs = tf.compat.v1.placeholder(tf.float32, [None, spec.input_size])
+        probs = tf.nn.softmax(build_frozen(spec, values, inputs).logits)
+    with tf.compat.v1.Session(graph=graph) as sess:
+        return np.concatenate([sess.run(probs, {inputs: x[i:i + 1000]}) for i in range(0, len(x), 1000)])
+
+
+def check_teacher_flags(args):
+    if bool(args.model) != bool(args.model_checkpoint):
+        raise UserError("--model and --model_checkpoint go together (the teacher's predictions need both)")
+
+
+def grouping(args, x, labels):
+    """How samples are grouped into classes: (labels, what they are), the labels None when there are none.
+    The intended class where the file has labels; else the teacher's prediction, where one is given."""
+    if labels is not None:
+        return labels, "intended class"
+    if args.model:
+        return np.argmax(teacher_predictions(args.model, args.model_checkpoint, x), axis=1), "teacher's prediction"
+    return None, "no labels"
 
 
 def real_images(name, data_dir):

@@ -2,7 +2,10 @@
 overall or per class: does the reconstruction live in the same value range?
 
     python -m viz.pixel_intensities --dataset=summaries/.../data_optimized_top_layer_experiment.npy \
-        [--real_dataset=mnist] [--per_class] [--output=x.png]
+        [--real_dataset=mnist] [--per_class [--model=hinton1200 --model_checkpoint=...]] [--output=x.png]
+
+--per_class groups by the intended class (the .labels.npy beside the file); a .npy without
+labels is grouped by the teacher's prediction when --model is given, else shown overall.
 """
 import argparse
 import os
@@ -17,10 +20,13 @@ from viz import common  # noqa: E402
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, help="reconstructed .npy from optimize_dataset")
+    p.add_argument("--dataset", required=True, help="a .npy of images, e.g. a reconstruction from optimize_dataset")
     p.add_argument("--real_dataset", default="", help="mnist or mnist_conv: overlay real data")
     p.add_argument("--data_dir", default="")
     p.add_argument("--per_class", action="store_true", help="one panel per class instead of one overall")
+    p.add_argument("--model", default="", help="teacher model, with --model_checkpoint: classes for a .npy "
+                   "without labels")
+    p.add_argument("--model_checkpoint", default="")
     p.add_argument("--bins", type=int, default=60)
     p.add_argument("--output", default="")
     return p.parse_args(argv)
@@ -28,7 +34,13 @@ def parse(argv):
 
 def run(argv=None):
     args = parse(argv)
+    common.check_teacher_flags(args)
     x, labels, side = common.load_reconstruction(args.dataset)
+    if args.per_class:
+        labels, grouped_by = common.grouping(args, x, labels)
+        if labels is None:
+            print(f"note: {args.dataset} has no labels and no --model was given; showing all samples together",
+                  file=sys.stderr)
     real = common.real_images(args.real_dataset, args.data_dir) if args.real_dataset else None
     if real is not None and real[0].shape[1] != x.shape[1]:
         raise common.UserError(f"--real_dataset={args.real_dataset} is {real[0].shape[1]} wide but "
@@ -36,7 +48,7 @@ def run(argv=None):
     lo = min(float(x.min()), 0.0)
     hi = max(float(x.max()), 1.0)
     bins = np.linspace(lo, hi, args.bins + 1)
-    panels = sorted(set(labels.tolist())) if args.per_class else [None]
+    panels = sorted(set(labels.tolist())) if args.per_class and labels is not None else [None]
     cols = min(len(panels), 5)
     rows = -(-len(panels) // cols)
     fig = common.figure(640 if cols == 1 else 300 * cols, 240 * rows + 60)
@@ -48,7 +60,7 @@ def run(argv=None):
             theirs = real[0] if c is None else real[0][real[1] == c]
             ax.hist(theirs.ravel(), bins=bins, density=True, alpha=0.5, label="real", color="tab:blue")
         ax.set_yscale("log")
-        ax.set_title("all classes" if c is None else f"class {c}", fontsize=9)
+        ax.set_title("all classes" if c is None else f"class {c} ({grouped_by})", fontsize=9)
         ax.tick_params(labelsize=7)
         if i == 0:
             ax.legend(fontsize=7)

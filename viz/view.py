@@ -2,6 +2,9 @@
 checkpoint, each sample is titled with the teacher's prediction and confidence;
 with --real_dataset, real digits of the same class sit to the right.
 
+Any float32 [N, 784 | 1024] .npy can be viewed: without its .labels.npy the rows
+are the teacher's predicted classes when --model is given, else a plain grid.
+
     python -m viz.view --dataset=summaries/experiment/data/data_optimized_top_layer_experiment.npy \
         [--model=hinton1200 --model_checkpoint=...] [--real_dataset=mnist] [--per_class=8] [--output=x.png]
 """
@@ -16,26 +19,9 @@ if __package__ in (None, ""):  # run as `python viz/<name>.py`: make the reposit
 from viz import common  # noqa: E402
 
 
-def teacher_predictions(model_name, checkpoint_prefix, x):
-    """Softmax of the frozen teacher on x (T = 1)."""
-    import tensorflow as tf
-
-    import models
-    from models import checkpoint
-    from models.graph import build_frozen
-    tf.compat.v1.disable_eager_execution()
-    spec = models.get(model_name)
-    values = checkpoint.load_teacher_values(spec, "", checkpoint_prefix)
-    with tf.Graph().as_default() as graph:
-        inputs = tf.compat.v1.placeholder(tf.float32, [None, spec.input_size])
-        probs = tf.nn.softmax(build_frozen(spec, values, inputs).logits)
-    with tf.compat.v1.Session(graph=graph) as sess:
-        return sess.run(probs, {inputs: x})
-
-
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", required=True, help="reconstructed .npy from optimize_dataset")
+    p.add_argument("--dataset", required=True, help="a .npy of images, e.g. a reconstruction from optimize_dataset")
     p.add_argument("--per_class", type=int, default=8)
     p.add_argument("--model", default="", help="teacher model, with --model_checkpoint, to show its predictions")
     p.add_argument("--model_checkpoint", default="")
@@ -50,16 +36,23 @@ def run(argv=None):
     args = parse(argv)
     if args.per_class <= 0:
         raise common.UserError(f"--per_class must be > 0, got {args.per_class}")
-    if bool(args.model) != bool(args.model_checkpoint):
-        raise common.UserError("--model and --model_checkpoint go together (the teacher's predictions need both)")
+    common.check_teacher_flags(args)
     x, labels, side = common.load_reconstruction(args.dataset)
+    labels, grouped_by = common.grouping(args, x, labels)
     rng = np.random.default_rng(args.seed)
-    classes = sorted(set(labels.tolist()))
-    chosen = {c: rng.permutation(np.flatnonzero(labels == c))[:args.per_class] for c in classes}
+    if labels is None:  # a plain grid, 10 rows of --per_class
+        picked = np.sort(rng.permutation(len(x))[:10 * args.per_class])
+        classes = list(range(-(-len(picked) // args.per_class)))
+        chosen = {r: picked[r * args.per_class:(r + 1) * args.per_class] for r in classes}
+    else:
+        classes = sorted(set(labels.tolist()))
+        chosen = {c: rng.permutation(np.flatnonzero(labels == c))[:args.per_class] for c in classes}
     probs = None
     if args.model:
         rows = np.concatenate(list(chosen.values()))
-        probs = dict(zip(rows.tolist(), teacher_predictions(args.model, args.model_checkpoint, x[rows])))
+        probs = dict(zip(rows.tolist(), common.teacher_predictions(args.model, args.model_checkpoint, x[rows])))
+    if args.real_dataset and labels is None:
+        raise common.UserError("--real_dataset needs classes to pair with: give the .labels.npy or --model")
     real = common.real_images(args.real_dataset, args.data_dir) if args.real_dataset else None
     cols = args.per_class + (args.per_class if real is not None else 0)
     cell = 64
@@ -77,7 +70,7 @@ def run(argv=None):
                 p = probs[int(row)]
                 ax.set_title(f"{int(np.argmax(p))} {p.max():.2f}", fontsize=7,
                              color="green" if int(np.argmax(p)) == c else "red", pad=1)
-            if k == 0:
+            if k == 0 and labels is not None:
                 ax.set_ylabel(f"class {c}", rotation=0, labelpad=30, fontsize=9, va="center")
         if real is not None:
             rx, ry = real
@@ -85,7 +78,7 @@ def run(argv=None):
                 ax = fig.add_subplot(grid[r, args.per_class + k])
                 ax.imshow(rx[row].reshape(side, side), cmap="Blues_r", vmin=0, vmax=1)
                 ax.set_xticks([]), ax.set_yticks([])
-    title = "reconstructed (clipped to [0, 1])" + (" | real (blue)" if real is not None else "")
+    title = f"reconstructed (clipped to [0, 1]); rows: {grouped_by}" + (" | real (blue)" if real is not None else "")
     if probs is not None:
         title += "\nabove each: teacher's prediction, confidence"
     fig.suptitle(title, fontsize=8)
