@@ -7,7 +7,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("DFKD_DATA_DIR", os.path.join(ROOT, "..", "shared", "data", "mnist"))
+# MNIST for the tests: $DFKD_DATA_DIR, else the development layout's ../shared/data/mnist, else where
+# dfkd itself keeps a downloaded copy (the quick start puts it there).
+_SHARED_MNIST = os.path.join(ROOT, "..", "shared", "data", "mnist")
+os.environ.setdefault("DFKD_DATA_DIR", _SHARED_MNIST if os.path.isdir(_SHARED_MNIST)
+                      else os.path.join(os.path.expanduser("~"), ".keras", "datasets"))
 
 import tensorflow as tf  # noqa: E402
 
