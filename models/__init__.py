@@ -1,4 +1,5 @@
-"""Model registry: `get(name)` returns the ModelSpec declared in models/<name>.py."""
+"""Model registry: `get(name)` returns a ModelSpec: a built-in one (models/<name>.py), or
+the SPEC declared by a user's Python file when `name` is a path ending in .py."""
 import importlib
 
 from utils.errors import UserError
@@ -6,7 +7,11 @@ from utils.errors import UserError
 NAMES = ("hinton1200", "hinton800", "lenet", "lenet_half")
 
 
-def get(name):
-    if name not in NAMES:
-        raise UserError(f"--model/--student_model: unknown model {name!r}; choose one of {', '.join(NAMES)}")
-    return importlib.import_module(f"models.{name}").SPEC
+def get(name, flag="--model"):
+    if name in NAMES:
+        return importlib.import_module(f"models.{name}").SPEC
+    if name.endswith(".py"):
+        from models import user_file
+        return user_file.load(name, flag)
+    raise UserError(f"{flag}: unknown model {name!r}; choose one of {', '.join(NAMES)}, or a path to a .py file "
+                    "that declares SPEC (see examples/models/)")

@@ -9,27 +9,9 @@ from typing import Dict, List, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from models.spec import Conv, Dense, MaxPool
+from models.spec import AvgPool, Conv, Dense, MaxPool, conv_out, layer_shapes, same_padding_before  # noqa: F401
 
 tf1 = tf.compat.v1
-
-
-def layer_shapes(spec):
-    """Yields (layer, input_shape, output_shape) per layer, shapes without the batch axis."""
-    shape = tuple(spec.input_shape)
-    for layer in spec.layers:
-        if isinstance(layer, Conv):
-            h, w, _ = shape
-            out = (h - layer.kernel + 1, w - layer.kernel + 1, layer.filters)
-        elif isinstance(layer, MaxPool):
-            h, w, c = shape
-            out = (h // layer.size, w // layer.size, c)
-        elif isinstance(layer, Dense):
-            out = (layer.units,)
-        else:
-            raise TypeError(f"unknown layer {layer!r}")
-        yield layer, shape, out
-        shape = out
 
 
 def param_shapes(spec) -> Dict[str, tuple]:
@@ -109,11 +91,14 @@ def build(spec, inputs, params, dropout=None) -> Model:
         if isinstance(layer, MaxPool):
             x = tf.nn.max_pool2d(x, layer.size, layer.size, "VALID")
             continue
+        if isinstance(layer, AvgPool):
+            x = tf.nn.avg_pool2d(x, layer.size, layer.size, "VALID")
+            continue
         if dropout is not None and layer.dropout > 0:
             x = dropout(x, layer.dropout, len(names))
         w, b = params[f"{layer.name}/weights"], params[f"{layer.name}/biases"]
         if isinstance(layer, Conv):
-            z = tf.nn.conv2d(x, w, strides=1, padding="VALID") + b
+            z = tf.nn.conv2d(x, w, strides=layer.stride, padding=layer.padding) + b
         else:
             if len(x.shape) > 2:
                 x = tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))

@@ -1,4 +1,5 @@
 """Reading a teacher checkpoint back, with checks that name the flag and the problem."""
+import json
 import os
 
 import numpy as np
@@ -7,6 +8,8 @@ import tensorflow as tf
 import models
 from models import builder
 from models.graph import MODEL_NAME
+from models.spec import to_json
+from utils import atomic
 from utils.errors import UserError
 
 
@@ -29,6 +32,34 @@ def _architecture_of(shapes):
     return "an unknown architecture"
 
 
+def definition_path(checkpoint_dir, spec):
+    """The model definition saved beside a checkpoint: <dir>/<model>.spec.json."""
+    return os.path.join(checkpoint_dir, f"{spec.name}.spec.json")
+
+
+def save_definition(checkpoint_dir, spec, flag="--model"):
+    """Writes the definition beside the checkpoints; refuses a folder whose checkpoints came from another one."""
+    path = definition_path(checkpoint_dir, spec)
+    if os.path.exists(path):
+        check_definition(spec, os.path.join(checkpoint_dir, spec.name), flag)
+    else:
+        atomic.save_json(path, to_json(spec))
+
+
+def check_definition(spec, checkpoint_prefix, flag="--model"):
+    path = definition_path(os.path.dirname(checkpoint_prefix), spec)
+    if not os.path.exists(path):
+        return  # checkpoints from elsewhere carry none: the variable shapes are checked instead
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        raise UserError(f"{flag}: {path} (the model definition beside the checkpoint) is unreadable")
+    if saved != json.loads(json.dumps(to_json(spec))):
+        raise UserError(f"{flag}: {spec.name} is not defined as it was when {checkpoint_prefix} was trained (see "
+                        f"{path}); use that definition, or train again")
+
+
 def load_teacher_values(spec, model_meta, model_checkpoint):
     """Returns {variable name: numpy array} for `spec`, after checking both flags."""
     if not model_checkpoint:
@@ -48,6 +79,7 @@ def load_teacher_values(spec, model_meta, model_checkpoint):
         shapes = {name: tuple(shape) for name, shape in tf.train.list_variables(model_checkpoint)}
     except Exception as e:
         raise UserError(f"--model_checkpoint: {model_checkpoint} is unreadable or incomplete ({type(e).__name__})")
+    check_definition(spec, model_checkpoint)
     expected = builder.param_shapes(spec)
     found = {k: v for k, v in shapes.items() if k in expected}
     if found != expected:

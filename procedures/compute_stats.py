@@ -70,7 +70,7 @@ def run(cfg):
     spec = models.get(cfg.model)
     values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
     data = datasets.get(cfg.dataset, cfg.data_dir)
-    checks.same_input_size(spec, data)
+    checks.dataset_fits(spec, data)
     out = stats_path(cfg)
     checks.writable_folder(os.path.dirname(out), "--summary_folder")
 

@@ -62,7 +62,8 @@ def augmented_inputs(cfg, spec, inputs, step):
 def load_data(cfg, teacher_spec):
     if cfg.dataset == "noise":
         checks.positive(cfg, "noise_samples")
-        return noise.make(teacher_spec.input_shape, cfg.noise_samples, cfg.noise_mean, cfg.noise_std, cfg.rng_seed)
+        return noise.make(teacher_spec.input_shape, cfg.noise_samples, cfg.noise_mean, cfg.noise_std, cfg.rng_seed,
+                          teacher_spec.num_classes)
     return datasets.get(cfg.dataset, cfg.data_dir)
 
 
@@ -73,7 +74,7 @@ def run(cfg):
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval")
     checks.non_negative(cfg, "augment_shift", "mixup_alpha")
     augment = bool(cfg.augment_shift or cfg.mixup_alpha)
-    teacher_spec, student_spec = models.get(cfg.model), models.get(cfg.student_model)
+    teacher_spec, student_spec = models.get(cfg.model), models.get(cfg.student_model, "--student_model")
     if cfg.augment_shift:
         image_ops.image_hw(teacher_spec)
     if teacher_spec.input_size != student_spec.input_size:
@@ -81,18 +82,19 @@ def run(cfg):
                         f"--model={teacher_spec.name} takes {teacher_spec.input_size}")
     values = checkpoint.load_teacher_values(teacher_spec, cfg.model_meta, cfg.model_checkpoint)
     data = load_data(cfg, teacher_spec)
-    checks.same_input_size(teacher_spec, data)
-    eval_name = cfg.eval_dataset or (cfg.dataset if cfg.dataset in datasets.NAMES else "")
+    checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
+    eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
     if not eval_name:
         raise UserError("--eval_dataset is required when --dataset is a .npy or noise: "
                         f"{'mnist_conv' if teacher_spec.input_size == 1024 else 'mnist'} for --model={teacher_spec.name}")
     eval_data = datasets.get(eval_name, cfg.data_dir, flag="--eval_dataset")
     if not eval_data.has_test:
-        raise UserError(f"--eval_dataset={eval_name} has no test labels; use mnist or mnist_conv")
-    checks.same_input_size(teacher_spec, eval_data, data_flag="--eval_dataset")
+        raise UserError(f"--eval_dataset={eval_name} has no test labels; use the real dataset the teacher learned")
+    checks.dataset_fits(teacher_spec, eval_data, data_flag="--eval_dataset")
     out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "distill")
     ckpt_dir = os.path.join(out_dir, "checkpoint")
     checks.writable_folder(ckpt_dir, "--summary_folder")
+    checkpoint.save_definition(ckpt_dir, student_spec, "--student_model")
 
     t0 = time.time()
     # Without augmentation the teacher's outputs never change: compute them once.

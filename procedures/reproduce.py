@@ -20,6 +20,7 @@ import datasets
 import models
 from datasets import optimized
 from models import checkpoint
+from models.spec import to_json
 from procedures import checks, compute_stats, distill, optimize_dataset, stats_file, train
 from procedures import objectives as objectives_registry
 from procedures.priors import Priors
@@ -49,6 +50,7 @@ BEST = dict(objective="top_layer", optimization_steps=200,
 OVERRIDES = {"epochs": "distill_epochs", "samples_per_class": "samples_per_class",
              "optimization_steps": "optimization_steps"}
 OBJECTIVES = tuple(objectives_registry.OBJECTIVES)
+PAPER_DATASETS = ("mnist", "mnist_conv")   # the paper's numbers are MNIST's; other datasets get no paper column
 PAPER = {  # test accuracy (%) from Lopes et al. 2017, Tables 1 and 2
     ("hinton1200", "hinton800"): {"teacher": 96.95, "student trained on data": 95.70, "vanilla KD": 95.74,
                                   "top_layer": 68.75, "all_layers": 76.38, "all_layers_dropout": 76.23,
@@ -117,9 +119,10 @@ def derived(cfg, **overrides):
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "student_model", "dataset")
-    teacher, student = models.get(cfg.model), models.get(cfg.student_model)
-    if cfg.dataset not in datasets.NAMES:
-        raise UserError(f"--dataset: reproduce needs the real dataset (mnist or mnist_conv), got {cfg.dataset!r}")
+    teacher, student = models.get(cfg.model), models.get(cfg.student_model, "--student_model")
+    if not datasets.is_real(cfg.dataset):
+        raise UserError(f"--dataset: reproduce needs a real dataset (mnist, mnist_conv, fashion_mnist, a folder, an "
+                        f".npz...), got {cfg.dataset!r}")
     if teacher.input_size != student.input_size:
         raise UserError(f"--student_model={student.name} takes {student.input_size} inputs but "
                         f"--model={teacher.name} takes {teacher.input_size}")
@@ -137,12 +140,13 @@ def run(cfg):
 
     # 1. teacher and student trained on data
     trained = {}
-    for spec in (teacher, student):
+    for spec, flag in ((teacher, cfg.model), (student, cfg.student_model)):   # flag: a name or a model file
         trained[spec.name] = stages.run(
-            f"train {spec.name}", {**common, "model": spec.name, "epochs": s["train_epochs"]},
-            lambda spec=spec: train.run(derived(base, procedure="train", model=spec.name, epochs=s["train_epochs"])),
+            f"train {spec.name}", {**common, "model": spec.name, "definition": to_json(spec),
+                                   "epochs": s["train_epochs"]},
+            lambda flag=flag: train.run(derived(base, procedure="train", model=flag, epochs=s["train_epochs"])),
             checkpoint_valid(spec))
-    teacher_flags = dict(model=teacher.name, model_meta=trained[teacher.name]["model_meta"],
+    teacher_flags = dict(model=cfg.model, model_meta=trained[teacher.name]["model_meta"],
                          model_checkpoint=trained[teacher.name]["model_checkpoint"])
     values = checkpoint.load_teacher_values(teacher, teacher_flags["model_meta"], teacher_flags["model_checkpoint"])
     fingerprint = stats_file.weights_fingerprint(values)
@@ -171,7 +175,7 @@ def run(cfg):
                     "samples_per_class": s["samples_per_class"], "loss_form": cfg.loss_form, **options}
         if objectives_registry.get(objective).spectral:
             settings["spectral_reading"] = cfg.spectral_reading
-        expected_rows = s["samples_per_class"] * 10
+        expected_rows = s["samples_per_class"] * teacher.num_classes
 
         def npy_valid(r, rows=expected_rows):
             if len(optimized.load(r["output"]).train_x) != rows:
@@ -198,9 +202,9 @@ def run(cfg):
         distilled[row] = stages.run(
             f"distill {row}", settings,
             lambda dataset=dataset, epochs=epochs, tag=tag, options=options: distill.run(derived(
-                base, procedure="distill", student_model=student.name, dataset=dataset, epochs=epochs,
+                base, procedure="distill", student_model=cfg.student_model, dataset=dataset, epochs=epochs,
                 eval_dataset=cfg.dataset, summary_folder=rows_folder, run_name=tag,
-                noise_samples=s["samples_per_class"] * 10, **options, **teacher_flags)),
+                noise_samples=s["samples_per_class"] * teacher.num_classes, **options, **teacher_flags)),
             checkpoint_valid(student, "student_checkpoint"))
 
     # 5. the table
@@ -209,7 +213,7 @@ def run(cfg):
 
 
 def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir):
-    paper = PAPER.get((teacher.name, student.name), {})
+    paper = PAPER.get((teacher.name, student.name), {}) if cfg.dataset in PAPER_DATASETS else {}
     wall = {name: rec["wall_seconds"] for name, rec in stages.state.items()}
     rows = [("teacher", trained[teacher.name]["test_accuracy"], wall.get(f"train {teacher.name}"), None),
             ("student trained on data", trained[student.name]["test_accuracy"], wall.get(f"train {student.name}"),

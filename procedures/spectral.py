@@ -11,6 +11,7 @@ A = V diag(lambda) V^T with orthonormal V and the transform is F = V^T.
 - Pooling rule: a max-pool between two recorded layers links every unit of a pooling
   window to the units that read the pooled value, with the weight they read it with
   (a pooled unit is a unit edge to its window, composed with the next layer's weights).
+  An average pool is the same with edges of 1 / size^2, the weight it really applies.
 """
 import time
 
@@ -18,34 +19,39 @@ import numpy as np
 import scipy.sparse as sp
 
 from models import builder
-from models.spec import Conv, MaxPool
+from models.spec import POOLS, Conv, MaxPool
 from procedures import sampling
 from utils.errors import UserError
 
 MAX_DENSE_VERTICES = 20000   # a dense float64 eigendecomposition of this size needs ~10 GB
 
 
-def _pool_matrix(in_shape, size):
-    """[pooled units, window units] 0/1 matrix of a max-pool of `size`."""
+def _pool_matrix(in_shape, size, weight):
+    """[pooled units, window units] matrix of a pool of `size`: each pooled unit linked to its window
+    with `weight` (1 for a max-pool, 1 / size^2 for an average pool)."""
     h, w, c = in_shape
     ho, wo = h // size, w // size
     y, x, ch, i, j = np.meshgrid(np.arange(ho), np.arange(wo), np.arange(c), np.arange(size), np.arange(size),
                                  indexing="ij")
     rows = ((y * wo + x) * c + ch).ravel()
     cols = (((y * size + i) * w + (x * size + j)) * c + ch).ravel()
-    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(ho * wo * c, h * w * c))
+    return sp.csr_matrix((np.full(len(rows), float(weight)), (rows, cols)), shape=(ho * wo * c, h * w * c))
 
 
-def _conv_matrix(in_shape, kernel):
-    """[input units, output units] unrolled VALID stride-1 convolution with weights `kernel`."""
+def _conv_matrix(in_shape, kernel, conv):
+    """[input units, output units] unrolled convolution (its stride and padding) with weights `kernel`;
+    a window position in the zero padding links to nothing."""
     h, w, cin = in_shape
     k, _, _, cout = kernel.shape
-    ho, wo = h - k + 1, w - k + 1
+    ho, wo = builder.conv_out(h, conv), builder.conv_out(w, conv)
+    top, left = builder.same_padding_before(h, conv), builder.same_padding_before(w, conv)
     y, x, i, j, ci, co = np.meshgrid(np.arange(ho), np.arange(wo), np.arange(k), np.arange(k), np.arange(cin),
                                      np.arange(cout), indexing="ij")
-    rows = (((y + i) * w + (x + j)) * cin + ci).ravel()
-    cols = ((y * wo + x) * cout + co).ravel()
-    vals = kernel[i, j, ci, co].ravel().astype(np.float64)
+    row_in, col_in = y * conv.stride + i - top, x * conv.stride + j - left
+    inside = ((row_in >= 0) & (row_in < h) & (col_in >= 0) & (col_in < w)).ravel()
+    rows = ((row_in * w + col_in) * cin + ci).ravel()[inside]
+    cols = ((y * wo + x) * cout + co).ravel()[inside]
+    vals = kernel[i, j, ci, co].ravel().astype(np.float64)[inside]
     return sp.csr_matrix((vals, (rows, cols)), shape=(h * w * cin, ho * wo * cout))
 
 
@@ -53,14 +59,14 @@ def layer_edges(spec, values):
     """{(previous recorded layer, recorded layer): sparse [prev units, units] edge weights}."""
     edges, prev, window = {}, None, None
     for layer, in_shape, out_shape in builder.layer_shapes(spec):
-        if isinstance(layer, MaxPool):
-            pool = _pool_matrix(in_shape, layer.size)
+        if isinstance(layer, POOLS):
+            pool = _pool_matrix(in_shape, layer.size, 1.0 if isinstance(layer, MaxPool) else 1.0 / layer.size ** 2)
             window = pool if window is None else pool @ window
             continue
         weights = values[f"{layer.name}/weights"]
         if prev is not None:
             if isinstance(layer, Conv):
-                reads = _conv_matrix(in_shape, weights)
+                reads = _conv_matrix(in_shape, weights, layer)
             else:
                 reads = sp.csr_matrix(weights.astype(np.float64))
             # window maps this layer's inputs back onto the previous recorded layer's units

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import datasets
 import models
+from models import checkpoint
 from models.graph import build_trainable
 from procedures import checks, evaluation
 from utils import runlog
@@ -57,13 +58,14 @@ def run(cfg):
                     "checkpoint_interval")
     spec = models.get(cfg.model)
     data = datasets.get(cfg.dataset, cfg.data_dir)
-    checks.same_input_size(spec, data)
+    checks.dataset_fits(spec, data)
     if not data.has_test:
-        raise UserError(f"--dataset={cfg.dataset}: train needs a dataset with a test split (mnist or mnist_conv); "
+        raise UserError(f"--dataset={cfg.dataset}: train needs a dataset with a test split (mnist, a folder, an .npz...); "
                         "reconstructed .npy files are for --procedure=distill")
     out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "train")
     ckpt_dir = os.path.join(out_dir, "checkpoint")
     checks.writable_folder(ckpt_dir, "--summary_folder")
+    checkpoint.save_definition(ckpt_dir, spec)
 
     steps_per_epoch = data.steps_per_epoch(cfg.train_batch_size)
     total_steps = cfg.epochs * steps_per_epoch

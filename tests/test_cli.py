@@ -22,7 +22,7 @@ def error_lines(stderr):
     (["--run_name=x", "--procedure=fly"], "unknown procedure 'fly'"),
     (["--run_name=x", "--procedure=train", "--model=resnet", "--dataset=mnist"], "choose one of hinton1200"),
     (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=cifar"], "unknown dataset 'cifar'"),
-    (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=mnist"], "expects 1024 (use mnist_conv"),
+    (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=mnist"], "expects 1024 (data (28, 28, 1), model (32, 32, 1)); use --dataset=mnist_conv"),
     (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=mnist_conv", "--epochs=-1"],
      "--epochs must be > 0"),
     (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=mnist_conv", "--lr=0"], "--lr must be > 0"),

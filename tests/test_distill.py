@@ -58,7 +58,7 @@ def test_student_agrees_more_after_distillation_and_teacher_is_unchanged(teacher
 
 
 def test_noise_dataset_takes_the_teacher_input_shape():
-    data = noise.make((32, 32, 1), 20, 0.15, 0.1, seed=1)
+    data = noise.make((32, 32, 1), 20, 0.15, 0.1, seed=1, num_classes=10)
     assert data.train_x.shape == (20, 1024) and data.io_shape == (1024, 10)
     assert abs(float(data.train_x.mean()) - 0.15) < 0.05
 

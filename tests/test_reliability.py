@@ -126,7 +126,7 @@ BAD_INPUTS = [
         f"--student_model={'lenet_half' if kind == 'lenet_width' else 'hinton800'}",
         f"--model_checkpoint={p['lenet' if kind == 'lenet_width' else 'hinton1200']['ckpt']}",
         f"--dataset={make_bad_npy(t, kind)}", "--eval_dataset=mnist"])(kind), expected)
-    for kind, expected in [("width", "rows are 100 wide"), ("dtype", "dtype float64, expected float32"),
+    for kind, expected in [("width", "inputs 100 wide, but --model=hinton1200 expects 784"), ("dtype", "dtype float64, expected float32"),
                            ("nan", "NaN or Inf"), ("ndim", "expected 2-d"), ("empty", "zero rows"),
                            ("truncated", "not a valid .npy"), ("pickle", "pickle"),
                            ("lenet_width", "inputs 784 wide, but --model=lenet expects 1024")]

@@ -194,3 +194,29 @@ def test_stats_files_of_format_version_1_are_refused(tmp_path):
     np.savez(tmp_path / "old.npz", **old)
     with pytest.raises(UserError, match="format version 1, this dfkd reads 2; rerun --procedure=compute_stats"):
         stats_file.load(str(tmp_path / "old.npz"))
+
+
+@pytest.mark.parametrize("stride, padding, size", [(1, "VALID", 7), (2, "SAME", 7), (2, "SAME", 8), (3, "VALID", 9),
+                                                   (1, "SAME", 5)])
+def test_unrolled_convolution_equals_tensorflows(stride, padding, size):
+    """x @ the unrolled matrix = tf.nn.conv2d(x) for any stride and padding: the graph's conv edges
+    are the connections the layer really has."""
+    import tensorflow as tf
+    from models.spec import Conv
+    rng = np.random.default_rng(0)
+    conv = Conv("c", 4, 3, stride=stride, padding=padding)
+    kernel = rng.normal(size=(3, 3, 2, 4))
+    x = rng.normal(size=(2, size, size, 2))
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        expected = sess.run(tf.nn.conv2d(tf.constant(x), tf.constant(kernel), stride, padding))
+    unrolled = spectral._conv_matrix((size, size, 2), kernel, conv)
+    np.testing.assert_allclose(unrolled.T @ x.reshape(2, -1).T, expected.reshape(2, -1).T, atol=1e-10)
+
+
+def test_average_pool_edges_carry_the_weight_it_applies():
+    import tensorflow as tf
+    x = np.random.default_rng(1).normal(size=(1, 6, 6, 3))
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        expected = sess.run(tf.nn.avg_pool2d(tf.constant(x), 2, 2, "VALID"))
+    pool = spectral._pool_matrix((6, 6, 3), 2, 1 / 4)
+    np.testing.assert_allclose(pool @ x.reshape(-1), expected.reshape(-1), atol=1e-12)

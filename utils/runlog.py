@@ -19,6 +19,14 @@ def versions():
             "cpu_count": os.cpu_count()}
 
 
+def model_files(flags):
+    """Path and SHA-256 of every user model file the flags name (built-in models have none)."""
+    from models.user_file import sha256_of
+    return {flag: {"path": os.path.abspath(flags[flag]), "sha256": sha256_of(flags[flag])}
+            for flag in ("model", "student_model")
+            if str(flags.get(flag) or "").endswith(".py") and os.path.isfile(flags[flag])}
+
+
 def update_log(summary_folder, run_name, procedure, flags, results):
     """Adds this procedure's flags and results under its name; other procedures' entries stay."""
     path = os.path.join(run_dir(summary_folder, run_name), "log.json")
@@ -30,7 +38,7 @@ def update_log(summary_folder, run_name, procedure, flags, results):
         except (OSError, ValueError):
             log = {}  # a damaged log is replaced rather than blocking the run
     log.setdefault("procedures", {})[procedure] = {
-        "flags": flags, "results": results, "versions": versions(),
+        "flags": flags, "results": results, "versions": versions(), "model_files": model_files(flags),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     atomic.save_json(path, log)

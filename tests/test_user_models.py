@@ -1,0 +1,104 @@
+"""A user's model file and a user's dataset through every procedure of the real CLI, and the
+one-line refusals of model files that cannot be built as declared."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import models
+from tests.conftest import ROOT
+from utils.errors import UserError
+
+EXAMPLES = os.path.join(ROOT, "examples", "models")
+
+
+def cli(*args):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], capture_output=True, text=True,
+                            cwd=ROOT, timeout=600)
+    return result
+
+
+def ok(*args):
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory):
+    """A 28x28 grey dataset of 10 classes a network can tell apart, as a Keras-layout .npz."""
+    rng = np.random.default_rng(0)
+    centers = rng.integers(0, 256, (10, 28, 28))
+    labels = np.arange(120) % 10
+    x = np.clip(centers[labels] + rng.normal(0, 20, (120, 28, 28)), 0, 255).astype(np.uint8)
+    path = str(tmp_path_factory.mktemp("data") / "tiny.npz")
+    np.savez(path, x_train=x[:100], y_train=labels[:100], x_test=x[100:], y_test=labels[100:])
+    return path
+
+
+def test_example_user_pair_runs_train_stats_every_objective_and_distill(tmp_path, tiny_npz):
+    teacher = str(tmp_path / "my_teacher.py")
+    shutil.copy(os.path.join(EXAMPLES, "mlp3.py"), teacher)
+    student = os.path.join(EXAMPLES, "small_cnn.py")
+    common = [f"--summary_folder={tmp_path}", "--run_name=mine", f"--dataset={tiny_npz}"]
+    out = ok("--procedure=train", f"--model={teacher}", "--epochs=2", "--train_batch_size=20", *common)
+    ckpt = os.path.join(tmp_path, "mine", "train", "checkpoint", "mlp3-10")
+    assert ckpt in out
+    flags = [f"--model={teacher}", f"--model_checkpoint={ckpt}"]
+    ok("--procedure=compute_stats", "--compute_graphwise_stats", *flags, *common)
+    for objective in ("top_layer", "all_layers", "spectral_all_layers", "spectral_layer_pairs"):
+        ok("--procedure=optimize_dataset", f"--optimization_objective={objective}", "--samples_per_class=2",
+           "--optimization_steps=5", *flags, *common)
+    npy = os.path.join(tmp_path, "mine", "data", "data_optimized_spectral_layer_pairs_mine.npy")
+    assert np.load(npy).shape == (20, 784)
+    out = ok("--procedure=distill", f"--student_model={student}", "--epochs=1", f"--eval_dataset={tiny_npz}",
+             *flags, f"--summary_folder={tmp_path}", "--run_name=mine", f"--dataset={npy}")
+    log = json.loads(open(os.path.join(tmp_path, "mine", "log.json")).read())
+    files = log["procedures"][f"distill/{os.path.basename(npy)[:-4]}"]["model_files"]
+    assert files["student_model"]["path"] == student and len(files["student_model"]["sha256"]) == 64
+    assert os.path.exists(os.path.join(tmp_path, "mine", "distill", "checkpoint", "small_cnn.spec.json"))
+
+    # The teacher file edited after training: refused, not silently rebuilt another way.
+    with open(teacher) as f:
+        text = f.read()
+    with open(teacher, "w") as f:
+        f.write(text.replace('Dense("fc3", 256, dropout=0.3)', 'Dense("fc3", 256, dropout=0.1)'))
+    result = cli("--procedure=compute_stats", *flags, *common)
+    assert result.returncode == 2 and "mlp3 is not defined as it was when" in result.stderr
+
+
+def write_model(tmp_path, body, name="m.py"):
+    path = tmp_path / name
+    path.write_text("from models.spec import *\n" + body)
+    return str(path)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("X = 1\n", "declares no SPEC"),
+    ("SPEC = 3\n", "SPEC is a int, expected models.spec.ModelSpec"),
+    ("class Lstm(tuple): pass\nSPEC = ModelSpec('m', (784,), (Lstm(), Dense('logits', 10)))\n",
+     "layer 0 is Lstm, not a supported layer"),
+    ("SPEC = ModelSpec('m', (784,), (Dense('a', 5), Dense('a', 10)))\n", "two layers are named 'a'"),
+    ("SPEC = ModelSpec('m', (784,), (Conv('c', 4, 3), Dense('logits', 10)))\n", "needs an image input"),
+    ("SPEC = ModelSpec('m', (4, 4, 1), (Conv('c', 4, 5), Dense('logits', 10)))\n", "leaves no output"),
+    ("SPEC = ModelSpec('m', (784,), (Dense('a', 0), Dense('logits', 10)))\n", "needs positive integer sizes"),
+    ("SPEC = ModelSpec('m', (8, 8, 1), (Conv('c', 4, 3, padding='FULL'), Dense('logits', 10)))\n",
+     "padding 'FULL' must be 'VALID' or 'SAME'"),
+    ("SPEC = ModelSpec('m', (784,), (Dense('a', 5), MaxPool(2)))\n", "the last layer must be a Dense layer"),
+    ("raise RuntimeError('boom')\n", "failed to load (RuntimeError: boom)"),
+])
+def test_a_model_file_that_cannot_be_built_as_declared_is_one_clear_error(tmp_path, body, message):
+    with pytest.raises(UserError, match=f"^--student_model: .*m.py:? .*{re.escape(message)}"):
+        models.get(write_model(tmp_path, body), "--student_model")
+
+
+def test_model_file_errors_reach_the_command_line_as_one_line(tmp_path):
+    result = cli("--procedure=train", f"--model={write_model(tmp_path, 'X = 1')}", "--dataset=mnist",
+                 f"--summary_folder={tmp_path}", "--run_name=x")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "declares no SPEC" in result.stderr and not os.path.exists(tmp_path / "x")
