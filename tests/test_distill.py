@@ -68,7 +68,7 @@ def test_npy_dataset_loads_with_labels(tmp_path):
     atomic.save_npy(path, np.zeros((6, 1024), np.float32))
     atomic.save_npy(optimized.labels_path(path), np.arange(6))
     data = datasets.get(path, None)
-    assert data.train_x.shape == (6, 1024) and data.input_shape == (32, 32, 1)
+    assert data.train_x.shape == (6, 1024) and data.input_shape == (1024,) and data.num_classes == 6
 
 
 def test_784_wide_npy_given_to_lenet_names_both_shapes(teachers, tmp_path):

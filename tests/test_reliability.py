@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import datasets
-from datasets import mnist, optimized, safe_npy
+from datasets import idx, optimized, safe_npy
 from procedures import compute_stats, optimize_dataset, stats_file
 from tests.conftest import ROOT, make_cfg, toy_for
 from utils import atomic
@@ -293,10 +293,10 @@ def test_fuzz_npy_of_random_shapes_and_dtypes(tmp_path, shape, dtype):
 
 
 @FUZZ
-@given(st.binary(max_size=300), st.integers(1, 3))
+@given(st.binary(max_size=300), st.integers(1, 4))
 def test_fuzz_idx_parser(data, dims):
     try:
-        mnist.parse_idx(data, dims, "fuzz")
+        idx.parse_idx(data, "fuzz", (dims,))
     except UserError:
         pass
 
