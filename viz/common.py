@@ -34,13 +34,34 @@ def beside(input_path, suffix):
     return f"{stem}_{suffix}.png"
 
 
-def load_reconstruction(path):
-    """(x [N, D], labels [N] or None, image side) from a .npy of images (optimize_dataset's, with its
-    .labels.npy beside it, or any other float32 [N, 784 | 1024] array), validated."""
+def load_reconstruction(path, model=""):
+    """(x [N, D], labels [N] or None, image shape (h, w, c)) from a .npy of images (optimize_dataset's,
+    with its .labels.npy beside it, or any other float32 [N, D] array), validated. The image shape is
+    the model's input where it is an image, else a square grey or colour image of the rows' width."""
     from datasets import optimized
     data = optimized.load(path, flag="--dataset", labels_required=False)
-    side = 28 if data.train_x.shape[1] == 784 else 32
-    return data.train_x, data.train_y, side
+    return data.train_x, data.train_y, image_shape(data.train_x.shape[1], model, path)
+
+
+def image_shape(width, model, path):
+    if model:
+        import models
+        shape = tuple(models.get(model).input_shape)
+        if len(shape) == 3 and int(np.prod(shape)) == width:
+            return shape
+    for channels in (1, 3):
+        side = int(round((width / channels) ** 0.5))
+        if side * side * channels == width:
+            return side, side, channels
+    raise UserError(f"--dataset: {path} rows are {width} wide, not a square grey or colour image; give --model "
+                    "(a model whose input is an image of that size) to show it")
+
+
+def show(ax, row, shape, cmap="gray"):
+    """One flat row as an image (colour images as they are, grey ones with cmap)."""
+    image = np.clip(np.asarray(row).reshape(shape), 0, 1)
+    ax.imshow(image[..., 0] if shape[2] == 1 else image, cmap=cmap if shape[2] == 1 else None, vmin=0, vmax=1)
+    ax.set_xticks([]), ax.set_yticks([])
 
 
 def teacher_predictions(model_name, checkpoint_prefix, x):
@@ -95,5 +116,3 @@ def main_guard(fn, argv=None):
     return 0
 
 
-def images(rows, side):
-    return np.asarray(rows).reshape(-1, side, side)

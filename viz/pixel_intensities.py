@@ -21,7 +21,7 @@ from viz import common  # noqa: E402
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, help="a .npy of images, e.g. a reconstruction from optimize_dataset")
-    p.add_argument("--real_dataset", default="", help="mnist or mnist_conv: overlay real data")
+    p.add_argument("--real_dataset", default="", help="the real dataset (e.g. mnist, mnist_conv): overlay real data")
     p.add_argument("--data_dir", default="")
     p.add_argument("--per_class", action="store_true", help="one panel per class instead of one overall")
     p.add_argument("--model", default="", help="teacher model, with --model_checkpoint: classes for a .npy "
@@ -35,7 +35,7 @@ def parse(argv):
 def run(argv=None):
     args = parse(argv)
     common.check_teacher_flags(args)
-    x, labels, side = common.load_reconstruction(args.dataset)
+    x, labels, _ = common.load_reconstruction(args.dataset, args.model)
     if args.per_class:
         labels, grouped_by = common.grouping(args, x, labels)
         if labels is None:

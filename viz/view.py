@@ -25,7 +25,7 @@ def parse(argv):
     p.add_argument("--per_class", type=int, default=8)
     p.add_argument("--model", default="", help="teacher model, with --model_checkpoint, to show its predictions")
     p.add_argument("--model_checkpoint", default="")
-    p.add_argument("--real_dataset", default="", help="mnist or mnist_conv: show real digits alongside")
+    p.add_argument("--real_dataset", default="", help="the real dataset (e.g. mnist, mnist_conv): show real examples alongside")
     p.add_argument("--data_dir", default="")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="")
@@ -37,7 +37,7 @@ def run(argv=None):
     if args.per_class <= 0:
         raise common.UserError(f"--per_class must be > 0, got {args.per_class}")
     common.check_teacher_flags(args)
-    x, labels, side = common.load_reconstruction(args.dataset)
+    x, labels, shape = common.load_reconstruction(args.dataset, args.model)
     labels, grouped_by = common.grouping(args, x, labels)
     rng = np.random.default_rng(args.seed)
     if labels is None:  # a plain grid, 10 rows of --per_class
@@ -64,8 +64,7 @@ def run(argv=None):
     for r, c in enumerate(classes):
         for k, row in enumerate(chosen[c]):
             ax = fig.add_subplot(grid[r, k])
-            ax.imshow(x[row].reshape(side, side), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([]), ax.set_yticks([])
+            common.show(ax, x[row], shape)
             if probs is not None:
                 p = probs[int(row)]
                 ax.set_title(f"{int(np.argmax(p))} {p.max():.2f}", fontsize=7,
@@ -76,8 +75,7 @@ def run(argv=None):
             rx, ry = real
             for k, row in enumerate(rng.permutation(np.flatnonzero(ry == c))[:args.per_class]):
                 ax = fig.add_subplot(grid[r, args.per_class + k])
-                ax.imshow(rx[row].reshape(side, side), cmap="Blues_r", vmin=0, vmax=1)
-                ax.set_xticks([]), ax.set_yticks([])
+                common.show(ax, rx[row], shape, cmap="Blues_r")
     title = f"reconstructed (clipped to [0, 1]); rows: {grouped_by}" + (" | real (blue)" if real is not None else "")
     if probs is not None:
         title += "\nabove each: teacher's prediction, confidence"
