@@ -18,8 +18,11 @@ _ABSL_FLAGS = set(FLAGS)  # absl's own (--logtostderr, ...), not passed to proce
 # The original tool's flags, same names and meaning.
 flags.DEFINE_string("run_name", "", "Name of the experiment; artifacts go to <summary_folder>/<run_name>/")
 flags.DEFINE_string("summary_folder", "summaries/", "Folder for every run's artifacts")
-flags.DEFINE_string("dataset", "", "mnist, mnist_conv (32x32, for lenet models), a reconstructed .npy, or noise (distill)")
-flags.DEFINE_string("model", "", "Model to train, or the teacher: hinton1200, hinton800, lenet, lenet_half")
+flags.DEFINE_string("dataset", "", "mnist, mnist_conv (32x32, for lenet models), fashion_mnist, fashion_mnist_conv, "
+                    "a folder (the four IDX files, or train/<class>/*.png and test/<class>/*.png), a Keras-layout "
+                    ".npz, any of these + @HxW to resize; a reconstructed .npy, or noise (distill)")
+flags.DEFINE_string("model", "", "Model to train, or the teacher: hinton1200, hinton800, lenet, lenet_half, or a "
+                    "path to a .py file that declares SPEC (examples/models/; the file is code and runs)")
 flags.DEFINE_integer("rng_seed", 42, "Seed for every random choice; the same seed repeats a run")
 flags.DEFINE_string("procedure", "", "train, compute_stats, optimize_dataset, distill or reproduce")
 flags.DEFINE_float("lr", None, "Adam learning rate; default 0.001 for train/distill, 0.07 for optimize_dataset")
@@ -33,8 +36,10 @@ flags.DEFINE_string("model_checkpoint", "", "Teacher weights: summaries/<run>/tr
 flags.DEFINE_float("temperature", 8.0, "Distillation temperature; the top layer statistics describe logits / T")
 flags.DEFINE_string("optimization_objective", "", "optimize_dataset: top_layer, all_layers, all_layers_dropout, "
                     "spectral_all_layers or spectral_layer_pairs")
-flags.DEFINE_string("student_model", "", "distill: the student to train from scratch (hinton800, lenet_half, ...)")
-flags.DEFINE_string("eval_dataset", "", "distill: dataset whose test split measures the student (mnist, mnist_conv)")
+flags.DEFINE_string("student_model", "", "distill: the student to train from scratch (hinton800, lenet_half, ... "
+                    "or a model file)")
+flags.DEFINE_string("eval_dataset", "", "distill: dataset whose test split measures the student (the real "
+                    "dataset the teacher learned, e.g. mnist)")
 flags.DEFINE_boolean("compute_graphwise_stats", False,
                      "compute_stats: also record the spectral metadata the spectral_* objectives need")
 # Added by dfkd.
@@ -63,7 +68,8 @@ flags.DEFINE_integer("max_full_cov_dim", 2048,
                      "compute_stats: layers at most this wide get a full covariance, wider ones a diagonal")
 flags.DEFINE_enum("lr_schedule", "cosine", ["constant", "cosine"],
                   "Learning rate over training: constant (original tool) or cosine decay to 1% at the end")
-flags.DEFINE_string("data_dir", None, "Folder with the MNIST files; default $DFKD_DATA_DIR, else ~/.keras/datasets")
+flags.DEFINE_string("data_dir", None, "Folder with the MNIST files (Fashion-MNIST in its fashion-mnist/ "
+                    "sub-folder or beside it); default $DFKD_DATA_DIR, else ~/.keras/datasets")
 flags.DEFINE_integer("num_threads", 0, "TensorFlow intra-op threads; 0 = every available core")
 # Beyond the paper (off by default, so the paper's procedures are unchanged).
 flags.DEFINE_boolean("clip_inputs", False, "optimize_dataset: keep reconstructed pixels in [0, 1]")
