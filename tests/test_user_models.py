@@ -103,3 +103,23 @@ def test_model_file_errors_reach_the_command_line_as_one_line(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and len(errors) == 1 and "Traceback" not in result.stderr
     assert "declares no SPEC" in errors[0] and not os.path.exists(tmp_path / "x")
+
+
+def test_a_checkpoint_written_elsewhere_as_the_readme_shows_is_read_back(tmp_path):
+    import tensorflow as tf
+    from models import builder, checkpoint
+    spec = models.get(os.path.join(EXAMPLES, "small_cnn.py"))
+    rng = np.random.default_rng(0)
+    values = {name: rng.normal(size=shape).astype(np.float32) for name, shape in builder.param_shapes(spec).items()}
+    prefix = str(tmp_path / "imported" / "small_cnn")
+    with tf.Graph().as_default():
+        variables = {name: tf.compat.v1.Variable(v, name=name) for name, v in values.items()}
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            tf.compat.v1.train.Saver(variables).save(sess, prefix)
+    loaded = checkpoint.load_teacher_values(spec, "", prefix)
+    for name, value in values.items():
+        np.testing.assert_array_equal(loaded[name], value)
+    wrong = models.get(os.path.join(EXAMPLES, "mlp3.py"))
+    with pytest.raises(UserError, match="not --model=mlp3"):
+        checkpoint.load_teacher_values(wrong, "", prefix)
