@@ -95,18 +95,23 @@ class KeptSpectralTargets:
     def __init__(self, stats, groups, reading="sampled_full", loss_form="dfkd"):
         self.graphs = _graphs(stats, groups)
         self.num_classes = stats.num_classes
-        self.samplers, self.constants = {}, {}
-        for group, g in self.graphs.items():
-            zero = np.zeros_like(g.coef_std)
-            self.samplers[group] = GaussianSampler(g.coef_mean, g.coef_std if reading == "sampled_diag" else zero,
-                                                   g.coef_chol if reading == "sampled_full" else None)
-            for c in range(self.num_classes):
-                self.constants[f"basis_{group}_{c}"] = np.ascontiguousarray(g.class_basis(c))
         self.widths = {group: g.kept.shape[1] for group, g in self.graphs.items()}
+        # One Gaussian over the kept coefficients of every graph, drawn together: the pairs' joint
+        # covariance where there are several graphs (they share layers), else the graph's own.
+        mean = np.concatenate([g.coef_mean for g in self.graphs.values()], axis=1)
+        std = np.concatenate([g.coef_std for g in self.graphs.values()], axis=1)
+        chol = None
+        if reading == "sampled_full":
+            chol = stats.pairs_chol if len(self.graphs) > 1 else next(iter(self.graphs.values())).coef_chol
+        self.sampler = GaussianSampler(mean, std if reading == "sampled_diag" else np.zeros_like(std), chol)
+        self.constants = {f"basis_{group}_{c}": np.ascontiguousarray(g.class_basis(c))
+                          for group, g in self.graphs.items() for c in range(self.num_classes)}
         self.weights = {group: 1.0 / k if loss_form == "authors" else 1.0 for group, k in self.widths.items()}
 
     def sample(self, labels, rng):
-        return {group: sampler.sample(labels, rng) for group, sampler in self.samplers.items()}
+        drawn = self.sampler.sample(labels, rng)
+        ends = np.cumsum(list(self.widths.values()))
+        return dict(zip(self.widths, np.split(drawn, ends[:-1], axis=1)))
 
     def matched(self, targets):
         return dict(targets)

@@ -171,7 +171,8 @@ def run(cfg):
                                                run_name=BEST_ROW.replace(" ", "_")), BEST["distill"])
     reconstructions = {}
     for row, (objective, options, _) in plans.items():
-        settings = {**common, "teacher": fingerprint, "stats": stats["stats_file"], "objective": objective,
+        settings = {**common, "teacher": fingerprint, "stats": stats["stats_file"],
+                    "stats_written": os.stat(stats["stats_file"]).st_mtime_ns, "objective": objective,
                     "samples_per_class": s["samples_per_class"], "loss_form": cfg.loss_form, **options}
         if objectives_registry.get(objective).spectral:
             settings["spectral_reading"] = cfg.spectral_reading

@@ -126,6 +126,9 @@ class GraphwiseRecorder:
     class's examples, from which optimize_dataset draws one target per sample."""
 
     def __init__(self, spec, values, layer_names, fraction, log=print):
+        if len(layer_names) < 2:
+            raise UserError("--compute_graphwise_stats: the spectral graphs link consecutive Dense/Conv layers; "
+                            f"this model has {len(layer_names)}")
         self.fraction, self.log = fraction, log
         self.graphs, self.classes = {}, {}
         for group, layers in graph_groups(list(layer_names)).items():
@@ -137,9 +140,12 @@ class GraphwiseRecorder:
             self.classes[group] = []
             log(f"[compute_stats] graph {group} ({'+'.join(layers)}): {V.shape[0]} vertices, {A.nnz // 2} edges, "
                 f"eigendecomposition {time.time() - t0:.1f}s; keeping {keep} coefficients per class")
+        self.pairs = [g for g in self.graphs if g.startswith("pair")]
+        self.pairs_cov = []
 
     def record(self, acts):
         """acts: {layer: [n, D]} one class's recorded activations (its classes in order, one call each)."""
+        coefficients_of = {}
         for group, g in self.graphs.items():
             signals = np.concatenate([np.asarray(acts[n], np.float64) for n in g["layers"]], axis=1)
             mean_signal = signals.mean(axis=0, keepdims=True)
@@ -149,6 +155,12 @@ class GraphwiseRecorder:
             error = np.linalg.norm(reconstruct(g["V"], kept, kept_of_mean) - mean_signal) / max(
                 np.linalg.norm(mean_signal), 1e-12)
             self.classes[group].append(dict(kept=kept[0], mean=mean, std=std, cov=cov, error=error))
+            coefficients_of[group] = coefficients
+        # The pairs share layers, so their targets are drawn together: one covariance over all their
+        # kept coefficients (independent draws would give a shared layer two unrelated targets).
+        if self.pairs:
+            pairs = np.concatenate([coefficients_of[g] for g in self.pairs], axis=1)
+            self.pairs_cov.append(sampling.moments(pairs, full_cov=True)[2])
 
     def arrays(self):
         """npz-ready members (see procedures/stats_file.py)."""
@@ -172,4 +184,7 @@ class GraphwiseRecorder:
             self.log(f"[compute_stats] graph {group}: {len(columns)} of {g['V'].shape[0]} eigenvectors kept by some "
                      f"class; relative error of the class mean signals from their kept coefficients "
                      f"{min(errors):.3f}..{max(errors):.3f}")
+        if self.pairs:
+            chol, _ = sampling.cholesky_factors(np.stack(self.pairs_cov), "the pairs' kept coefficients, together")
+            arrays["graph__pairs__coef_chol"] = chol.astype(np.float32)
         return arrays

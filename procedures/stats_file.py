@@ -10,7 +10,9 @@ vertices (the units of its layers, in order), k the coefficients kept per class:
   __kept [C, k]       which eigenvectors each class keeps (the largest coefficients of its mean signal),
   __columns [U]       the eigenvectors some class keeps, sorted; __basis [N, U] those columns of V,
   __coef_mean, __coef_std [C, k] and __coef_chol [C, k, k] (Cholesky factor of the covariance, with
-                      a ridge where needed) of the kept coefficients over the class's examples.
+                      a ridge where needed) of the kept coefficients over the class's examples;
+and graph__pairs__coef_chol [C, K, K]: the same over the kept coefficients of all "pair" graphs
+together (K their total, in group order), so that the pairs' targets are drawn jointly.
 See procedures/spectral.py. Version 1 files (one vertex-domain target per class) are refused.
 """
 import hashlib
@@ -107,6 +109,10 @@ class Stats:
     def graph_layers(self, group):
         return [str(n) for n in self.arrays[f"graph__{group}__layers"]]
 
+    @property
+    def pairs_chol(self):
+        return self.arrays["graph__pairs__coef_chol"]
+
     def graph(self, group):
         a = lambda key: self.arrays[f"graph__{group}__{key}"]
         return GraphStats(self.graph_layers(group), a("basis"), a("kept"), np.searchsorted(a("columns"), a("kept")),
@@ -166,6 +172,11 @@ def _check_schema(arrays, path, flag):
             bad("graph__groups", "a 1-d string array")
         for group in groups.tolist():
             _check_graph(arrays, group, names.tolist(), len(counts), bad)
+        total = sum(arrays[f"graph__{g}__kept"].shape[1] for g in groups.tolist() if g.startswith("pair"))
+        joint = arrays.get("graph__pairs__coef_chol")
+        if total and (joint is None or joint.shape != (len(counts), total, total) or joint.dtype.kind != "f"
+                      or not np.isfinite(joint).all()):
+            bad("graph__pairs__coef_chol", f"finite floats [{len(counts)}, {total}, {total}]")
 
 
 def _check_graph(arrays, group, layer_names, num_classes, bad):

@@ -220,3 +220,33 @@ def test_average_pool_edges_carry_the_weight_it_applies():
         expected = sess.run(tf.nn.avg_pool2d(tf.constant(x), 2, 2, "VALID"))
     pool = spectral._pool_matrix((6, 6, 3), 2, 1 / 4)
     np.testing.assert_allclose(pool @ x.reshape(-1), expected.reshape(-1), atol=1e-12)
+
+
+def test_the_pairs_targets_are_drawn_together_with_their_recorded_cross_covariance(tmp_path):
+    """Two pairs share a layer: their kept coefficients are correlated over the examples, and the
+    draws keep that correlation (independent draws would give the shared layer unrelated targets)."""
+    from procedures import objectives, stats_file
+    spec = ModelSpec("tiny_dense", (6,), (Dense("a", 5), Dense("b", 4), Dense("d", 3)))
+    values = tiny_values(spec, 4)
+    rng = np.random.default_rng(4)
+    recorder = spectral.GraphwiseRecorder(spec, values, ["a", "b", "d"], 0.5, log=lambda *a: None)
+    signal = rng.normal(size=(400, 12)) @ rng.normal(size=(12, 12))
+    split = {"a": signal[:, :5], "b": signal[:, 5:9], "d": signal[:, 9:]}
+    recorder.record(split)
+    layers = {n: {"mean": x.mean(0)[None], "std": x.std(0)[None], "cov": None, "shape": (x.shape[1],)}
+              for n, x in split.items()}
+    path = str(tmp_path / "stats.npz")
+    stats_file.save(path, {"model": "tiny_dense", "run_name": "t", "temperature": 8.0, "fingerprint": "x",
+                           "counts": np.array([400]), "graphwise": {**recorder.arrays(),
+                                                                     "graph__fingerprint": np.str_("x")}}, layers)
+    stats = stats_file.load(path)
+    recorded = np.concatenate([signal[:, :9] @ stats.graph("pair0").class_basis(0),
+                               signal[:, 5:] @ stats.graph("pair1").class_basis(0)], axis=1)
+    targets = objectives.get("spectral_layer_pairs").targets(stats, "sampled_full")
+    drawn = targets.sample(np.zeros(100_000, int), np.random.default_rng(0))
+    both = np.concatenate([drawn["pair0"], drawn["pair1"]], axis=1).astype(np.float64)
+    k0 = stats.graph("pair0").kept.shape[1]
+    cross_recorded = np.corrcoef(recorded.T)[:k0, k0:]
+    cross_drawn = np.corrcoef(both.T)[:k0, k0:]
+    assert np.abs(cross_recorded).max() > 0.3          # the pairs really are correlated
+    np.testing.assert_allclose(cross_drawn, cross_recorded, atol=0.03)
