@@ -127,6 +127,8 @@ def fake_stats(spec):
         arrays[f"graph__{group}__coef_mean"] = rng.standard_normal((10, keep)).astype(np.float32)
         arrays[f"graph__{group}__coef_std"] = np.ones((10, keep), np.float32)
         arrays[f"graph__{group}__coef_chol"] = np.tile(np.eye(keep, dtype=np.float32), (10, 1, 1))
+    total = sum(arrays[f"graph__{g}__kept"].shape[1] for g in groups if g.startswith("pair"))
+    arrays["graph__pairs__coef_chol"] = np.tile(np.eye(total, dtype=np.float32), (10, 1, 1))
     return stats_file.Stats(arrays, "bench")
 
 
