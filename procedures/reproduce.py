@@ -198,8 +198,9 @@ def run(cfg):
     for row, (dataset, epochs, options) in sources.items():
         tag = row.replace(" ", "_")
         settings = {**common, "teacher": fingerprint, "student": student.name, "data": dataset, "epochs": epochs,
-                    "reconstruction": stages.state.get(f"optimize_dataset {row}", {}).get("result", {}).get("output"),
-                    **options}
+                    "student_definition": to_json(student), **options}
+        if row in reconstructions:   # a reconstruction made again is distilled again
+            settings["reconstruction_written"] = os.stat(dataset).st_mtime_ns
         distilled[row] = stages.run(
             f"distill {row}", settings,
             lambda dataset=dataset, epochs=epochs, tag=tag, options=options: distill.run(derived(

@@ -55,6 +55,8 @@ def test_grid_runs_every_stage_then_reuses_and_repairs(tiny, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "optimize_dataset all_layers: the saved artifact does not hold up" in out
     assert "optimize_dataset all_layers: running" in out
+    assert "distill all_layers: running" in out              # and distilled again, not the old student
+    assert "distill top_layer: reusing the finished result" in out
     assert np.load(npy).shape == (20, 784)
 
 
