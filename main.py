@@ -96,6 +96,14 @@ def config_from_flags():
 
 
 
+def check_model_files(cfg):
+    """A model file is loaded and checked before TensorFlow starts, so a bad one fails in a moment."""
+    import models
+    for flag in ("model", "student_model"):
+        if str(getattr(cfg, flag) or "").endswith(".py"):
+            models.get(getattr(cfg, flag), f"--{flag}")
+
+
 def main(argv):
     if len(argv) > 1:
         print(f"error: unexpected arguments {argv[1:]}; every option is a --flag=value", file=sys.stderr)
@@ -103,6 +111,7 @@ def main(argv):
     from utils.errors import UserError
     cfg = config_from_flags()
     try:
+        check_model_files(cfg)
         import tensorflow as tf
         tf.get_logger().setLevel("ERROR")  # hide TF's deprecation notices about its own v1 API
         tf.compat.v1.disable_eager_execution()
