@@ -123,3 +123,33 @@ def test_a_checkpoint_written_elsewhere_as_the_readme_shows_is_read_back(tmp_pat
     wrong = models.get(os.path.join(EXAMPLES, "mlp3.py"))
     with pytest.raises(UserError, match="not --model=mlp3"):
         checkpoint.load_teacher_values(wrong, "", prefix)
+
+
+KERAS_MODEL = """
+import sys, keras
+layers = [keras.Input((12, 12, 1)), keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu"),
+          keras.layers.AveragePooling2D(2), keras.layers.Conv2D(6, 3, activation="relu"), keras.layers.Flatten(),
+          keras.layers.Dropout(0.3), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(5)]
+if sys.argv[2] == "unsupported":
+    layers.insert(2, keras.layers.BatchNormalization())
+keras.Sequential(layers, name="tiny_keras").save(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("kind", ["supported", "unsupported"])
+def test_a_keras_sequential_model_is_imported_with_the_same_outputs_or_refused(tmp_path, kind):
+    saved = str(tmp_path / "m.keras")
+    made = subprocess.run([sys.executable, "-c", KERAS_MODEL, saved, kind], capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-2000:]
+    result = subprocess.run([sys.executable, "-m", "models.keras_import", f"--keras_model={saved}",
+                             f"--out_dir={tmp_path / 'imported'}"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=300)
+    if kind == "unsupported":
+        assert result.returncode == 2 and "is a BatchNormalization; dfkd takes Dense, Conv2D" in result.stderr
+        return
+    assert result.returncode == 0, result.stderr[-2000:]
+    difference = float(result.stdout.split("largest difference from Keras on 16 random inputs: ")[1].split()[0])
+    assert difference < 1e-4
+    spec = models.get(str(tmp_path / "imported" / "tiny_keras.py"))
+    assert [type(l).__name__ for l in spec.layers] == ["Conv", "AvgPool", "Conv", "Dense", "Dense"]
+    assert spec.layers[0].stride == 2 and spec.layers[0].padding == "SAME" and spec.layers[3].dropout == 0.3
