@@ -72,11 +72,11 @@ SPECTRAL_ROWS = {
     "spectral_layer_pairs: kept_mean": objective_row("spectral_layer_pairs", spectral_reading="kept_mean"),
     "spectral_all_layers: vertex": objective_row("spectral_all_layers", spectral_reading="vertex"),
     "spectral_layer_pairs: vertex": objective_row("spectral_layer_pairs", spectral_reading="vertex"),
-    "all_layers, authors' loss": objective_row("all_layers", loss_form="authors"),
-    "top_layer, authors' loss": objective_row("top_layer", loss_form="authors"),
-    "spectral_all_layers, authors' loss": objective_row("spectral_all_layers", loss_form="authors"),
-    "spectral_layer_pairs, authors' loss": objective_row("spectral_layer_pairs", loss_form="authors"),
-    "spectral_all_layers: vertex, authors' loss": objective_row("spectral_all_layers", spectral_reading="vertex",
+    "all_layers (authors' loss)": objective_row("all_layers", loss_form="authors"),
+    "top_layer (authors' loss)": objective_row("top_layer", loss_form="authors"),
+    "spectral_all_layers (authors' loss)": objective_row("spectral_all_layers", loss_form="authors"),
+    "spectral_layer_pairs (authors' loss)": objective_row("spectral_layer_pairs", loss_form="authors"),
+    "spectral_all_layers: vertex (authors' loss)": objective_row("spectral_all_layers", spectral_reading="vertex",
                                                                 loss_form="authors"),
 }
 # name -> (rows, options every row of the set shares and the table leaves out, default Adam steps, folder prefix)
@@ -124,6 +124,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=30)
     args = parser.parse_args()
     rows_of_set, args.shared, default_steps, prefix = ROW_SETS[args.row_set]
+    assert not any("," in name for name in rows_of_set), "row names are given comma-separated"
     args.rows = args.rows or ",".join(rows_of_set)
     args.optimization_steps = args.optimization_steps or default_steps
 
