@@ -9,7 +9,6 @@ form of `name`:
   FILE.npy                        a reconstruction from optimize_dataset (or a glob over its shards)
   any of the first four + @HxW    resized to H x W, e.g. mydata.npz@32x32
 """
-import functools
 import os
 import re
 
@@ -36,10 +35,15 @@ def get(name, data_dir, flag="--dataset"):
             raise UserError(f"{flag}: {name!r}: a resize needs a positive height and width")
     if base in CONV:
         base, size = CONV[base], size or (32, 32)
-    return _load(base, os.path.abspath(data_dir) if data_dir else data_dir, size, flag)
+    key = (base, os.path.abspath(data_dir) if data_dir else data_dir, size)
+    if key not in _loaded:       # one load per process, whichever flag asks (--dataset, --eval_dataset)
+        _loaded[key] = _load(*key, flag)
+    return _loaded[key]
 
 
-@functools.lru_cache(maxsize=4)
+_loaded = {}
+
+
 def _load(base, data_dir, size, flag):
     from datasets import images
     data = _load_base(base, data_dir, flag)

@@ -92,18 +92,12 @@ def save_checkpoint(values, prefix):
 
 
 def dfkd_outputs(spec_path, prefix, x):
-    import tensorflow as tf
-
+    """The logits of the model file and checkpoint as dfkd rebuilds them."""
     import models
     from models import checkpoint
-    from models.graph import build_frozen
+    from procedures.distill import teacher_logits
     spec = models.get(spec_path, "--out_dir")
-    values = checkpoint.load_teacher_values(spec, "", prefix)
-    with tf.Graph().as_default():
-        inputs = tf.compat.v1.placeholder(tf.float32, [None, spec.input_size])
-        logits = build_frozen(spec, values, inputs).logits
-        with tf.compat.v1.Session() as sess:
-            return sess.run(logits, {inputs: x.reshape(len(x), -1)})
+    return teacher_logits(spec, checkpoint.load_teacher_values(spec, "", prefix), x.reshape(len(x), -1), 1000, 0)
 
 
 def run(argv=None):

@@ -66,22 +66,16 @@ def show(ax, row, shape, cmap="gray"):
 
 def teacher_predictions(model_name, checkpoint_prefix, x):
     """Softmax of the frozen teacher on x (T = 1)."""
-    import tensorflow as tf
-
     import models
     from models import checkpoint
-    from models.graph import build_frozen
-    tf.compat.v1.disable_eager_execution()
+    from procedures.distill import teacher_logits
     spec = models.get(model_name)
     if spec.input_size != x.shape[1]:
         raise UserError(f"--model={model_name} takes inputs {spec.input_size} wide, the --dataset rows are "
                         f"{x.shape[1]} wide")
-    values = checkpoint.load_teacher_values(spec, "", checkpoint_prefix)
-    with tf.Graph().as_default() as graph:
-        inputs = tf.compat.v1.placeholder(tf.float32, [None, spec.input_size])
-        probs = tf.nn.softmax(build_frozen(spec, values, inputs).logits)
-    with tf.compat.v1.Session(graph=graph) as sess:
-        return np.concatenate([sess.run(probs, {inputs: x[i:i + 1000]}) for i in range(0, len(x), 1000)])
+    logits = teacher_logits(spec, checkpoint.load_teacher_values(spec, "", checkpoint_prefix), x, 1000, 0)
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def check_teacher_flags(args):
