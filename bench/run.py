@@ -133,21 +133,24 @@ def fake_stats(spec):
 
 
 def kept_projection_macs(spec, objective_name):
-    """Multiply-adds per sample of a spectral objective's kept-coefficient projection: N x k per graph."""
+    """Multiply-adds per sample of a spectral objective's kept-coefficient projection: D x k per graph,
+    k = 10% of its N vertices, D the columns it reads (a layer wider than its input is read through
+    its input: objectives.KeptSpectralTargets)."""
     if not objectives.get(objective_name).spectral:
         return 0
     sizes = {n: int(np.prod(s)) for n, s in builder.recorded_shapes(spec).items()}
+    inputs = dict(zip(sizes, (int(np.prod(s)) for s in builder.weighted_input_shapes(spec))))
     groups = spectral.graph_groups(list(sizes))
     chosen = ["all"] if objective_name == "spectral_all_layers" else [g for g in groups if g != "all"]
-    widths = [sum(sizes[n] for n in groups[g]) for g in chosen]
-    return sum(w * max(1, round(0.1 * w)) for w in widths)
+    return sum(sum(min(sizes[n], inputs[n]) for n in groups[g]) * max(1, round(0.1 * sum(sizes[n] for n in groups[g])))
+               for g in chosen)
 
 
 def reconstruction_batch(spec, objective_name, batch, steps, threads):
     """(graph, session, run_batch arguments) of one optimize_dataset batch on random weights."""
     values, stats = random_weights(spec), fake_stats(spec)
     objective = objectives.get(objective_name)
-    targets_source = objective.targets(stats)
+    targets_source = objective.targets(stats, teacher=objectives.FrozenTeacher(spec, values, 8.0))
     rg = optimize_dataset.ReconstructionGraph(spec, values, objective, targets_source, 8.0, 0.07, steps)
     rng = np.random.default_rng(0)
     # As optimize_dataset draws them at the default 6,400 per class (spectral batches: one class).

@@ -57,6 +57,7 @@ class Model(NamedTuple):
     logits: tf.Tensor
     pre_activations: List[tf.Tensor]   # one per Dense/Conv layer; the last is the logits
     layer_names: List[str]
+    layer_inputs: List[tf.Tensor]      # what each Dense/Conv layer reads (after pooling, dropout, flattening)
     params: Dict[str, tf.Tensor]
 
 
@@ -85,7 +86,7 @@ def build(spec, inputs, params, dropout=None) -> Model:
     of every layer whose spec has a non-zero dropout rate.
     """
     x = tf.reshape(inputs, (-1,) + tuple(spec.input_shape))
-    pre_activations, names = [], []
+    pre_activations, names, layer_inputs = [], [], []
     weighted = spec.weighted_layers
     for layer, _, _ in layer_shapes(spec):
         if isinstance(layer, MaxPool):
@@ -103,9 +104,10 @@ def build(spec, inputs, params, dropout=None) -> Model:
             if len(x.shape) > 2:
                 x = tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
             z = tf.matmul(x, w) + b
+        layer_inputs.append(x)
         z = tf.identity(z, name=f"{layer.name}_preactivation")
         pre_activations.append(z)
         names.append(layer.name)
         x = z if layer is weighted[-1] else tf.nn.relu(z)
     return Model(logits=pre_activations[-1], pre_activations=pre_activations,
-                 layer_names=names, params=params)
+                 layer_names=names, layer_inputs=layer_inputs, params=params)

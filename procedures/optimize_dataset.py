@@ -96,7 +96,10 @@ class ReconstructionGraph:
             seen = image_ops.roll_jitter(x, hw, priors.jitter, seed, self.step_index) if priors.jitter else x
             model = build_frozen(spec, values, seen, dropout)
             acts = dict(zip(model.layer_names, recorded_layers(model, temperature)))
-            compared = source.compared(acts, labels.read_value(), {k: v.read_value() for k, v in constants.items()})
+            layer_inputs = {name: tf.reshape(h, (-1, int(np.prod(h.shape[1:]))))
+                            for name, h in zip(model.layer_names, model.layer_inputs)}
+            compared = source.compared(acts, labels.read_value(), {k: v.read_value() for k, v in constants.items()},
+                                       layer_inputs)
             loss = objectives.per_sample_loss(compared, {k: v.read_value() for k, v in matched.items()},
                                               source.weights)
             total = tf.reduce_sum(loss + priors_lib.pixel_penalties(priors, x, hw))
@@ -197,7 +200,8 @@ def run(cfg):
                         "(or pass --stats_file)")
     stats = stats_file.load(stats_path)
     stats_file.validate(stats, spec, cfg.temperature, fingerprint)
-    sampler = objective.targets(stats, cfg.spectral_reading, cfg.loss_form)
+    sampler = objective.targets(stats, cfg.spectral_reading, cfg.loss_form,
+                                objectives.FrozenTeacher(spec, values, cfg.temperature))
     out = output_path(cfg)
     checks.writable_folder(os.path.dirname(out), "--summary_folder")
 

@@ -55,6 +55,25 @@ def _conv_matrix(in_shape, kernel, conv):
     return sp.csr_matrix((vals, (rows, cols)), shape=(h * w * cin, ho * wo * cout))
 
 
+def _reads(layer, in_shape, weights):
+    """[input units, output units]: how a Dense/Conv layer's pre-activation reads its (flattened) input."""
+    if isinstance(layer, Conv):
+        return _conv_matrix(in_shape, weights, layer)
+    return sp.csr_matrix(weights.astype(np.float64))
+
+
+def affine_maps(spec, values):
+    """{recorded layer: (M, b)}: its pre-activation as an affine function of its flattened input,
+    s = h @ M + b, with M sparse [input units, units] and b [units] (a convolution's bias tiled)."""
+    maps = {}
+    for layer, in_shape, out_shape in builder.layer_shapes(spec):
+        if not isinstance(layer, POOLS):
+            bias = np.asarray(values[f"{layer.name}/biases"], np.float64)
+            maps[layer.name] = (_reads(layer, in_shape, values[f"{layer.name}/weights"]).tocsr(),
+                                np.tile(bias, int(np.prod(out_shape)) // len(bias)))
+    return maps
+
+
 def layer_edges(spec, values):
     """{(previous recorded layer, recorded layer): sparse [prev units, units] edge weights}."""
     edges, prev, window = {}, None, None
@@ -63,12 +82,8 @@ def layer_edges(spec, values):
             pool = _pool_matrix(in_shape, layer.size, 1.0 if isinstance(layer, MaxPool) else 1.0 / layer.size ** 2)
             window = pool if window is None else pool @ window
             continue
-        weights = values[f"{layer.name}/weights"]
         if prev is not None:
-            if isinstance(layer, Conv):
-                reads = _conv_matrix(in_shape, weights, layer)
-            else:
-                reads = sp.csr_matrix(weights.astype(np.float64))
+            reads = _reads(layer, in_shape, values[f"{layer.name}/weights"])
             # window maps this layer's inputs back onto the previous recorded layer's units
             edges[(prev, layer.name)] = (reads if window is None else window.T @ reads).tocsr()
         prev, window = layer.name, None

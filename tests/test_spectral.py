@@ -250,3 +250,48 @@ def test_the_pairs_targets_are_drawn_together_with_their_recorded_cross_covarian
     cross_drawn = np.corrcoef(both.T)[:k0, k0:]
     assert np.abs(cross_recorded).max() > 0.3          # the pairs really are correlated
     np.testing.assert_allclose(cross_drawn, cross_recorded, atol=0.03)
+
+
+@pytest.mark.parametrize("group", ["all", "pair0", "pair1"])
+def test_projection_read_through_narrow_layers_inputs_equals_the_plain_one(tmp_path, group):
+    """Given the teacher, a layer wider than its input has its share of V^T s moved onto that input
+    (s = h M + b): every kept coefficient must come out the same, for a convolution with padding and
+    stride, behind a pool, and for a top layer divided by the temperature."""
+    import tensorflow as tf
+    from models.graph import build_frozen, recorded_layers
+    from procedures import objectives, stats_file
+    spec = ModelSpec("tiny_fold", (6, 6, 1), (Conv("a", 4, 3, padding="SAME"), MaxPool(2),
+                                             Conv("b", 8, 2, stride=1, padding="SAME"), Dense("d", 80)))
+    values = tiny_values(spec, 7)
+    layers = ["a", "b", "d"]
+    recorder = spectral.GraphwiseRecorder(spec, values, layers, 0.2, log=lambda *a: None)
+    rng = np.random.default_rng(7)
+    widths = {"a": 144, "b": 72, "d": 80}
+    per_class = []
+    for c in range(2):
+        split = {n: rng.normal(size=(30, w)) + c for n, w in widths.items()}
+        recorder.record(split)
+        per_class.append(split)
+    moments = {n: {"mean": np.stack([p[n].mean(0) for p in per_class]), "std": np.stack([p[n].std(0) for p in per_class]),
+                   "cov": None, "shape": (w,)} for n, w in widths.items()}
+    path = str(tmp_path / "stats.npz")
+    stats_file.save(path, {"model": "tiny_fold", "run_name": "t", "temperature": 8.0, "fingerprint": "x",
+                           "counts": np.array([30, 30]), "graphwise": {**recorder.arrays(),
+                                                                       "graph__fingerprint": np.str_("x")}}, moments)
+    stats = stats_file.load(path)
+    objective = objectives.get("spectral_all_layers" if group == "all" else "spectral_layer_pairs")
+    plain = objective.targets(stats)
+    folded = objective.targets(stats, teacher=objectives.FrozenTeacher(spec, values, 8.0))
+    assert folded.read_from_input == {"a", "b", "d"}     # 36 < 144, 36 < 72, 72 < 80
+    x = rng.normal(size=(5, 36)).astype(np.float32)
+    labels = np.array([0, 1, 1, 0, 1], np.int32)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        model = build_frozen(spec, values, tf.constant(x))
+        acts = dict(zip(model.layer_names, recorded_layers(model, 8.0)))
+        inputs = {n: tf.reshape(h, (-1, int(np.prod(h.shape[1:])))) for n, h in zip(model.layer_names,
+                                                                                    model.layer_inputs)}
+        runs = [t.compared(acts, tf.constant(labels), {k: tf.constant(v) for k, v in t.constants.items()}, inputs)
+                for t in (plain, folded)]
+        expected, got = sess.run(runs)
+    assert expected[group].shape == (5, stats.graph(group).kept.shape[1])
+    np.testing.assert_allclose(got[group], expected[group], rtol=1e-4, atol=1e-4 * np.abs(expected[group]).max())
