@@ -1,10 +1,11 @@
 """--procedure=reproduce: the paper's MNIST table for one teacher/student pair, in one
 resumable command. It calls the same procedures a user runs by hand:
 
-  1. train the teacher and the student on data      4. distill on each reconstruction,
-  2. compute_stats (with graphwise stats)              on real data (vanilla KD) and on noise
-  3. optimize_dataset with every objective          5. the table: results.md/json/png
-     (and the beyond-the-paper recipe, BEST, as an extra row)
+  1. train the teacher and the student on data      3. distill on real data (vanilla KD) and on noise
+  2. compute_stats (with graphwise stats)           4. per objective (and the beyond-the-paper recipe,
+                                                       BEST, as an extra row): optimize_dataset, then
+                                                       distill on that reconstruction
+                                                    5. the table: results.md/json/png
 
 Each stage is recorded in summaries/<run>/results.json with the settings it ran
 with; a later invocation reuses a stage whose settings match and whose artifact
@@ -160,7 +161,7 @@ def run(cfg):
         lambda: compute_stats.run(derived(base, procedure="compute_stats", compute_graphwise_stats=True,
                                           **teacher_flags)), stats_valid)
 
-    # 3. reconstructions: the paper's objectives, then the extra (beyond the paper) row
+    # What each data-free row runs: the paper's objectives, then the extra (beyond the paper) row.
     plans = {}  # row -> (objective, optimize_dataset flags, distill flags)
     if s["paper_rows"]:
         for objective in OBJECTIVES:
@@ -169,8 +170,28 @@ def run(cfg):
     plans[BEST_ROW] = (BEST["objective"], dict(BEST["optimize"], optimization_steps=s["best_optimization_steps"],
                                                summary_folder=os.path.join(run_dir, "extra_rows"),
                                                run_name=BEST_ROW.replace(" ", "_")), BEST["distill"])
-    reconstructions = {}
-    for row, (objective, options, _) in plans.items():
+    # 3-4. distillation rows, each in its own folder under the run: the reference rows first, then each
+    # reconstruction as soon as it exists, so an interrupted grid has finished whole rows (and a table).
+    rows_folder = os.path.join(run_dir, "distill_rows")
+    distilled, reconstructions = {}, {}
+
+    def distill_row(row, dataset, epochs, options):
+        tag = row.replace(" ", "_")
+        settings = {**common, "teacher": fingerprint, "student": student.name, "data": dataset, "epochs": epochs,
+                    "student_definition": to_json(student), **options}
+        if row in reconstructions:   # a reconstruction made again is distilled again
+            settings["reconstruction_written"] = os.stat(dataset).st_mtime_ns
+        distilled[row] = stages.run(
+            f"distill {row}", settings,
+            lambda: distill.run(derived(
+                base, procedure="distill", student_model=cfg.student_model, dataset=dataset, epochs=epochs,
+                eval_dataset=cfg.dataset, summary_folder=rows_folder, run_name=tag,
+                noise_samples=s["samples_per_class"] * teacher.num_classes, **options, **teacher_flags)),
+            checkpoint_valid(student, "student_checkpoint"))
+
+    distill_row("vanilla KD", cfg.dataset, s["kd_epochs"], {})
+    distill_row("KD on noise", "noise", s["distill_epochs"], {})
+    for row, (objective, options, distill_options) in plans.items():
         settings = {**common, "teacher": fingerprint, "stats": stats["stats_file"],
                     "stats_written": os.stat(stats["stats_file"]).st_mtime_ns, "objective": objective,
                     "samples_per_class": s["samples_per_class"], "loss_form": cfg.loss_form, **options}
@@ -188,33 +209,14 @@ def run(cfg):
                 samples_per_class=s["samples_per_class"], stats_file=stats["stats_file"], **options,
                 **teacher_flags)),
             npy_valid)
-
-    # 4. distillation rows, each in its own folder under the run
-    rows_folder = os.path.join(run_dir, "distill_rows")
-    sources = {row: (r["output"], s["distill_epochs"], plans[row][2]) for row, r in reconstructions.items()}
-    sources["vanilla KD"] = (cfg.dataset, s["kd_epochs"], {})
-    sources["KD on noise"] = ("noise", s["distill_epochs"], {})
-    distilled = {}
-    for row, (dataset, epochs, options) in sources.items():
-        tag = row.replace(" ", "_")
-        settings = {**common, "teacher": fingerprint, "student": student.name, "data": dataset, "epochs": epochs,
-                    "student_definition": to_json(student), **options}
-        if row in reconstructions:   # a reconstruction made again is distilled again
-            settings["reconstruction_written"] = os.stat(dataset).st_mtime_ns
-        distilled[row] = stages.run(
-            f"distill {row}", settings,
-            lambda dataset=dataset, epochs=epochs, tag=tag, options=options: distill.run(derived(
-                base, procedure="distill", student_model=cfg.student_model, dataset=dataset, epochs=epochs,
-                eval_dataset=cfg.dataset, summary_folder=rows_folder, run_name=tag,
-                noise_samples=s["samples_per_class"] * teacher.num_classes, **options, **teacher_flags)),
-            checkpoint_valid(student, "student_checkpoint"))
+        distill_row(row, reconstructions[row]["output"], s["distill_epochs"], distill_options)
+        write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
     # 5. the table
-    table = write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir)
-    return table
+    return write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir)
 
 
-def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir):
+def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=True):
     paper = PAPER.get((teacher.name, student.name), {}) if cfg.dataset in PAPER_DATASETS else {}
     wall = {name: rec["wall_seconds"] for name, rec in stages.state.items()}
     rows = [("teacher", trained[teacher.name]["test_accuracy"], wall.get(f"train {teacher.name}"), None),
@@ -246,5 +248,6 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
     refs = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] not in bars}
     compare_runs.plot(bars, refs, f"{teacher.name} -> {student.name} ({s['preset']})",
                       os.path.join(run_dir, "results.png"))
-    print(markdown)
+    if show:
+        print(markdown)
     return table

@@ -99,3 +99,22 @@ def assert_tensorboard_shows_the_promised_scalars(run_dir):
         os.path.join("optimize_dataset", "spectral_all_layers")]
     distill_rows = [t for folder, t in tags.items() if folder.startswith("distill_rows")]
     assert distill_rows and all({"test_accuracy", "teacher_agreement", "kd_loss"} <= t for t in distill_rows)
+
+
+def test_an_interrupted_grid_keeps_each_finished_row_and_its_table(tiny, tmp_path):
+    """Each objective is distilled as soon as its reconstruction exists, and the table is written after
+    every row: a grid stopped in its second objective already reports the first."""
+    from procedures import optimize_dataset
+    real_run = optimize_dataset.run
+
+    def stop_at_all_layers(cfg):
+        if cfg.optimization_objective == "all_layers":
+            raise KeyboardInterrupt
+        return real_run(cfg)
+    with mock.patch.object(optimize_dataset, "run", stop_at_all_layers), pytest.raises(KeyboardInterrupt):
+        reproduce.run(tiny)
+    saved = json.loads((tmp_path / "grid" / "results.json").read_text())
+    assert "distill top_layer" in saved["stages"] and "distill vanilla KD" in saved["stages"]
+    assert [r["row"] for r in saved["table"]] == ["teacher", "student trained on data", "vanilla KD", "KD on noise",
+                                                  "top_layer"]
+    assert "| top_layer |" in (tmp_path / "grid" / "results.md").read_text()
