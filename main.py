@@ -46,6 +46,8 @@ flags.DEFINE_boolean("compute_graphwise_stats", False,
 flags.DEFINE_string("preset", "", "reproduce: paper (the paper's scale), quick (minutes) or best (reference "
                     "rows and the beyond-the-paper recipe only); "
                     "--epochs, --samples_per_class and --optimization_steps override it")
+flags.DEFINE_string("rows", "", "reproduce: only these data-free rows, comma-separated (objective names, "
+                    "'dfkd best'); the reference rows always run. Default: every row of the preset")
 flags.DEFINE_float("spectral_fraction", 0.1, "compute_stats: share of graph Fourier coefficients kept per class")
 flags.DEFINE_string("spectral_reading", "sampled_full", "optimize_dataset, spectral objectives: what a sample matches. "
                     "sampled_full: its class's kept coefficients, drawn with their recorded full covariance; "

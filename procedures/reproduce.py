@@ -139,6 +139,23 @@ def run(cfg):
     def checkpoint_valid(spec, key="model_checkpoint"):
         return lambda r: checkpoint.load_teacher_values(spec, r.get("model_meta", ""), r[key])
 
+    # What each data-free row runs: the paper's objectives, then the extra (beyond the paper) row.
+    plans = {}  # row -> (objective, optimize_dataset flags, distill flags)
+    if s["paper_rows"]:
+        for objective in OBJECTIVES:
+            if objective != "all_layers_dropout" or any(l.dropout > 0 for l in teacher.weighted_layers):
+                plans[objective] = (objective, dict(optimization_steps=s["optimization_steps"]), {})
+    plans[BEST_ROW] = (BEST["objective"], dict(BEST["optimize"], optimization_steps=s["best_optimization_steps"],
+                                               summary_folder=os.path.join(run_dir, "extra_rows"),
+                                               run_name=BEST_ROW.replace(" ", "_")), BEST["distill"])
+    if cfg.rows:   # a part of the grid, e.g. what a time-limited session can finish
+        chosen = [r.strip() for r in cfg.rows.split(",") if r.strip()]
+        unknown = [r for r in chosen if r not in plans]
+        if unknown:
+            raise UserError(f"--rows: {', '.join(map(repr, unknown))} is not a row of --preset={s['preset']} for "
+                            f"{teacher.name}; choose from {', '.join(plans)}")
+        plans = {row: plan for row, plan in plans.items() if row in chosen}
+
     # 1. teacher and student trained on data
     trained = {}
     for spec, flag in ((teacher, cfg.model), (student, cfg.student_model)):   # flag: a name or a model file
@@ -161,15 +178,6 @@ def run(cfg):
         lambda: compute_stats.run(derived(base, procedure="compute_stats", compute_graphwise_stats=True,
                                           **teacher_flags)), stats_valid)
 
-    # What each data-free row runs: the paper's objectives, then the extra (beyond the paper) row.
-    plans = {}  # row -> (objective, optimize_dataset flags, distill flags)
-    if s["paper_rows"]:
-        for objective in OBJECTIVES:
-            if objective != "all_layers_dropout" or any(l.dropout > 0 for l in teacher.weighted_layers):
-                plans[objective] = (objective, dict(optimization_steps=s["optimization_steps"]), {})
-    plans[BEST_ROW] = (BEST["objective"], dict(BEST["optimize"], optimization_steps=s["best_optimization_steps"],
-                                               summary_folder=os.path.join(run_dir, "extra_rows"),
-                                               run_name=BEST_ROW.replace(" ", "_")), BEST["distill"])
     # 3-4. distillation rows, each in its own folder under the run: the reference rows first, then each
     # reconstruction as soon as it exists, so an interrupted grid has finished whole rows (and a table).
     rows_folder = os.path.join(run_dir, "distill_rows")

@@ -118,3 +118,15 @@ def test_an_interrupted_grid_keeps_each_finished_row_and_its_table(tiny, tmp_pat
     assert [r["row"] for r in saved["table"]] == ["teacher", "student trained on data", "vanilla KD", "KD on noise",
                                                   "top_layer"]
     assert "| top_layer |" in (tmp_path / "grid" / "results.md").read_text()
+
+
+def test_rows_runs_a_part_of_the_grid_and_refuses_an_unknown_row(tiny, tmp_path):
+    from utils.errors import UserError
+    tiny.rows = "all_layers,spectral"
+    with pytest.raises(UserError, match="--rows: 'spectral' is not a row of --preset=tiny for hinton1200"):
+        reproduce.run(tiny)
+    assert not (tmp_path / "grid" / "results.json").exists()        # refused before any work
+    tiny.rows = "all_layers,dfkd best"
+    table = reproduce.run(tiny)
+    assert [r["row"] for r in table] == ["teacher", "student trained on data", "vanilla KD", "KD on noise",
+                                         "all_layers", "dfkd best"]
