@@ -86,28 +86,30 @@ def test_too_large_graph_is_refused(monkeypatch):
 
 # --- the kept-coefficient statistics (compute_stats) and the kept-only loss (optimize_dataset) ---
 
-def recorded_stats(tmp_path, fraction, n_per_class=40, seed=0):
-    """POOL_SPEC's graph statistics recorded from synthetic activations, saved and loaded as a
-    real stats file. Returns (stats, {class: [n, N] signals})."""
+def saved_graph_stats(path, spec, values, fraction, classes):
+    """The graph statistics of `spec` recorded from given activations, saved and loaded as a real stats
+    file. classes: one {layer: [n, D] activations} per class."""
     from procedures import stats_file
-    values = tiny_values(POOL_SPEC, seed)
-    rng = np.random.default_rng(seed)
-    recorder = spectral.GraphwiseRecorder(POOL_SPEC, values, ["a", "d"], fraction, log=lambda *a: None)
-    signals, layers = {}, {"a": [], "d": []}
-    for c in range(3):
-        mix = rng.normal(size=(18, 18))
-        s = rng.normal(size=(n_per_class, 18)) @ mix + rng.normal(size=18) * 3
-        signals[c] = s
-        recorder.record({"a": s[:, :16], "d": s[:, 16:]})
-        for name, part in (("a", s[:, :16]), ("d", s[:, 16:])):
-            layers[name].append(part)
-    moments = {name: {"mean": np.stack([p.mean(0) for p in parts]), "std": np.stack([p.std(0) for p in parts]),
-                      "cov": None, "shape": (parts[0].shape[1],)} for name, parts in layers.items()}
-    path = str(tmp_path / f"stats_{fraction}.npz")
+    layers = list(classes[0])
+    recorder = spectral.GraphwiseRecorder(spec, values, layers, fraction, log=lambda *a: None)
+    for acts in classes:
+        recorder.record(acts)
+    moments = {n: {"mean": np.stack([a[n].mean(0) for a in classes]), "std": np.stack([a[n].std(0) for a in classes]),
+                   "cov": None, "shape": (classes[0][n].shape[1],)} for n in layers}
     graphwise = {**recorder.arrays(), "graph__fingerprint": np.str_("x")}
-    stats_file.save(path, {"model": "tiny_pool", "run_name": "t", "temperature": 8.0, "fingerprint": "x",
-                           "counts": np.full(3, n_per_class), "graphwise": graphwise}, moments)
-    return stats_file.load(path), signals
+    stats_file.save(path, {"model": spec.name, "run_name": "t", "temperature": 8.0, "fingerprint": "x",
+                           "counts": np.array([len(a[layers[0]]) for a in classes]), "graphwise": graphwise}, moments)
+    return stats_file.load(path)
+
+
+def recorded_stats(tmp_path, fraction, n_per_class=40, seed=0):
+    """POOL_SPEC's graph statistics recorded from synthetic activations. Returns (stats, {class: [n, N] signals})."""
+    rng = np.random.default_rng(seed)
+    signals = {c: rng.normal(size=(n_per_class, 18)) @ rng.normal(size=(18, 18)) + rng.normal(size=18) * 3
+               for c in range(3)}
+    classes = [{"a": s[:, :16], "d": s[:, 16:]} for s in signals.values()]
+    return saved_graph_stats(str(tmp_path / f"stats_{fraction}.npz"), POOL_SPEC, tiny_values(POOL_SPEC, seed),
+                             fraction, classes), signals
 
 
 def kept_loss(targets, signals, labels, matched):
@@ -225,21 +227,12 @@ def test_average_pool_edges_carry_the_weight_it_applies():
 def test_the_pairs_targets_are_drawn_together_with_their_recorded_cross_covariance(tmp_path):
     """Two pairs share a layer: their kept coefficients are correlated over the examples, and the
     draws keep that correlation (independent draws would give the shared layer unrelated targets)."""
-    from procedures import objectives, stats_file
+    from procedures import objectives
     spec = ModelSpec("tiny_dense", (6,), (Dense("a", 5), Dense("b", 4), Dense("d", 3)))
-    values = tiny_values(spec, 4)
     rng = np.random.default_rng(4)
-    recorder = spectral.GraphwiseRecorder(spec, values, ["a", "b", "d"], 0.5, log=lambda *a: None)
     signal = rng.normal(size=(400, 12)) @ rng.normal(size=(12, 12))
     split = {"a": signal[:, :5], "b": signal[:, 5:9], "d": signal[:, 9:]}
-    recorder.record(split)
-    layers = {n: {"mean": x.mean(0)[None], "std": x.std(0)[None], "cov": None, "shape": (x.shape[1],)}
-              for n, x in split.items()}
-    path = str(tmp_path / "stats.npz")
-    stats_file.save(path, {"model": "tiny_dense", "run_name": "t", "temperature": 8.0, "fingerprint": "x",
-                           "counts": np.array([400]), "graphwise": {**recorder.arrays(),
-                                                                     "graph__fingerprint": np.str_("x")}}, layers)
-    stats = stats_file.load(path)
+    stats = saved_graph_stats(str(tmp_path / "stats.npz"), spec, tiny_values(spec, 4), 0.5, [split])
     recorded = np.concatenate([signal[:, :9] @ stats.graph("pair0").class_basis(0),
                                signal[:, 5:] @ stats.graph("pair1").class_basis(0)], axis=1)
     targets = objectives.get("spectral_layer_pairs").targets(stats, "sampled_full")
@@ -259,26 +252,13 @@ def test_projection_read_through_narrow_layers_inputs_equals_the_plain_one(tmp_p
     stride, behind a pool, and for a top layer divided by the temperature."""
     import tensorflow as tf
     from models.graph import build_frozen, recorded_layers
-    from procedures import objectives, stats_file
+    from procedures import objectives
     spec = ModelSpec("tiny_fold", (6, 6, 1), (Conv("a", 4, 3, padding="SAME"), MaxPool(2),
                                              Conv("b", 8, 2, stride=1, padding="SAME"), Dense("d", 80)))
     values = tiny_values(spec, 7)
-    layers = ["a", "b", "d"]
-    recorder = spectral.GraphwiseRecorder(spec, values, layers, 0.2, log=lambda *a: None)
     rng = np.random.default_rng(7)
-    widths = {"a": 144, "b": 72, "d": 80}
-    per_class = []
-    for c in range(2):
-        split = {n: rng.normal(size=(30, w)) + c for n, w in widths.items()}
-        recorder.record(split)
-        per_class.append(split)
-    moments = {n: {"mean": np.stack([p[n].mean(0) for p in per_class]), "std": np.stack([p[n].std(0) for p in per_class]),
-                   "cov": None, "shape": (w,)} for n, w in widths.items()}
-    path = str(tmp_path / "stats.npz")
-    stats_file.save(path, {"model": "tiny_fold", "run_name": "t", "temperature": 8.0, "fingerprint": "x",
-                           "counts": np.array([30, 30]), "graphwise": {**recorder.arrays(),
-                                                                       "graph__fingerprint": np.str_("x")}}, moments)
-    stats = stats_file.load(path)
+    classes = [{n: rng.normal(size=(30, w)) + c for n, w in (("a", 144), ("b", 72), ("d", 80))} for c in range(2)]
+    stats = saved_graph_stats(str(tmp_path / "stats.npz"), spec, values, 0.2, classes)
     objective = objectives.get("spectral_all_layers" if group == "all" else "spectral_layer_pairs")
     plain = objective.targets(stats)
     folded = objective.targets(stats, teacher=objectives.FrozenTeacher(spec, values, 8.0))
