@@ -142,8 +142,9 @@ def kept_projection_macs(spec, objective_name):
     inputs = dict(zip(sizes, (int(np.prod(s)) for s in builder.weighted_input_shapes(spec))))
     groups = spectral.graph_groups(list(sizes))
     chosen = ["all"] if objective_name == "spectral_all_layers" else [g for g in groups if g != "all"]
-    return sum(sum(min(sizes[n], inputs[n]) for n in groups[g]) * max(1, round(0.1 * sum(sizes[n] for n in groups[g])))
-               for g in chosen)
+    read = {g: sum(min(sizes[n], inputs[n]) for n in groups[g]) for g in chosen}
+    vertices = {g: sum(sizes[n] for n in groups[g]) for g in chosen}
+    return sum(read[g] * max(1, round(0.1 * vertices[g])) for g in chosen)
 
 
 def reconstruction_batch(spec, objective_name, batch, steps, threads):
