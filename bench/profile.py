@@ -38,7 +38,7 @@ def op_times(step_stats):
 
 
 def profile(model, objective_name, batch, steps, threads):
-    rg, sess, batch_args = reconstruction_batch(models.get(model), objective_name, batch, steps, threads)
+    rg, sess, batch_args, _ = reconstruction_batch(models.get(model), objective_name, batch, steps, threads)
     rg.start(sess, *batch_args)
     sess.run(rg.step, {rg.step_index: 0})  # warm-up
     totals = collections.Counter()

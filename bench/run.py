@@ -132,19 +132,13 @@ def fake_stats(spec):
     return stats_file.Stats(arrays, "bench")
 
 
-def kept_projection_macs(spec, objective_name):
-    """Multiply-adds per sample of a spectral objective's kept-coefficient projection: D x k per graph,
-    k = 10% of its N vertices, D the columns it reads (a layer wider than its input is read through
-    its input: objectives.KeptSpectralTargets)."""
-    if not objectives.get(objective_name).spectral:
+def kept_projection_macs(targets_source):
+    """Multiply-adds per sample of a spectral objective's kept-coefficient projection: one [D, k] matrix
+    per graph (a reconstruction batch is one class; class 0's), read from the matrices the objective
+    built, so D already counts a layer read through its narrower input (objectives.projection_constants)."""
+    if not isinstance(targets_source, objectives.KeptSpectralTargets):   # layer-wise or vertex-domain targets
         return 0
-    sizes = {n: int(np.prod(s)) for n, s in builder.recorded_shapes(spec).items()}
-    inputs = dict(zip(sizes, (int(np.prod(s)) for s in builder.weighted_input_shapes(spec))))
-    groups = spectral.graph_groups(list(sizes))
-    chosen = ["all"] if objective_name == "spectral_all_layers" else [g for g in groups if g != "all"]
-    read = {g: sum(min(sizes[n], inputs[n]) for n in groups[g]) for g in chosen}
-    vertices = {g: sum(sizes[n] for n in groups[g]) for g in chosen}
-    return sum(read[g] * max(1, round(0.1 * vertices[g])) for g in chosen)
+    return sum(int(np.prod(targets_source.constants[f"basis_{group}_0"].shape)) for group in targets_source.graphs)
 
 
 def reconstruction_batch(spec, objective_name, batch, steps, threads):
@@ -159,13 +153,14 @@ def reconstruction_batch(spec, objective_name, batch, steps, threads):
     x0 = rng.normal(0.15, 0.1, (batch, spec.input_size)).astype(np.float32)
     targets = targets_source.sample(labels, rng)
     masks = optimize_dataset.dropout_masks(spec, rg, rng, batch)
-    return rg, make_session(rg.graph, threads), (x0, targets, masks, labels)
+    return rg, make_session(rg.graph, threads), (x0, targets, masks, labels), targets_source
 
 
 def reconstruction_rate(spec, objective_name, batch, steps, threads):
-    rg, sess, batch_args = reconstruction_batch(spec, objective_name, batch, steps, threads)
+    """(sample-steps/s, multiply-adds per sample of the kept projection, 0 if none)."""
+    rg, sess, batch_args, targets_source = reconstruction_batch(spec, objective_name, batch, steps, threads)
     seconds = timed(lambda: rg.run_batch(sess, *batch_args), repeats=1)
-    return batch * steps / seconds
+    return batch * steps / seconds, kept_projection_macs(targets_source)
 
 
 def unfused_reconstruction_rate(spec, batch, steps, threads):
@@ -290,9 +285,10 @@ def main(argv=None):
         for objective in OBJECTIVE_NAMES:
             if objective == "all_layers_dropout" and not any(l.dropout for l in spec.weighted_layers):
                 continue
-            rate = rates[objective] = reconstruction_rate(spec, objective, args.batch, steps, threads)
+            rate, projection_macs = reconstruction_rate(spec, objective, args.batch, steps, threads)
+            rates[objective] = rate
             # Forward and input gradient of the teacher, and of the kept projection for the spectral ones.
-            projection = 4 * kept_projection_macs(spec, objective)
+            projection = 4 * projection_macs
             add(f"optimize_dataset {objective}", spec.name, rate, "sample-steps/s", 2 * fwd, limit, projection)
             if spec is lenet:
                 add(f"optimize_dataset {objective}", spec.name, rate, "sample-steps/s", 2 * fwd, "conv+grad",

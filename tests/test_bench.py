@@ -19,12 +19,22 @@ def test_every_measurement_runs():
     assert bench.matmul_limit(hinton, 8, 2, 0) > 0
     assert bench.conv_limit(lenet, 8, 2, 0, with_input_gradient=True) > 0
     for objective in bench.OBJECTIVE_NAMES:
-        assert bench.reconstruction_rate(hinton, objective, 8, 2, 0) > 0
-    assert bench.reconstruction_rate(lenet, "spectral_layer_pairs", 8, 2, 0) > 0
+        assert bench.reconstruction_rate(hinton, objective, 8, 2, 0)[0] > 0
+    assert bench.reconstruction_rate(lenet, "spectral_layer_pairs", 8, 2, 0)[0] > 0
     assert bench.unfused_reconstruction_rate(lenet, 8, 2, 0) > 0
     assert bench.train_rate(lenet, 8, 2, 0) > 0
     assert bench.distill_rate(hinton, models.get("hinton800"), 8, 2, 0) > 0
     assert bench.stats_rate(lenet, 50, 0) > 0
+
+
+def test_the_kept_projection_is_counted_over_the_columns_it_reads():
+    """LeNet's whole graph: 6,518 vertices, 652 kept; conv1 (4,704 units) is read through its 1,024
+    pixels and conv2 (1,600 units) through its 1,176 inputs: 2,414 columns."""
+    lenet, hinton = models.get("lenet"), models.get("hinton1200")
+    assert bench.reconstruction_rate(lenet, "spectral_all_layers", 8, 1, 0)[1] == (1024 + 1176 + 120 + 84 + 10) * 652
+    # hinton1200: only the first layer (784 pixels -> 1,200 units) is read through its input
+    assert bench.reconstruction_rate(hinton, "spectral_all_layers", 8, 1, 0)[1] == (784 + 1200 + 10) * 241
+    assert bench.reconstruction_rate(hinton, "all_layers", 8, 1, 0)[1] == 0
 
 
 def test_profile_attributes_time_to_the_ops_a_lenet_step_runs():
