@@ -237,6 +237,7 @@ def run(cfg):
     t0, done = time.time(), 0
     with make_session(rg.graph, cfg.num_threads) as sess:
         for b in todo:
+            batch_t0 = time.time()
             start, stop = plan[b]
             for attempt in range(MAX_ATTEMPTS):
                 labels, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, stats.num_classes, attempt,
@@ -250,7 +251,9 @@ def run(cfg):
                       f"{attempt + 2} of {MAX_ATTEMPTS})")
             else:
                 raise UserError(f"batch {b} diverged {MAX_ATTEMPTS} times; lower --lr (now {cfg.lr})")
-            atomic.save_npz(batch_file(b), x=x, labels=labels, agree=(predictions == labels))
+            # Each batch keeps its own time, so a run finished in several pieces reports the sum of all.
+            atomic.save_npz(batch_file(b), x=x, labels=labels, agree=(predictions == labels),
+                            seconds=time.time() - batch_t0)
             if b == 0:
                 for step in range(0, len(history), max(1, len(history) // 100)):
                     write_scalars(writer, step, **{"loss_curve_batch0": history[step]})
@@ -266,15 +269,22 @@ def run(cfg):
     x = np.concatenate([p["x"] for p in parts]).astype(np.float32)
     labels = np.concatenate([p["labels"] for p in parts]).astype(np.int64)
     agreement = float(np.mean(np.concatenate([p["agree"] for p in parts])))
+    earlier = [p for b, p in zip(mine, parts) if b not in todo]
+    earlier_seconds = sum(float(p["seconds"]) for p in earlier if "seconds" in p)
     atomic.save_npy(labels_path(out), labels)
     atomic.save_npy(out, x)
     atomic.save_json(out[:-len(".npy")] + ".json", {**settings, "samples": int(len(x)),
                                                      "teacher_agreement": agreement})
     shutil.rmtree(partial_dir)
     sample_steps = done * cfg.optimization_steps
+    # wall_seconds: every piece of the run; the speed: this piece's.
     results = {"output": out, "samples": int(len(x)), "teacher_agreement": agreement,
-               "wall_seconds": round(wall, 1), "batch_size": cfg.optimize_batch_size,
+               "wall_seconds": round(wall + earlier_seconds, 1), "earlier_pieces_seconds": round(earlier_seconds, 1),
+               "batch_size": cfg.optimize_batch_size,
                "sample_steps_per_second": round(sample_steps / wall, 1) if done else None}
+    untimed = sum("seconds" not in p for p in earlier)
+    if untimed:   # kept by a version that did not time its batches
+        results["batches_without_time"] = untimed
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"optimize_dataset/{cfg.optimization_objective}",
                       vars(cfg), results)
     print(f"[optimize_dataset] {len(x)} samples; teacher assigns {100 * agreement:.1f}% to their intended class")

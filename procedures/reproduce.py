@@ -102,7 +102,9 @@ class Stages:
         print(f"[reproduce] {name}: running")
         t0 = time.time()
         result = work()
-        self.state[name] = {"settings": settings, "result": result, "wall_seconds": round(time.time() - t0, 1)}
+        # A stage resumed from an earlier invocation's pieces counts their time too.
+        seconds = time.time() - t0 + result.get("earlier_pieces_seconds", 0)
+        self.state[name] = {"settings": settings, "result": result, "wall_seconds": round(seconds, 1)}
         self.save()
         return result
 

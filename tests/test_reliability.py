@@ -1,6 +1,7 @@
 """Bad input through the real CLI, kill -9 in the middle of a reconstruction, NaN
 batches, and random bytes thrown at every artifact loader."""
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -209,12 +210,18 @@ def test_sigkill_mid_reconstruction_then_resume_gives_identical_output(pipeline,
     finished = len(list(partial.glob("batch_*.npz")))
     assert 3 <= finished < 10, "the kill came too late to test anything"
     assert not (data_dir / "data_optimized_all_layers_kill.npy").exists()  # no partial output
+    kept_seconds = 0.0
     for kept in partial.glob("batch_*.npz"):
-        np.load(kept)  # every kept batch is complete
+        kept_seconds += float(np.load(kept)["seconds"])  # every kept batch is complete, with its time
 
     resumed = cli(*optimize_args(pipeline, summary))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming: {finished} of 10 batches already done" in resumed.stdout
+    # The reported time is both pieces': the kept batches' and the resumed run's.
+    with open(summary / "kill" / "log.json") as f:
+        result = json.load(f)["procedures"]["optimize_dataset/all_layers"]["results"]
+    assert kept_seconds > 0 and result["earlier_pieces_seconds"] == pytest.approx(kept_seconds, abs=0.1)
+    assert result["wall_seconds"] > result["earlier_pieces_seconds"]
     np.testing.assert_array_equal(np.load(data_dir / "data_optimized_all_layers_kill.npy"), expected)
     assert not partial.exists()
     assert not [p for p in os.listdir(data_dir) if ".tmp" in p]

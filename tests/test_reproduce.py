@@ -130,3 +130,12 @@ def test_rows_runs_a_part_of_the_grid_and_refuses_an_unknown_row(tiny, tmp_path)
     table = reproduce.run(tiny)
     assert [r["row"] for r in table] == ["teacher", "student trained on data", "vanilla KD", "KD on noise",
                                          "all_layers", "dfkd best"]
+
+
+def test_a_stage_resumed_from_earlier_pieces_counts_their_time(tmp_path):
+    stages = reproduce.Stages(str(tmp_path / "results.json"))
+    stages.run("optimize_dataset x", {"a": 1}, lambda: {"earlier_pieces_seconds": 600.0}, lambda r: None)
+    stages.run("train y", {"a": 1}, lambda: {}, lambda r: None)
+    saved = json.loads((tmp_path / "results.json").read_text())["stages"]
+    assert 600.0 <= saved["optimize_dataset x"]["wall_seconds"] < 610
+    assert saved["train y"]["wall_seconds"] < 10
