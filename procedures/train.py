@@ -2,6 +2,7 @@
 periodic evaluation, checkpoints, TensorBoard and log.json. Restarts from the
 latest checkpoint of the same model in the run folder."""
 import glob
+import json
 import os
 import re
 import time
@@ -13,7 +14,7 @@ import models
 from models import checkpoint
 from models.graph import build_trainable
 from procedures import checks, evaluation
-from utils import runlog
+from utils import atomic, runlog
 from utils.errors import UserError
 from utils.progress import Progress
 from utils.session import make_session
@@ -27,6 +28,15 @@ def latest_step(checkpoint_dir, model_name):
     steps = [int(m.group(1)) for path in glob.glob(os.path.join(checkpoint_dir, f"{model_name}-*.index"))
              if (m := re.search(rf"{re.escape(model_name)}-(\d+)\.index$", path))]
     return max(steps, default=0)
+
+
+def checkpoint_seconds(checkpoint_dir):
+    """{step: training seconds up to that checkpoint, over every piece of the run}, or {}."""
+    try:
+        with open(os.path.join(checkpoint_dir, "train_seconds.json")) as f:
+            return {int(step): float(seconds) for step, seconds in json.load(f).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def learning_rate(lr, schedule, global_step, total_steps):
@@ -90,6 +100,15 @@ def run(cfg):
 
     progress = Progress(total_steps - start_step, f"train {spec.name}")
     t0 = time.time()
+    # Each checkpoint records the training time so far, so a run finished in pieces reports all of it.
+    seconds_at = checkpoint_seconds(ckpt_dir)
+    earlier = seconds_at.get(start_step, 0.0) if start_step else 0.0
+
+    def save(step):
+        saver.save(sess, prefix, global_step=step)
+        seconds_at[step] = earlier + time.time() - t0
+        atomic.save_json(os.path.join(ckpt_dir, "train_seconds.json"), seconds_at)
+
     step, test_acc, last_loss = start_step, None, float("nan")
     for epoch in range(start_step // steps_per_epoch, cfg.epochs):
         batches = data.train_batches(cfg.train_batch_size, cfg.rng_seed, epoch)
@@ -104,16 +123,17 @@ def run(cfg):
                 test_acc = evaluate()
                 write_scalars(writer, step, test_accuracy=test_acc)
             if step % cfg.checkpoint_interval == 0 or step == total_steps:
-                saver.save(sess, prefix, global_step=step)
+                save(step)
             progress.update(step - start_step, epoch=epoch + 1, loss=float(last_loss),
                             test_acc=test_acc if test_acc is not None else float("nan"))
     if test_acc is None or step != total_steps or step == start_step:
         test_acc = evaluate()
     if not os.path.exists(f"{prefix}-{step}.index"):
-        saver.save(sess, prefix, global_step=step)
+        save(step)
     writer.close()
     wall = time.time() - t0
-    results = {"test_accuracy": test_acc, "steps": int(step), "wall_seconds": round(wall, 1),
+    results = {"test_accuracy": test_acc, "steps": int(step), "wall_seconds": round(wall + earlier, 1),
+               "earlier_pieces_seconds": round(earlier, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "model_meta": f"{prefix}-{step}.meta", "model_checkpoint": f"{prefix}-{step}"}
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"train/{spec.name}", vars(cfg), results)

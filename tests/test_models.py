@@ -155,9 +155,15 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, toy_dataset, 
     with pytest.raises(KeyboardInterrupt):
         train.run(cfg)
     monkeypatch.setattr(progress.Progress, "update", original_update)
-    assert train.latest_step(str(tmp_path / "cut" / "test" / "train" / "checkpoint"), "hinton1200") == 6
+    ckpt_dir = str(tmp_path / "cut" / "test" / "train" / "checkpoint")
+    assert train.latest_step(ckpt_dir, "hinton1200") == 6
+    seconds_to_6 = train.checkpoint_seconds(ckpt_dir)[6]
     resumed = train.run(cfg)
     assert resumed["steps"] == whole["steps"] == 10
+    # The reported time is both pieces': up to the checkpoint it resumed from, and after.
+    assert seconds_to_6 > 0 and resumed["earlier_pieces_seconds"] == pytest.approx(seconds_to_6, abs=0.1)
+    assert resumed["wall_seconds"] > resumed["earlier_pieces_seconds"]
+    assert train.checkpoint_seconds(ckpt_dir)[10] == pytest.approx(resumed["wall_seconds"], abs=1.0)
     a, b = final_weights(whole["model_checkpoint"]), final_weights(resumed["model_checkpoint"])
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5)
