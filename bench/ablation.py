@@ -97,9 +97,11 @@ def main_py(*flags):
     return [sys.executable, os.path.join(ROOT, "main.py"), *flags]
 
 
-def read_result(summary_folder, run, procedure):
+def read_log(summary_folder, run, procedure):
+    """(results, versions) of one procedure of a run, from its log.json."""
     with open(os.path.join(summary_folder, run, "log.json")) as f:
-        return json.load(f)["procedures"][procedure]["results"]
+        entry = json.load(f)["procedures"][procedure]
+    return entry["results"], entry.get("versions", {})
 
 
 def run_logged(command, log_file):
@@ -173,12 +175,14 @@ def main():
             continue
         if not os.path.exists(npy):
             run_logged(recon_cmd, log_file)
-        recon = read_result(out_dir, recon_run, f"optimize_dataset/{objective}")
+        recon, recon_versions = read_log(out_dir, recon_run, f"optimize_dataset/{objective}")
         run_logged(distill_cmd, log_file)
-        result = read_result(out_dir, distill_run, f"distill/{os.path.basename(npy)[:-4]}")
+        result, _ = read_log(out_dir, distill_run, f"distill/{os.path.basename(npy)[:-4]}")
         table[name] = {"test_accuracy": round(100 * result["test_accuracy"], 2),
                        "teacher_assigns_intended_class": round(100 * recon["teacher_agreement"], 1),
                        "optimize_seconds": recon["wall_seconds"], "distill_seconds": result["wall_seconds"],
+                       # where the reconstruction ran, since its time depends on it
+                       "cpu": recon_versions.get("cpu"), "commit": recon_versions.get("commit"),
                        "commands": [recon_cmd[1:], distill_cmd[1:]]}
         print(f"[ablation] {name}: {table[name]['test_accuracy']:.2f}% "
               f"(optimize {recon['wall_seconds']} s, distill {result['wall_seconds']} s)", flush=True)

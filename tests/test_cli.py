@@ -44,3 +44,22 @@ def test_unwritable_summary_folder(tmp_path):
                      f"--summary_folder={blocker}")
     assert result.returncode == 2
     assert "--summary_folder: cannot write" in error_lines(result.stderr)[0]
+
+
+def test_every_logged_result_names_the_processor_and_the_code_commit(tmp_path):
+    """log.json carries what a number depends on besides the flags: the CPU and the git commit."""
+    import json
+
+    from utils import runlog
+    runlog.update_log(str(tmp_path), "run", "train/x", {"epochs": 1}, {"test_accuracy": 0.5})
+    logged = json.loads((tmp_path / "run" / "log.json").read_text())["procedures"]["train/x"]["versions"]
+    assert logged["cpu"] is None or isinstance(logged["cpu"], str) and logged["cpu"]
+    if os.path.isfile("/proc/cpuinfo"):
+        assert logged["cpu"]
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:   # not a git checkout
+        assert logged["commit"] is None
+        return
+    changed = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True).stdout.strip()
+    assert logged["commit"] == head.stdout.strip() + ("+changes" if changed else "")

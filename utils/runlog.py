@@ -1,7 +1,9 @@
 """summaries/<run>/log.json: flags, versions and results, merged across procedures."""
+import functools
 import json
 import os
 import platform
+import subprocess
 import time
 
 from utils import atomic
@@ -12,11 +14,40 @@ def run_dir(summary_folder, run_name):
 
 
 def versions():
+    """What a reported number depends on besides the flags: versions, processor and code."""
     import numpy
     import tensorflow as tf
     return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "numpy": numpy.__version__, "machine": platform.machine(),
-            "cpu_count": os.cpu_count()}
+            "numpy": numpy.__version__, "machine": platform.machine(), "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(), "commit": code_commit()}
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_model():
+    """The processor's name (Linux: /proc/cpuinfo), else what platform knows, else None."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+@functools.lru_cache(maxsize=None)
+def code_commit():
+    """The git commit of this code, with "+changes" if tracked files differ from it; None outside git."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0 or status.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+changes" if status.stdout.strip() else "")
 
 
 def model_files(flags):
