@@ -249,7 +249,7 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
         lines.append(f"| {r['row']} | {r['test_accuracy']:.2f} | {'' if r['paper'] is None else r['paper']} | "
                      f"{'' if r['teacher_assigns_intended_class'] is None else r['teacher_assigns_intended_class']}"
                      f" | {'' if r['wall_seconds'] is None else round(r['wall_seconds'])} |")
-    lines += ["", f"Stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in wall.items()), ""]
+    lines += ["", "Stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in wall.items()), ""]
     markdown = "\n".join(lines)
     atomic.save_bytes(os.path.join(run_dir, "results.md"), markdown.encode())
     stages.save(table=table, settings=s, teacher=teacher.name, student=student.name)
