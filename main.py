@@ -61,6 +61,8 @@ flags.DEFINE_string("stats_file", "", "Activation statistics; default summaries/
 flags.DEFINE_integer("samples_per_class", 6400, "optimize_dataset: reconstructed samples per class")
 flags.DEFINE_integer("optimization_steps", 1000, "optimize_dataset: Adam steps per batch")
 flags.DEFINE_integer("optimize_batch_size", 640, "optimize_dataset: samples optimized together (classes mixed)")
+flags.DEFINE_integer("optimize_workers", 0, "optimize_dataset: batches optimized at once, each in its own process "
+                     "with its share of the cores; 0 = one per core without a GPU, one with a GPU")
 flags.DEFINE_integer("num_shards", 1, "optimize_dataset: split the reconstruction into this many independent "
                      "pieces (e.g. a SLURM array); load them together with a glob in --dataset")
 flags.DEFINE_integer("shard_index", 0, "optimize_dataset: which piece this run makes, 0..num_shards-1")

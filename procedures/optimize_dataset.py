@@ -6,10 +6,14 @@ its class; Adam then moves the inputs (and nothing else) to minimise the objecti
 Each Adam step is one session.run on variables that hold the batch (nothing big is fed per step).
 Finished batches are kept on disk, so an interrupted run resumes where it stopped.
 """
+import ctypes
 import json
+import multiprocessing
 import os
 import shutil
+import signal
 import time
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -30,6 +34,8 @@ from utils.tensorboard import write_scalars
 tf1 = tf.compat.v1
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 MAX_ATTEMPTS = 3
+PR_SET_PDEATHSIG = 1   # linux/prctl.h
+MAX_AUTO_WORKERS = 8   # each worker is a TensorFlow process of its own (memory)
 
 
 def output_path(cfg):
@@ -174,17 +180,19 @@ def settings_of(cfg, fingerprint):
     return {**{k: getattr(cfg, k) for k in keys}, **Priors.from_cfg(cfg)._asdict(), "fingerprint": fingerprint}
 
 
-def run(cfg):
-    checks.run_name(cfg)
-    checks.require(cfg, "model", "optimization_objective")
+class Inputs(NamedTuple):
+    """What every batch of a run needs, loaded and checked once per process."""
+    spec: object
+    objective: objectives.Objective
+    values: dict
+    fingerprint: str
+    stats: object
+    sampler: object
+    priors: Priors
+
+
+def load_inputs(cfg):
     objective = objectives.get(cfg.optimization_objective)
-    cfg.lr = cfg.lr if cfg.lr is not None else 0.07
-    checks.positive(cfg, "lr", "temperature", "optimization_steps", "samples_per_class", "optimize_batch_size")
-    if cfg.num_shards < 1 or not 0 <= cfg.shard_index < cfg.num_shards:
-        raise UserError(f"--shard_index must be in 0..--num_shards-1 and --num_shards >= 1, got "
-                        f"{cfg.shard_index} of {cfg.num_shards}")
-    checks.non_negative(cfg, "noise_std")
-    objectives.check_options(cfg.spectral_reading, cfg.loss_form)
     priors = Priors.from_cfg(cfg)
     spec = models.get(cfg.model)
     if priors.needs_images:
@@ -202,41 +210,37 @@ def run(cfg):
     stats_file.validate(stats, spec, cfg.temperature, fingerprint)
     sampler = objective.targets(stats, cfg.spectral_reading, cfg.loss_form,
                                 objectives.FrozenTeacher(spec, values, cfg.temperature))
-    out = output_path(cfg)
-    checks.writable_folder(os.path.dirname(out), "--summary_folder")
+    return Inputs(spec, objective, values, fingerprint, stats, sampler, priors)
 
-    total = cfg.samples_per_class * stats.num_classes
-    plan = batch_plan(total, cfg.optimize_batch_size)
-    mine = list(shard_batches(len(plan), cfg.shard_index, cfg.num_shards))
-    partial_dir = os.path.join(os.path.dirname(out), "." + os.path.basename(out)[:-len(".npy")] + ".partial")
-    settings = settings_of(cfg, fingerprint)
-    settings_file = os.path.join(partial_dir, "settings.json")
-    if os.path.isdir(partial_dir):
-        try:
-            with open(settings_file) as f:
-                kept = json.load(f) == settings
-        except (OSError, ValueError):
-            kept = False
-        if not kept:
-            print(f"[optimize_dataset] discarding unfinished batches in {partial_dir}: other settings")
-            shutil.rmtree(partial_dir)
-    if not os.path.isdir(partial_dir):
-        os.makedirs(partial_dir)
-        atomic.save_json(settings_file, settings)
 
-    rg = ReconstructionGraph(spec, values, objective, sampler, cfg.temperature, cfg.lr,
-                             cfg.optimization_steps, priors, stats)
-    writer = tf1.summary.FileWriter(os.path.join(os.path.dirname(out), "..", "optimize_dataset",
+def worker_count(requested, batches):
+    """--optimize_workers: 0 = one per core on a CPU-only machine, up to MAX_AUTO_WORKERS (several
+    one-thread processes beat one process with every core on small models: README, Speed); one
+    where a GPU is visible. Never more than the batches left."""
+    if requested == 0:
+        cores = len(os.sched_getaffinity(0))
+        requested = 1 if tf.config.list_physical_devices("GPU") else min(cores, MAX_AUTO_WORKERS)
+    return max(1, min(requested, batches))
+
+
+def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, parent=None):
+    """Optimizes `batches` one after another and keeps each in partial_dir as it finishes.
+    worker/workers: this process's place among those running at once (each has its share of
+    the cores); parent: the pid to outlive, so a worker whose run was killed stops too."""
+    spec, stats, sampler, objective = inputs.spec, inputs.stats, inputs.sampler, inputs.objective
+    plan = batch_plan(cfg.samples_per_class * stats.num_classes, cfg.optimize_batch_size)
+    rg = ReconstructionGraph(spec, inputs.values, objective, sampler, cfg.temperature, cfg.lr,
+                             cfg.optimization_steps, inputs.priors, stats)
+    writer = tf1.summary.FileWriter(os.path.join(os.path.dirname(partial_dir), "..", "optimize_dataset",
                                                  cfg.optimization_objective))
-    batch_file = lambda b: os.path.join(partial_dir, f"batch_{b:05d}.npz")
-    todo = [b for b in mine if not os.path.exists(batch_file(b))]
-    if len(todo) < len(mine):
-        print(f"[optimize_dataset] resuming: {len(mine) - len(todo)} of {len(mine)} batches already done")
-    progress = Progress(sum(plan[b][1] - plan[b][0] for b in todo), f"optimize {cfg.optimization_objective}",
-                        unit="samples", every_seconds=0)
-    t0, done = time.time(), 0
-    with make_session(rg.graph, cfg.num_threads) as sess:
-        for b in todo:
+    label = f"optimize {cfg.optimization_objective}" + (f" worker {worker + 1}/{workers}" if workers > 1 else "")
+    progress = Progress(sum(plan[b][1] - plan[b][0] for b in batches), label, unit="samples", every_seconds=0)
+    threads = max(1, (cfg.num_threads or len(os.sched_getaffinity(0))) // workers)
+    done = 0
+    with make_session(rg.graph, threads) as sess:
+        for b in batches:
+            if parent is not None and os.getppid() != parent:
+                break
             batch_t0 = time.time()
             start, stop = plan[b]
             for attempt in range(MAX_ATTEMPTS):
@@ -251,9 +255,10 @@ def run(cfg):
                       f"{attempt + 2} of {MAX_ATTEMPTS})")
             else:
                 raise UserError(f"batch {b} diverged {MAX_ATTEMPTS} times; lower --lr (now {cfg.lr})")
-            # Each batch keeps its own time, so a run finished in several pieces reports the sum of all.
-            atomic.save_npz(batch_file(b), x=x, labels=labels, agree=(predictions == labels),
-                            seconds=time.time() - batch_t0)
+            # Each batch keeps its share of the wall time, so a run finished in several pieces
+            # reports the sum of all (batches running side by side share it).
+            atomic.save_npz(batch_file(partial_dir, b), x=x, labels=labels, agree=(predictions == labels),
+                            seconds=(time.time() - batch_t0) / workers)
             if b == 0:
                 for step in range(0, len(history), max(1, len(history) // 100)):
                     write_scalars(writer, step, **{"loss_curve_batch0": history[step]})
@@ -263,9 +268,90 @@ def run(cfg):
             progress.update(done, batch=f"{b + 1}/{len(plan)}", loss=float(history[-1]),
                             agree=float(np.mean(predictions == labels)))
     writer.close()
+
+
+def _start_worker():
+    # Ctrl-C reaches every process of the terminal; the parent alone answers it (and stops the workers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # On Linux a worker dies with its parent (kill -9 included), mid-batch; elsewhere it stops at its
+    # next batch (optimize_batches checks the parent).
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (AttributeError, OSError):
+        pass
+
+
+def _worker(cfg, batches, partial_dir, worker, workers, parent):
+    tf.get_logger().setLevel("ERROR")   # as main.py: no deprecation notices about the v1 API
+    tf1.disable_eager_execution()
+    optimize_batches(cfg, load_inputs(cfg), batches, partial_dir, worker, workers, parent)
+
+
+def optimize_in_workers(cfg, todo, partial_dir, workers):
+    """Batches split round-robin over `workers` processes; the first error stops them all and is raised here."""
+    context = multiprocessing.get_context("spawn")   # a fresh TensorFlow per process (fork would copy its threads)
+    with context.Pool(workers, initializer=_start_worker) as pool:
+        pending = [pool.apply_async(_worker, (cfg, todo[w::workers], partial_dir, w, workers, os.getpid()))
+                   for w in range(workers)]
+        while pending:
+            pending[0].wait(0.5)
+            for result in [r for r in pending if r.ready()]:
+                result.get()   # re-raises a worker's error; leaving the with-block stops the others
+                pending.remove(result)
+
+
+def batch_file(partial_dir, b):
+    return os.path.join(partial_dir, f"batch_{b:05d}.npz")
+
+
+def run(cfg):
+    checks.run_name(cfg)
+    checks.require(cfg, "model", "optimization_objective")
+    cfg.lr = cfg.lr if cfg.lr is not None else 0.07
+    checks.positive(cfg, "lr", "temperature", "optimization_steps", "samples_per_class", "optimize_batch_size")
+    checks.non_negative(cfg, "optimize_workers")
+    if cfg.num_shards < 1 or not 0 <= cfg.shard_index < cfg.num_shards:
+        raise UserError(f"--shard_index must be in 0..--num_shards-1 and --num_shards >= 1, got "
+                        f"{cfg.shard_index} of {cfg.num_shards}")
+    checks.non_negative(cfg, "noise_std")
+    objectives.check_options(cfg.spectral_reading, cfg.loss_form)
+    inputs = load_inputs(cfg)
+    out = output_path(cfg)
+    checks.writable_folder(os.path.dirname(out), "--summary_folder")
+
+    total = cfg.samples_per_class * inputs.stats.num_classes
+    plan = batch_plan(total, cfg.optimize_batch_size)
+    mine = list(shard_batches(len(plan), cfg.shard_index, cfg.num_shards))
+    partial_dir = os.path.join(os.path.dirname(out), "." + os.path.basename(out)[:-len(".npy")] + ".partial")
+    settings = settings_of(cfg, inputs.fingerprint)
+    settings_file = os.path.join(partial_dir, "settings.json")
+    if os.path.isdir(partial_dir):
+        try:
+            with open(settings_file) as f:
+                kept = json.load(f) == settings
+        except (OSError, ValueError):
+            kept = False
+        if not kept:
+            print(f"[optimize_dataset] discarding unfinished batches in {partial_dir}: other settings")
+            shutil.rmtree(partial_dir)
+    if not os.path.isdir(partial_dir):
+        os.makedirs(partial_dir)
+        atomic.save_json(settings_file, settings)
+
+    todo = [b for b in mine if not os.path.exists(batch_file(partial_dir, b))]
+    if len(todo) < len(mine):
+        print(f"[optimize_dataset] resuming: {len(mine) - len(todo)} of {len(mine)} batches already done")
+    workers = worker_count(cfg.optimize_workers, len(todo))
+    t0 = time.time()
+    if workers > 1:
+        print(f"[optimize_dataset] {len(todo)} batches over {workers} worker processes")
+        optimize_in_workers(cfg, todo, partial_dir, workers)
+    else:
+        optimize_batches(cfg, inputs, todo, partial_dir)
+    done = sum(plan[b][1] - plan[b][0] for b in todo)
     wall = time.time() - t0
 
-    parts = [np.load(batch_file(b), allow_pickle=False) for b in mine]
+    parts = [np.load(batch_file(partial_dir, b), allow_pickle=False) for b in mine]
     x = np.concatenate([p["x"] for p in parts]).astype(np.float32)
     labels = np.concatenate([p["labels"] for p in parts]).astype(np.int64)
     agreement = float(np.mean(np.concatenate([p["agree"] for p in parts])))
@@ -280,7 +366,7 @@ def run(cfg):
     # wall_seconds: every piece of the run; the speed: this piece's.
     results = {"output": out, "samples": int(len(x)), "teacher_agreement": agreement,
                "wall_seconds": round(wall + earlier_seconds, 1), "earlier_pieces_seconds": round(earlier_seconds, 1),
-               "batch_size": cfg.optimize_batch_size,
+               "batch_size": cfg.optimize_batch_size, "workers": workers,
                "sample_steps_per_second": round(sample_steps / wall, 1) if done else None}
     untimed = sum("seconds" not in p for p in earlier)
     if untimed:   # kept by a version that did not time its batches

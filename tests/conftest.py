@@ -46,7 +46,7 @@ def make_cfg(**overrides):
                model_meta="", model_checkpoint="", data_dir=os.environ["DFKD_DATA_DIR"],
                num_threads=0, verbose=False, temperature=8.0, max_full_cov_dim=2048,
                optimization_objective="top_layer", stats_file="", samples_per_class=4, optimization_steps=20,
-               optimize_batch_size=16, noise_mean=0.15, noise_std=0.1,
+               optimize_batch_size=16, optimize_workers=1, noise_mean=0.15, noise_std=0.1,
                student_model="hinton800", eval_dataset="", noise_samples=200,
                compute_graphwise_stats=False, spectral_fraction=0.1, spectral_reading="sampled_full", loss_form="dfkd", num_shards=1, shard_index=0, preset="", rows="", explicit_flags=[],
                clip_inputs=False, jitter=0, tv_weight=0.0, l2_weight=0.0, batch_stats_weight=0.0,

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import datasets
 import models
+from datasets.optimized import labels_path
 from models import checkpoint
 from procedures import objectives, optimize_dataset, stats_file
 from tests.conftest import make_cfg
@@ -170,6 +171,34 @@ def test_two_shards_merged_equal_the_unsharded_run(setups):
             datasets.get(outputs[1].replace(".shard-0-of-2", ".shard-*-of-2"), None)
     finally:
         cfg.num_shards, cfg.shard_index, cfg.samples_per_class, cfg.optimize_batch_size = 1, 0, 4, 16
+
+
+def test_worker_processes_make_the_one_process_dataset(setups):
+    cfg = setups["hinton1200"]
+    cfg.optimization_objective, cfg.samples_per_class, cfg.optimize_batch_size = "top_layer", 5, 8  # 7 batches
+    try:
+        one = optimize_dataset.run(cfg)
+        x_one, y_one = np.load(one["output"]), np.load(labels_path(one["output"]))
+        cfg.optimize_workers = 2
+        two = optimize_dataset.run(cfg)
+        assert (one["workers"], two["workers"]) == (1, 2)
+        # The same batches from the same seeds; only the thread count per batch differs.
+        np.testing.assert_array_equal(np.load(labels_path(two["output"])), y_one)
+        np.testing.assert_allclose(np.load(two["output"]), x_one, atol=1e-4)
+        assert two["teacher_agreement"] == one["teacher_agreement"]
+        cfg.lr = 1e38   # every batch overflows: the workers' error reaches the caller as the usual one line
+        with pytest.raises(UserError, match="lower --lr"):
+            optimize_dataset.run(cfg)
+    finally:
+        cfg.samples_per_class, cfg.optimize_batch_size, cfg.optimize_workers, cfg.lr = 4, 16, 1, None
+
+
+def test_worker_count_follows_the_flag_the_cores_and_the_batches():
+    cores = len(os.sched_getaffinity(0))
+    assert optimize_dataset.worker_count(3, 100) == 3
+    assert optimize_dataset.worker_count(3, 2) == 2        # never more workers than batches left
+    assert optimize_dataset.worker_count(0, 100) == min(cores, optimize_dataset.MAX_AUTO_WORKERS)
+    assert optimize_dataset.worker_count(0, 0) == 1
 
 
 @pytest.mark.parametrize("loss_form", ["dfkd", "authors"])

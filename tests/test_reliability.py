@@ -193,14 +193,17 @@ def optimize_args(p, summary, **extra):
 
 
 def test_sigkill_mid_reconstruction_then_resume_gives_identical_output(pipeline, tmp_path):
-    whole = cli(*optimize_args(pipeline, tmp_path / "whole"))
+    # Two worker processes: kill -9 of the parent must take them down too, and the resumed run gives
+    # the same bits (every batch runs in a one-thread process either way).
+    whole = cli(*optimize_args(pipeline, tmp_path / "whole", optimize_workers=2))
     assert whole.returncode == 0, whole.stderr[-2000:]
     expected = np.load(tmp_path / "whole" / "kill" / "data" / "data_optimized_all_layers_kill.npy")
 
     summary = tmp_path / "cut"
     data_dir = summary / "kill" / "data"
     partial = data_dir / ".data_optimized_all_layers_kill.partial"
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), *optimize_args(pipeline, summary)],
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"),
+                             *optimize_args(pipeline, summary, optimize_workers=2)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline and len(list(partial.glob("batch_*.npz"))) < 3:
@@ -208,13 +211,15 @@ def test_sigkill_mid_reconstruction_then_resume_gives_identical_output(pipeline,
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = len(list(partial.glob("batch_*.npz")))
+    time.sleep(3)   # a worker that outlived its parent would write its next batch in well under this
+    assert len(list(partial.glob("batch_*.npz"))) == finished
     assert 3 <= finished < 10, "the kill came too late to test anything"
     assert not (data_dir / "data_optimized_all_layers_kill.npy").exists()  # no partial output
     kept_seconds = 0.0
     for kept in partial.glob("batch_*.npz"):
         kept_seconds += float(np.load(kept)["seconds"])  # every kept batch is complete, with its time
 
-    resumed = cli(*optimize_args(pipeline, summary))
+    resumed = cli(*optimize_args(pipeline, summary, optimize_workers=2))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming: {finished} of 10 batches already done" in resumed.stdout
     # The reported time is both pieces': the kept batches' and the resumed run's.
