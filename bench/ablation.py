@@ -183,6 +183,7 @@ def main():
                        "optimize_seconds": recon["wall_seconds"], "distill_seconds": result["wall_seconds"],
                        # where the reconstruction ran, since its time depends on it
                        "cpu": recon_versions.get("cpu"), "commit": recon_versions.get("commit"),
+                       "workers": recon.get("workers", 1),
                        "commands": [recon_cmd[1:], distill_cmd[1:]]}
         print(f"[ablation] {name}: {table[name]['test_accuracy']:.2f}% "
               f"(optimize {recon['wall_seconds']} s, distill {result['wall_seconds']} s)", flush=True)

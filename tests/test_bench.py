@@ -75,6 +75,7 @@ def test_ablation_runs_rows_through_the_cli_and_reuses_them(tmp_path, mnist_dir,
     from utils import runlog
     assert table["faithful top_layer"]["cpu"] == runlog.cpu_model()   # where the timed reconstruction ran
     assert table["faithful top_layer"]["commit"] == runlog.code_commit()
+    assert table["faithful top_layer"]["workers"] == 1   # 20 samples are one batch: no worker processes
     again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
     assert again.stdout.count("done before") == 2 and "$ " not in again.stdout
     assert "| distill: shift 2 | distill: --augment_shift=2 |" in (tmp_path / "ablation_teacher" / "ablation.md").read_text()
