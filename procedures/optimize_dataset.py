@@ -215,8 +215,8 @@ def load_inputs(cfg):
 
 def worker_count(requested, batches):
     """--optimize_workers: 0 = one per core on a CPU-only machine, up to MAX_AUTO_WORKERS (several
-    one-thread processes beat one process with every core on small models: README, Speed); one
-    where a GPU is visible. Never more than the batches left."""
+    one-thread processes beat one process with every core on small models: README, Worker
+    processes); one where a GPU is visible. Never more than the batches left."""
     if requested == 0:
         cores = len(os.sched_getaffinity(0))
         requested = 1 if tf.config.list_physical_devices("GPU") else min(cores, MAX_AUTO_WORKERS)
