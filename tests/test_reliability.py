@@ -210,8 +210,9 @@ def test_sigkill_mid_reconstruction_then_resume_gives_identical_output(pipeline,
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    time.sleep(0.5)   # the workers' own SIGKILL follows their parent's death within microseconds
     finished = len(list(partial.glob("batch_*.npz")))
-    time.sleep(3)   # a worker that outlived its parent would write its next batch in well under this
+    time.sleep(3)     # a worker that outlived its parent would write its next batch in well under this
     assert len(list(partial.glob("batch_*.npz"))) == finished
     assert 3 <= finished < 10, "the kill came too late to test anything"
     assert not (data_dir / "data_optimized_all_layers_kill.npy").exists()  # no partial output
