@@ -28,7 +28,7 @@ from models import builder  # noqa: E402
 from models.spec import Conv, Dense  # noqa: E402
 from models.graph import build_frozen  # noqa: E402
 from procedures import compute_stats, distill, objectives, optimize_dataset, spectral, stats_file, train  # noqa: E402
-from utils.session import make_session  # noqa: E402
+from utils.session import available_cores, make_session  # noqa: E402
 
 tf1 = tf.compat.v1
 OBJECTIVE_NAMES = ("top_layer", "all_layers", "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs")
@@ -312,7 +312,7 @@ def main(argv=None):
         flops = 3 * builder.forward_macs(student) * 2 + builder.forward_macs(spec) * 2
         add("distill (batch 64)", f"{spec.name}->{student.name}",
             distill_rate(spec, student, 64, steps * 3, threads), "examples/s", flops, limit)
-    report = {"machine": {"cpus": len(os.sched_getaffinity(0)), "tensorflow": tf.__version__},
+    report = {"machine": {"cpus": available_cores(), "tensorflow": tf.__version__},
               "settings": {"batch": args.batch, "steps": steps, "threads": threads}, "limits_gflops": limits,
               "stages": rows, "spectral_step_vs_all_layers_step": step_cost}
     print(json.dumps(report, indent=1))

@@ -28,7 +28,7 @@ from procedures.priors import Priors
 from utils import atomic, runlog
 from utils.errors import UserError
 from utils.progress import Progress
-from utils.session import make_session
+from utils.session import available_cores, make_session
 from utils.tensorboard import write_scalars
 
 tf1 = tf.compat.v1
@@ -218,8 +218,7 @@ def worker_count(requested, batches):
     one-thread processes beat one process with every core on small models: README, Worker
     processes); one where a GPU is visible. Never more than the batches left."""
     if requested == 0:
-        cores = len(os.sched_getaffinity(0))
-        requested = 1 if tf.config.list_physical_devices("GPU") else min(cores, MAX_AUTO_WORKERS)
+        requested = 1 if tf.config.list_physical_devices("GPU") else min(available_cores(), MAX_AUTO_WORKERS)
     return max(1, min(requested, batches))
 
 
@@ -235,7 +234,7 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
                                                  cfg.optimization_objective))
     label = f"optimize {cfg.optimization_objective}" + (f" worker {worker + 1}/{workers}" if workers > 1 else "")
     progress = Progress(sum(plan[b][1] - plan[b][0] for b in batches), label, unit="samples", every_seconds=0)
-    threads = max(1, (cfg.num_threads or len(os.sched_getaffinity(0))) // workers)
+    threads = max(1, (cfg.num_threads or available_cores()) // workers)
     done = 0
     with make_session(rg.graph, threads) as sess:
         for b in batches:

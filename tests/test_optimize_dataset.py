@@ -194,11 +194,19 @@ def test_worker_processes_make_the_one_process_dataset(setups):
 
 
 def test_worker_count_follows_the_flag_the_cores_and_the_batches():
-    cores = len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))   # Linux, as CI
     assert optimize_dataset.worker_count(3, 100) == 3
     assert optimize_dataset.worker_count(3, 2) == 2        # never more workers than batches left
     assert optimize_dataset.worker_count(0, 100) == min(cores, optimize_dataset.MAX_AUTO_WORKERS)
     assert optimize_dataset.worker_count(0, 0) == 1
+
+
+def test_available_cores_without_sched_getaffinity(monkeypatch):
+    """macOS and Windows have no os.sched_getaffinity: every core counts there."""
+    from utils import session
+    assert session.available_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert session.available_cores() == os.cpu_count()
 
 
 @pytest.mark.parametrize("loss_form", ["dfkd", "authors"])
