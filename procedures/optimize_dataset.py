@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import time
 from typing import NamedTuple
 
@@ -274,10 +275,8 @@ def _start_worker():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # On Linux a worker dies with its parent (kill -9 included), mid-batch; elsewhere it stops at its
     # next batch (optimize_batches checks the parent).
-    try:
+    if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (AttributeError, OSError):
-        pass
 
 
 def _worker(cfg, batches, partial_dir, worker, workers, parent):
