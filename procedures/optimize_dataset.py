@@ -6,7 +6,9 @@ its class; Adam then moves the inputs (and nothing else) to minimise the objecti
 Each Adam step is one session.run on variables that hold the batch (nothing big is fed per step).
 Finished batches are kept on disk, so an interrupted run resumes where it stopped.
 """
+import contextlib
 import ctypes
+import io
 import json
 import multiprocessing
 import os
@@ -282,7 +284,9 @@ def _start_worker():
 def _worker(cfg, batches, partial_dir, worker, workers, parent):
     tf.get_logger().setLevel("ERROR")   # as main.py: no deprecation notices about the v1 API
     tf1.disable_eager_execution()
-    optimize_batches(cfg, load_inputs(cfg), batches, partial_dir, worker, workers, parent)
+    with contextlib.redirect_stderr(io.StringIO()):   # the parent has printed these inputs' warnings once
+        inputs = load_inputs(cfg)
+    optimize_batches(cfg, inputs, batches, partial_dir, worker, workers, parent)
 
 
 def optimize_in_workers(cfg, todo, partial_dir, workers):

@@ -173,14 +173,17 @@ def test_two_shards_merged_equal_the_unsharded_run(setups):
         cfg.num_shards, cfg.shard_index, cfg.samples_per_class, cfg.optimize_batch_size = 1, 0, 4, 16
 
 
-def test_worker_processes_make_the_one_process_dataset(setups):
+def test_worker_processes_make_the_one_process_dataset(setups, capfd):
     cfg = setups["hinton1200"]
-    cfg.optimization_objective, cfg.samples_per_class, cfg.optimize_batch_size = "top_layer", 5, 8  # 7 batches
+    cfg.optimization_objective, cfg.samples_per_class, cfg.optimize_batch_size = "all_layers", 5, 8  # 7 batches
     try:
         one = optimize_dataset.run(cfg)
         x_one, y_one = np.load(one["output"]), np.load(labels_path(one["output"]))
+        capfd.readouterr()
         cfg.optimize_workers = 2
         two = optimize_dataset.run(cfg)
+        warnings = [line for line in capfd.readouterr().err.splitlines() if line.startswith("warning:")]
+        assert warnings and len(set(warnings)) == len(warnings), warnings   # printed once, not once a process
         assert (one["workers"], two["workers"]) == (1, 2)
         # The same batches from the same seeds; only the thread count per batch differs.
         np.testing.assert_array_equal(np.load(labels_path(two["output"])), y_one)
