@@ -257,7 +257,8 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
     bars = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] in OBJECTIVES + (BEST_ROW,)}
     refs = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] not in bars}
     compare_runs.plot(bars, refs, f"{teacher.name} -> {student.name} ({s['preset']})",
-                      os.path.join(run_dir, "results.png"))
+                      os.path.join(run_dir, "results.png"),
+                      paper={r["row"]: r["paper"] / 100 for r in table if r["paper"] is not None})
     if show:
         print(markdown)
     return table

@@ -117,6 +117,18 @@ def test_compare_runs(tmp_path):
     assert png_size(compare_runs.run(["--logs", str(path)])) == (900, 500)
 
 
+def test_compare_runs_draws_the_papers_numbers_beside_ours(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(common, "save", lambda fig, path: drawn.append(fig) or path)
+    bars, refs = {"top_layer": 0.9, "all_layers": 0.95, "dfkd best": 0.98}, {"teacher": 0.985}
+    compare_runs.plot(bars, refs, "t", str(tmp_path / "a.png"))
+    compare_runs.plot(bars, refs, "t", str(tmp_path / "b.png"),
+                      paper={"top_layer": 0.6875, "all_layers": 0.7638, "teacher": 0.9695})
+    alone, beside = ([[round(p.get_height(), 2) for p in c] for c in fig.axes[0].containers] for fig in drawn)
+    assert alone == [[90.0, 95.0, 98.0]]
+    assert beside == [[90.0, 95.0, 98.0], [68.75, 76.38]]   # only bars with a paper number get one
+
+
 @pytest.mark.parametrize("script, flag", [("view", "--dataset"), ("pixel_intensities", "--dataset"),
                                           ("stats_viz", "--stats_file"), ("print_stats", "--stats_file"),
                                           ("compare_runs", "--logs")])

@@ -69,19 +69,28 @@ def collect(entries):
     return bars, refs, title
 
 
-def plot(bars, refs, title, output):
+def plot(bars, refs, title, output, paper=None):
+    """paper: {bar label: the paper's accuracy}, drawn as a grey bar beside ours where it has one."""
     order = [o for o in OBJECTIVES if o in bars] + sorted(k for k in bars if k not in OBJECTIVES)
+    paper = {k: v for k, v in (paper or {}).items() if k in bars and v is not None}
     fig = common.figure(900, 500)
     ax = fig.add_axes([0.08, 0.22, 0.62, 0.68])
-    values = [100 * bars[k] for k in order]
-    ax.bar(range(len(order)), values, color="tab:blue")
-    for i, v in enumerate(values):
-        ax.text(i, v + 0.5, f"{v:.1f}", ha="center", fontsize=8)
+    width = 0.4 if paper else 0.8
+    groups = [("ours", bars, "tab:blue", -width / 2 if paper else 0.0)]
+    if paper:
+        groups.append(("paper (64,000 samples)", paper, "silver", width / 2))
+    for label, values, color, shift in groups:
+        xs = [i + shift for i, k in enumerate(order) if k in values]
+        heights = [100 * values[k] for k in order if k in values]
+        ax.bar(xs, heights, width, color=color, label=label if paper else None)
+        for x, v in zip(xs, heights):
+            ax.text(x, v + 0.5, f"{v:.1f}", ha="center", fontsize=7 if paper else 8)
     styles = {"teacher": ("black", "-"), "student trained on data": ("green", "--"),
               "vanilla KD": ("navy", ":"), "KD on noise": ("red", "-.")}
     for label, acc in refs.items():
         color, linestyle = styles.get(label, ("gray", ":"))
         ax.axhline(100 * acc, color=color, linestyle=linestyle, label=f"{label} {100 * acc:.2f}")
+    ax.set_xlim(-0.6, max(len(order), 3) - 0.4)   # a bar keeps its width when there are few
     ax.set_xticks(range(len(order)))
     ax.set_xticklabels(order, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("student test accuracy (%)")
