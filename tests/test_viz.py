@@ -129,6 +129,17 @@ def test_compare_runs_draws_the_papers_numbers_beside_ours(tmp_path, monkeypatch
     assert beside == [[90.0, 95.0, 98.0], [68.75, 76.38]]   # only bars with a paper number get one
 
 
+def test_compare_runs_value_labels_keep_clear_of_the_reference_lines(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(common, "save", lambda fig, path: drawn.append(fig) or path)
+    compare_runs.plot({"top_layer": 0.9624, "all_layers": 0.05}, {"teacher": 0.9858}, "t", str(tmp_path / "a.png"))
+    labels = {t.get_text(): t for t in drawn[0].axes[0].texts}
+    assert set(labels) == {"96.24", "5.00"}   # the table's two decimals
+    tall, short = labels["96.24"], labels["5.00"]
+    assert tall.get_position()[1] < 96.24 and tall.get_va() == "top"     # inside its bar, below the teacher line
+    assert short.get_position()[1] > 5.0 and short.get_va() == "bottom"  # too short to hold it: above
+
+
 @pytest.mark.parametrize("script, flag", [("view", "--dataset"), ("pixel_intensities", "--dataset"),
                                           ("stats_viz", "--stats_file"), ("print_stats", "--stats_file"),
                                           ("compare_runs", "--logs")])

@@ -16,6 +16,7 @@ from viz import common  # noqa: E402
 
 # Same names as procedures/objectives.py (not imported: that would load TensorFlow for a chart).
 OBJECTIVES = ("top_layer", "all_layers", "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs")
+LABEL_INSIDE_ABOVE = 15.0   # % accuracy from which a bar is tall enough to hold its value label
 
 
 def objective_of(dataset):
@@ -84,7 +85,11 @@ def plot(bars, refs, title, output, paper=None):
         heights = [100 * values[k] for k in order if k in values]
         ax.bar(xs, heights, width, color=color, label=label if paper else None)
         for x, v in zip(xs, heights):
-            ax.text(x, v + 0.5, f"{v:.1f}", ha="center", fontsize=7 if paper else 8)
+            # Inside the top of a tall bar: above it, the label would sit on the teacher's line.
+            inside = v >= LABEL_INSIDE_ABOVE
+            ax.text(x, v - 1.0 if inside else v + 0.5, f"{v:.2f}", ha="center", va="top" if inside else "bottom",
+                    fontsize=7 if paper else 8, color="white" if inside and color == "tab:blue" else "black",
+                    zorder=3)
     styles = {"teacher": ("black", "-"), "student trained on data": ("green", "--"),
               "vanilla KD": ("navy", ":"), "KD on noise": ("red", "-.")}
     for label, acc in refs.items():
