@@ -156,7 +156,7 @@ def run(cfg):
         if unknown:
             raise UserError(f"--rows: {', '.join(map(repr, unknown))} is not a row of --preset={s['preset']} for "
                             f"{teacher.name}; choose from {', '.join(plans)}")
-        plans = {row: plan for row, plan in plans.items() if row in chosen}
+        plans = {row: plans[row] for row in dict.fromkeys(chosen)}   # in the order given: the user's priority
 
     # 1. teacher and student trained on data
     trained = {}

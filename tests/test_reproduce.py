@@ -126,10 +126,14 @@ def test_rows_runs_a_part_of_the_grid_and_refuses_an_unknown_row(tiny, tmp_path)
     with pytest.raises(UserError, match="--rows: 'spectral' is not a row of --preset=tiny for hinton1200"):
         reproduce.run(tiny)
     assert not (tmp_path / "grid" / "results.json").exists()        # refused before any work
-    tiny.rows = "all_layers,dfkd best"
+    tiny.rows = "dfkd best,all_layers,dfkd best"
     table = reproduce.run(tiny)
     assert [r["row"] for r in table] == ["teacher", "student trained on data", "vanilla KD", "KD on noise",
-                                         "all_layers", "dfkd best"]
+                                         "all_layers", "dfkd best"]   # the table keeps the grid's order
+    saved = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
+    written = {row: os.stat(saved[f"optimize_dataset {row}"]["result"]["output"]).st_mtime_ns
+               for row in ("dfkd best", "all_layers")}
+    assert written["dfkd best"] < written["all_layers"]   # the work follows the order given
 
 
 def test_a_stage_resumed_from_earlier_pieces_counts_their_time(tmp_path):
