@@ -77,10 +77,10 @@ def plot(bars, refs, title, output, paper=None):
     fig = common.figure(900, 500)
     ax = fig.add_axes([0.08, 0.22, 0.62, 0.68])
     width = 0.4 if paper else 0.8
-    groups = [("ours", bars, "tab:blue", -width / 2 if paper else 0.0)]
+    groups = [("ours", bars, "tab:blue", "white", -width / 2 if paper else 0.0)]   # bar colour, label colour inside it
     if paper:
-        groups.append(("paper (64,000 samples)", paper, "silver", width / 2))
-    for label, values, color, shift in groups:
+        groups.append(("paper (64,000 samples)", paper, "silver", "black", width / 2))
+    for label, values, color, inside_color, shift in groups:
         xs = [i + shift for i, k in enumerate(order) if k in values]
         heights = [100 * values[k] for k in order if k in values]
         ax.bar(xs, heights, width, color=color, label=label if paper else None)
@@ -88,7 +88,7 @@ def plot(bars, refs, title, output, paper=None):
             # Inside the top of a tall bar: above it, the label would sit on the teacher's line.
             inside = v >= LABEL_INSIDE_ABOVE
             ax.text(x, v - 1.0 if inside else v + 0.5, f"{v:.2f}", ha="center", va="top" if inside else "bottom",
-                    fontsize=7 if paper else 8, color="white" if inside and color == "tab:blue" else "black",
+                    fontsize=7 if paper else 8, color=inside_color if inside else "black",
                     zorder=3)
     styles = {"teacher": ("black", "-"), "student trained on data": ("green", "--"),
               "vanilla KD": ("navy", ":"), "KD on noise": ("red", "-.")}
