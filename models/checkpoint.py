@@ -1,6 +1,8 @@
 """Reading a teacher checkpoint back, with checks that name the flag and the problem."""
 import json
 import os
+import re
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -60,6 +62,21 @@ def check_definition(spec, checkpoint_prefix, flag="--model"):
                         f"{path}); use that definition, or train again")
 
 
+def later_checkpoint(model_checkpoint):
+    """The last `<model>-<step>` prefix beside `model_checkpoint` with a higher step, or None.
+
+    Training keeps a few intermediate checkpoints next to the final one; a teacher given by one
+    of those is a different teacher, which is easy to miss."""
+    folder, name = os.path.split(model_checkpoint)
+    match = re.fullmatch(r"(.+)-(\d+)", name)
+    if not match or not os.path.isdir(folder or "."):
+        return None
+    pattern = re.compile(re.escape(match.group(1)) + r"-(\d+)\.index")
+    steps = [int(m.group(1)) for m in map(pattern.fullmatch, os.listdir(folder or ".")) if m]
+    last = max(steps, default=-1)
+    return os.path.join(folder, f"{match.group(1)}-{last}") if last > int(match.group(2)) else None
+
+
 def load_teacher_values(spec, model_meta, model_checkpoint):
     """Returns {variable name: numpy array} for `spec`, after checking both flags."""
     if not model_checkpoint:
@@ -80,6 +97,10 @@ def load_teacher_values(spec, model_meta, model_checkpoint):
     except Exception as e:
         raise UserError(f"--model_checkpoint: {model_checkpoint} is unreadable or incomplete ({type(e).__name__})")
     check_definition(spec, model_checkpoint)
+    later = later_checkpoint(model_checkpoint)
+    if later:
+        print(f"warning: --model_checkpoint={model_checkpoint} is not its training's last checkpoint; {later} is "
+              "(give that one unless an earlier teacher is meant)", file=sys.stderr)
     expected = builder.param_shapes(spec)
     found = {k: v for k, v in shapes.items() if k in expected}
     if found != expected:

@@ -1,3 +1,6 @@
+import os
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -114,6 +117,29 @@ def test_checkpoint_of_other_architecture_is_refused(trained_checkpoint):
         checkpoint.load_teacher_values(models.get("hinton1200"), "", results["model_checkpoint"])
     with pytest.raises(UserError, match="hinton800 graph, but --model=lenet"):
         checkpoint.load_teacher_values(models.get("lenet"), results["model_meta"], results["model_checkpoint"])
+
+
+def test_later_checkpoint_names_a_later_step_of_the_same_model(tmp_path):
+    for name in ("lenet-800", "lenet-9380", "lenet-10000.data-00000-of-00001", "lenet_half-20000", "lenet-x"):
+        (tmp_path / f"{name}.index").touch()
+    assert checkpoint.later_checkpoint(str(tmp_path / "lenet-800")) == str(tmp_path / "lenet-9380")
+    assert checkpoint.later_checkpoint(str(tmp_path / "lenet-9380")) is None   # lenet_half's steps do not count
+    assert checkpoint.later_checkpoint(str(tmp_path / "lenet")) is None
+
+
+def test_teacher_from_an_intermediate_checkpoint_is_warned_about(trained_checkpoint, tmp_path, capsys):
+    _, results = trained_checkpoint
+    prefix = results["model_checkpoint"]
+    checkpoint.load_teacher_values(models.get("hinton800"), "", prefix)   # training's last: no warning
+    assert "warning" not in capsys.readouterr().err
+    folder, name = os.path.split(prefix)
+    for f in os.listdir(folder):
+        if f.startswith(name + "."):
+            shutil.copy(os.path.join(folder, f), tmp_path / f)
+    base, step = name.rsplit("-", 1)
+    (tmp_path / f"{base}-{int(step) + 1}.index").touch()
+    checkpoint.load_teacher_values(models.get("hinton800"), "", str(tmp_path / name))
+    assert f"{base}-{int(step) + 1} is" in capsys.readouterr().err
 
 
 def test_missing_checkpoint_is_refused(tmp_path):
