@@ -1,4 +1,5 @@
 """Reading a teacher checkpoint back, with checks that name the flag and the problem."""
+import glob
 import json
 import os
 import re
@@ -62,6 +63,13 @@ def check_definition(spec, checkpoint_prefix, flag="--model"):
                         f"{path}); use that definition, or train again")
 
 
+def latest_step(checkpoint_dir, model_name):
+    """Step of the newest complete `<model>-<step>` checkpoint in the folder, or 0."""
+    steps = [int(m.group(1)) for path in glob.glob(os.path.join(checkpoint_dir, f"{model_name}-*.index"))
+             if (m := re.search(rf"{re.escape(model_name)}-(\d+)\.index$", path))]
+    return max(steps, default=0)
+
+
 def later_checkpoint(model_checkpoint):
     """The last `<model>-<step>` prefix beside `model_checkpoint` with a higher step, or None.
 
@@ -69,12 +77,11 @@ def later_checkpoint(model_checkpoint):
     of those is a different teacher, which is easy to miss."""
     folder, name = os.path.split(model_checkpoint)
     match = re.fullmatch(r"(.+)-(\d+)", name)
-    if not match or not os.path.isdir(folder or "."):
+    if not match:
         return None
-    pattern = re.compile(re.escape(match.group(1)) + r"-(\d+)\.index")
-    steps = [int(m.group(1)) for m in map(pattern.fullmatch, os.listdir(folder or ".")) if m]
-    last = max(steps, default=-1)
-    return os.path.join(folder, f"{match.group(1)}-{last}") if last > int(match.group(2)) else None
+    model_name, step = match.group(1), int(match.group(2))
+    last = latest_step(folder, model_name)
+    return os.path.join(folder, f"{model_name}-{last}") if last > step else None
 
 
 def load_teacher_values(spec, model_meta, model_checkpoint):

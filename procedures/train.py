@@ -1,10 +1,8 @@
 """--procedure=train: supervised Adam training of --model on --dataset, with
 periodic evaluation, checkpoints, TensorBoard and log.json. Restarts from the
 latest checkpoint of the same model in the run folder."""
-import glob
 import json
 import os
-import re
 import time
 
 import tensorflow as tf
@@ -21,13 +19,6 @@ from utils.session import make_session
 from utils.tensorboard import write_scalars
 
 tf1 = tf.compat.v1
-
-
-def latest_step(checkpoint_dir, model_name):
-    """Step of the newest complete `<model>-<step>` checkpoint in the folder, or 0."""
-    steps = [int(m.group(1)) for path in glob.glob(os.path.join(checkpoint_dir, f"{model_name}-*.index"))
-             if (m := re.search(rf"{re.escape(model_name)}-(\d+)\.index$", path))]
-    return max(steps, default=0)
 
 
 def checkpoint_seconds(checkpoint_dir):
@@ -87,7 +78,7 @@ def run(cfg):
         init_op = tf1.global_variables_initializer()
     sess = make_session(graph, cfg.num_threads)
     prefix = os.path.join(ckpt_dir, spec.name)
-    start_step = latest_step(ckpt_dir, spec.name)
+    start_step = checkpoint.latest_step(ckpt_dir, spec.name)
     if start_step:
         saver.restore(sess, f"{prefix}-{start_step}")
         print(f"[train] resuming from {prefix}-{start_step}")

@@ -182,7 +182,7 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, toy_dataset, 
         train.run(cfg)
     monkeypatch.setattr(progress.Progress, "update", original_update)
     ckpt_dir = str(tmp_path / "cut" / "test" / "train" / "checkpoint")
-    assert train.latest_step(ckpt_dir, "hinton1200") == 6
+    assert checkpoint.latest_step(ckpt_dir, "hinton1200") == 6
     seconds_to_6 = train.checkpoint_seconds(ckpt_dir)[6]
     resumed = train.run(cfg)
     assert resumed["steps"] == whole["steps"] == 10
