@@ -1,8 +1,10 @@
 """dfkd: data-free knowledge distillation (Lopes, Fenu & Starner 2017).
 
     python main.py --procedure=train|compute_stats|optimize_dataset|distill|reproduce --run_name=NAME ...
+    python main.py --flagfile=FILE ...     # flags one per line in FILE; later flags on the command line win
 
-This file holds the flags and the dispatch, nothing else.
+This file holds the flags and the dispatch, nothing else. docs/flags.md is generated from the
+definitions below (python -m utils.flag_docs).
 """
 import os
 import sys
@@ -12,6 +14,8 @@ import types
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter off the console
 
 from absl import app, flags  # noqa: E402
+
+from procedures import choices, flag_use  # noqa: E402  (plain data, no TensorFlow)
 
 FLAGS = flags.FLAGS
 _ABSL_FLAGS = set(FLAGS)  # absl's own (--logtostderr, ...), not passed to procedures
@@ -24,18 +28,25 @@ flags.DEFINE_string("dataset", "", "mnist, mnist_conv (32x32, for lenet models),
 flags.DEFINE_string("model", "", "Model to train, or the teacher: hinton1200, hinton800, lenet, lenet_half, or a "
                     "path to a .py file that declares SPEC (examples/models/; the file is code and runs)")
 flags.DEFINE_integer("rng_seed", 42, "Seed for every random choice; the same seed repeats a run")
-flags.DEFINE_string("procedure", "", "train, compute_stats, optimize_dataset, distill or reproduce")
-flags.DEFINE_float("lr", None, "Adam learning rate; default 0.001 for train/distill, 0.07 for optimize_dataset")
-flags.DEFINE_integer("epochs", 10, "Training epochs")
+flags.DEFINE_enum("procedure", None, choices.PROCEDURES, "What to run: train a model, record the teacher's "
+                  "metadata (compute_stats), reconstruct inputs (optimize_dataset), distill a student, or the whole "
+                  "table (reproduce)")
+flags.DEFINE_float("lr", None, "Adam learning rate; default 0.001 for train and distill, 0.07 for optimize_dataset; "
+                   "reproduce gives it to its train and distill stages")
+flags.DEFINE_integer("epochs", 10, "Passes over the data. train: over the training set; distill: over --dataset "
+                     "(a reconstruction, real data or noise); reproduce: the data-free and noise rows' distillation "
+                     "(overrides the preset)")
 flags.DEFINE_integer("train_batch_size", 64, "Examples per training step")
 flags.DEFINE_integer("test_batch_size", 1000, "Examples per evaluation batch")
 flags.DEFINE_integer("eval_interval", 1000, "Training steps between test-set evaluations")
-flags.DEFINE_integer("checkpoint_interval", 1000, "Training steps between checkpoints")
-flags.DEFINE_string("model_meta", "", "Teacher graph: summaries/<run>/train/checkpoint/<model>-<step>.meta")
+flags.DEFINE_integer("checkpoint_interval", 1000, "train, distill: steps between checkpoints; a run started again "
+                     "resumes from the newest")
+flags.DEFINE_string("model_meta", "", "Teacher graph, checked against --model; default --model_checkpoint + .meta "
+                    "where that file exists")
 flags.DEFINE_string("model_checkpoint", "", "Teacher weights: summaries/<run>/train/checkpoint/<model>-<step>")
 flags.DEFINE_float("temperature", 8.0, "Distillation temperature; the top layer statistics describe logits / T")
-flags.DEFINE_string("optimization_objective", "", "optimize_dataset: top_layer, all_layers, all_layers_dropout, "
-                    "spectral_all_layers or spectral_layer_pairs")
+flags.DEFINE_enum("optimization_objective", None, choices.OBJECTIVES, "optimize_dataset: what a reconstructed "
+                  "sample matches (docs/method.md)")
 flags.DEFINE_string("student_model", "", "distill: the student to train from scratch (hinton800, lenet_half, ... "
                     "or a model file)")
 flags.DEFINE_string("eval_dataset", "", "distill: dataset whose test split measures the student (the real "
@@ -43,17 +54,17 @@ flags.DEFINE_string("eval_dataset", "", "distill: dataset whose test split measu
 flags.DEFINE_boolean("compute_graphwise_stats", False,
                      "compute_stats: also record the spectral metadata the spectral_* objectives need")
 # Added by dfkd.
-flags.DEFINE_string("preset", "", "reproduce: paper (the paper's scale), quick (minutes) or best (reference "
-                    "rows and the beyond-the-paper recipe only); "
-                    "--epochs, --samples_per_class and --optimization_steps override it")
+flags.DEFINE_enum("preset", "paper", choices.PRESETS, "reproduce: paper (the paper's scale), quick (minutes) or "
+                  "best (reference rows and the beyond-the-paper recipe only); --epochs, --samples_per_class and "
+                  "--optimization_steps override it")
 flags.DEFINE_string("rows", "", "reproduce: only these data-free rows, comma-separated (objective names, "
                     "'dfkd best'); the reference rows always run. Default: every row of the preset")
 flags.DEFINE_float("spectral_fraction", 0.1, "compute_stats: share of graph Fourier coefficients kept per class")
-flags.DEFINE_string("spectral_reading", "sampled_full", "optimize_dataset, spectral objectives: what a sample matches. "
+flags.DEFINE_enum("spectral_reading", "sampled_full", choices.SPECTRAL_READINGS, "optimize_dataset, spectral objectives: what a sample matches. "
                     "sampled_full: its class's kept coefficients, drawn with their recorded full covariance; "
                     "sampled_diag: drawn with a diagonal spread; kept_mean: the class mean of the kept coefficients; "
                     "vertex: the class mean rebuilt from them (F^-1), matched layer by layer")
-flags.DEFINE_string("loss_form", "dfkd", "optimize_dataset: dfkd (top layer compared as is, layers weighted "
+flags.DEFINE_enum("loss_form", "dfkd", choices.LOSS_FORMS, "optimize_dataset: dfkd (top layer compared as is, layers weighted "
                     "equally) or authors (ReLU on the top layer too, each layer's error weighted by 1/size, as "
                     "the authors' code)")
 flags.DEFINE_integer("noise_samples", 60000, "distill --dataset=noise: how many noise inputs make one epoch")
@@ -70,8 +81,8 @@ flags.DEFINE_float("noise_mean", 0.15, "Mean of the Gaussian noise that reconstr
 flags.DEFINE_float("noise_std", 0.1, "Std of the Gaussian noise that reconstruction starts from")
 flags.DEFINE_integer("max_full_cov_dim", 2048,
                      "compute_stats: layers at most this wide get a full covariance, wider ones a diagonal")
-flags.DEFINE_enum("lr_schedule", "cosine", ["constant", "cosine"],
-                  "Learning rate over training: constant (original tool) or cosine decay to 1% at the end")
+flags.DEFINE_enum("lr_schedule", "cosine", choices.LR_SCHEDULES,
+                  "train: learning rate over training, constant (original tool) or cosine decay to 1% at the end")
 flags.DEFINE_string("data_dir", None, "Folder with the MNIST files (Fashion-MNIST in its fashion-mnist/ "
                     "sub-folder or beside it); default $DFKD_DATA_DIR, else ~/.keras/datasets")
 flags.DEFINE_integer("num_threads", 0, "TensorFlow intra-op threads; 0 = every available core")
@@ -87,10 +98,11 @@ flags.DEFINE_integer("augment_shift", 0, "distill: shift each example by up to N
 flags.DEFINE_float("mixup_alpha", 0.0, "distill: blend example pairs with Beta(alpha, alpha) weights; the "
                    "teacher labels the blend")
 flags.DEFINE_boolean("verbose", False, "Show full tracebacks on errors")
+OURS = sorted(set(FLAGS) - _ABSL_FLAGS)
 
 
 def config_from_flags():
-    ours = set(FLAGS) - _ABSL_FLAGS
+    ours = OURS
     cfg = types.SimpleNamespace(**{name: FLAGS[name].value for name in ours})
     cfg.explicit_flags = sorted(name for name in ours if FLAGS[name].present)  # presets yield to these
     if not cfg.data_dir:
@@ -98,6 +110,21 @@ def config_from_flags():
         cfg.data_dir = default_data_dir()
     return cfg
 
+
+def parse_flags(argv):
+    """absl's parsing, with a bad flag (an unknown choice, a malformed number) reported as one error line."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def warn_unread(cfg):
+    """A flag the procedure does not read is named, not silently dropped; a warning, so one --flagfile can
+    serve several procedures."""
+    for name in flag_use.unread(cfg.procedure, cfg.explicit_flags):
+        print(f"warning: --{name} is not read by --procedure={cfg.procedure}; ignored", file=sys.stderr)
 
 
 def check_model_files(cfg):
@@ -115,13 +142,14 @@ def main(argv):
     from utils.errors import UserError
     cfg = config_from_flags()
     try:
+        if not cfg.procedure:
+            raise UserError(f"--procedure is required; choose one of {', '.join(choices.PROCEDURES)}")
+        warn_unread(cfg)
         check_model_files(cfg)
         import tensorflow as tf
         tf.get_logger().setLevel("ERROR")  # hide TF's deprecation notices about its own v1 API
         tf.compat.v1.disable_eager_execution()
         import procedures
-        if not cfg.procedure:
-            raise UserError(f"--procedure is required; choose one of {', '.join(procedures.NAMES)}")
         procedures.get(cfg.procedure).run(cfg)
     except UserError as e:
         if cfg.verbose:
@@ -141,4 +169,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -85,13 +85,16 @@ def later_checkpoint(model_checkpoint):
 
 
 def load_teacher_values(spec, model_meta, model_checkpoint):
-    """Returns {variable name: numpy array} for `spec`, after checking both flags."""
+    """Returns {variable name: numpy array} for `spec`, after checking both flags. Without --model_meta,
+    the graph beside the checkpoint is checked where there is one (an imported checkpoint has none)."""
     if not model_checkpoint:
         raise UserError("--model_checkpoint is required: the checkpoint prefix printed by --procedure=train, "
                         "e.g. summaries/<run>/train/checkpoint/<model>-<step>")
     if not os.path.exists(model_checkpoint + ".index"):
         raise UserError(f"--model_checkpoint: no checkpoint at {model_checkpoint} (expected {model_checkpoint}.index "
                         "and .data-* files; give the prefix without extension)")
+    if not model_meta and os.path.isfile(model_checkpoint + ".meta"):
+        model_meta = model_checkpoint + ".meta"   # train writes it there; the seed's commands name it
     if model_meta:
         if not os.path.isfile(model_meta):
             raise UserError(f"--model_meta: file not found: {model_meta}")

@@ -1,9 +1,8 @@
 """Procedure lookup: each module here has run(cfg) -> dict of results."""
 import importlib
 
+from procedures.choices import PROCEDURES as NAMES
 from utils.errors import UserError
-
-NAMES = ("train", "compute_stats", "optimize_dataset", "distill", "reproduce")
 
 
 def get(name):

@@ -1,6 +1,7 @@
 """--procedure=distill: train --student_model from scratch to match the frozen
 teacher's temperature-softened outputs on --dataset (a reconstructed .npy, mnist /
 mnist_conv for vanilla KD, or noise), evaluating on --eval_dataset's real labels.
+Checkpoints every --checkpoint_interval steps; the same command again resumes from the newest.
 
 Beyond the paper (off by default): --augment_shift and --mixup_alpha transform every
 batch on the fly; the teacher then labels the transformed batch inside the graph,
@@ -16,7 +17,7 @@ import models
 from datasets import noise
 from models import checkpoint
 from models.graph import build_frozen, build_trainable
-from procedures import checks, evaluation, image_ops
+from procedures import checks, evaluation, flag_use, image_ops, resumable
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -71,7 +72,8 @@ def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "student_model", "dataset")
     cfg.lr = cfg.lr if cfg.lr is not None else 0.001
-    checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval")
+    checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval",
+                    "checkpoint_interval")
     checks.non_negative(cfg, "augment_shift", "mixup_alpha")
     augment = bool(cfg.augment_shift or cfg.mixup_alpha)
     teacher_spec, student_spec = models.get(cfg.model), models.get(cfg.student_model, "--student_model")
@@ -91,10 +93,13 @@ def run(cfg):
     if not eval_data.has_test:
         raise UserError(f"--eval_dataset={eval_name} has no test labels; use the real dataset the teacher learned")
     checks.dataset_fits(teacher_spec, eval_data, data_flag="--eval_dataset")
-    out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "distill")
+    # One folder per --dataset: a run may distill on real data, noise and several reconstructions.
+    out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "distill", dataset_tag(cfg.dataset))
     ckpt_dir = os.path.join(out_dir, "checkpoint")
     checks.writable_folder(ckpt_dir, "--summary_folder")
     checkpoint.save_definition(ckpt_dir, student_spec, "--student_model")
+    start_step = checkpoint.latest_step(ckpt_dir, student_spec.name)
+    resumable.check_resume(ckpt_dir, student_spec.name, flag_use.identity("distill", cfg), bool(start_step))
 
     t0 = time.time()
     # Without augmentation the teacher's outputs never change: compute them once.
@@ -120,8 +125,20 @@ def run(cfg):
         saver = tf1.train.Saver(max_to_keep=2)
         init = tf1.global_variables_initializer()
     sess = make_session(graph, cfg.num_threads)
-    sess.run(init)
-    writer = tf1.summary.FileWriter(os.path.join(out_dir, dataset_tag(cfg.dataset)))
+    prefix = os.path.join(ckpt_dir, student_spec.name)
+    if start_step:
+        saver.restore(sess, f"{prefix}-{start_step}")   # student, Adam's moments and the step
+        print(f"[distill] resuming from {prefix}-{start_step}")
+    else:
+        sess.run(init)
+    writer = tf1.summary.FileWriter(out_dir)
+    seconds_at = resumable.checkpoint_seconds(ckpt_dir, student_spec.name)
+    earlier = seconds_at.get(start_step, 0.0) if start_step else 0.0
+
+    def save(step):
+        saver.save(sess, prefix, global_step=step)
+        seconds_at[step] = earlier + time.time() - t0
+        resumable.record_seconds(ckpt_dir, student_spec.name, seconds_at)
 
     def evaluate(step):
         predicted = evaluation.predictions(sess, g.inputs, g.model.logits, eval_data.test_x, cfg.test_batch_size)
@@ -132,12 +149,15 @@ def run(cfg):
 
     steps_per_epoch = data.steps_per_epoch(cfg.train_batch_size)
     total = cfg.epochs * steps_per_epoch
-    progress = Progress(total, f"distill {student_spec.name}")
+    progress = Progress(total - start_step, f"distill {student_spec.name}")
     order = np.arange(len(data.train_x))
-    step, acc, agree = 0, float("nan"), float("nan")
-    for epoch in range(cfg.epochs):
+    step, acc, agree = start_step, float("nan"), float("nan")
+    for epoch in range(start_step // steps_per_epoch, cfg.epochs):
+        # Each epoch's order depends only on the seed and the epoch, so a resumed run sees the same batches.
         shuffled = np.random.default_rng([cfg.rng_seed, epoch]).permutation(order)
-        for start in range(0, len(shuffled), cfg.train_batch_size):
+        for i, start in enumerate(range(0, len(shuffled), cfg.train_batch_size)):
+            if epoch * steps_per_epoch + i < start_step:
+                continue
             idx = shuffled[start:start + cfg.train_batch_size]
             feed = {batch: data.train_x[idx]} if augment else {batch: data.train_x[idx], soft: train_targets[idx]}
             _, value = sess.run([train_op, loss], feed)
@@ -146,16 +166,19 @@ def run(cfg):
                 write_scalars(writer, step, kd_loss=value)
             if step % cfg.eval_interval == 0 and step != total:
                 acc, agree = evaluate(step)
-            progress.update(step, epoch=epoch + 1, loss=float(value), test_acc=acc)
-    acc, agree = evaluate(step)
-    prefix = os.path.join(ckpt_dir, student_spec.name)
-    saver.save(sess, prefix, global_step=step)
+            if step % cfg.checkpoint_interval == 0 and step != total:
+                save(step)
+            progress.update(step - start_step, epoch=epoch + 1, loss=float(value), test_acc=acc)
+    acc, agree = evaluate(step)   # the last step's student: never one chosen on the test set
+    if not os.path.exists(f"{prefix}-{step}.index"):
+        save(step)
     writer.close()
     sess.close()
     wall = time.time() - t0
     results = {"dataset": cfg.dataset, "eval_dataset": eval_name, "test_accuracy": acc,
-               "teacher_agreement": agree, "steps": step, "wall_seconds": round(wall, 1),
-               "examples_per_second": round(step * cfg.train_batch_size / wall, 1),
+               "teacher_agreement": agree, "steps": step, "wall_seconds": round(wall + earlier, 1),
+               "earlier_pieces_seconds": round(earlier, 1),
+               "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "student_checkpoint": f"{prefix}-{step}"}
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{dataset_tag(cfg.dataset)}", vars(cfg), results)
     print(f"[distill] {student_spec.name} from {teacher_spec.name} on {dataset_tag(cfg.dataset)}: test accuracy "

@@ -20,11 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from procedures import spectral
+from procedures.choices import LOSS_FORMS, SPECTRAL_READINGS
 from procedures.sampling import GaussianSampler, layer_samplers
 from utils.errors import UserError
-
-LOSS_FORMS = ("dfkd", "authors")
-SPECTRAL_READINGS = ("sampled_full", "sampled_diag", "kept_mean", "vertex")
 
 
 def seen(x, is_top, loss_form):

@@ -22,7 +22,8 @@ import models
 from datasets import optimized
 from models import checkpoint
 from models.spec import to_json
-from procedures import checks, compute_stats, distill, optimize_dataset, stats_file, train
+import procedures
+from procedures import checks, distill, flag_use, resumable, stats_file
 from procedures import objectives as objectives_registry
 from procedures.priors import Priors
 from utils import atomic, runlog
@@ -78,28 +79,43 @@ def settings_for(cfg):
 
 
 class Stages:
-    """results.json: what each stage ran with and produced; reused when both still hold."""
+    """results.json: what each stage ran with and produced; reused when both still hold.
+
+    A stage's settings are every flag value its procedure reads (procedures/flag_use.py) plus
+    fingerprints of the artifacts it reads, so any change that can change its result redoes it."""
 
     def __init__(self, path):
         self.path = path
-        self.state = {}
+        self.state, self.table = {}, {}   # table: the last table written, kept beside the stages
         if os.path.exists(path):
             try:
                 with open(path) as f:
-                    self.state = json.load(f).get("stages", {})
+                    saved = json.load(f)
+                self.state = saved.pop("stages", {})
+                self.table = saved
             except (OSError, ValueError):
                 print(f"[reproduce] {path} is unreadable; redoing every stage")
 
-    def run(self, name, settings, work, still_valid):
+    def run(self, name, settings, work, still_valid, start_over=None):
+        """start_over: removes the stage's own checkpoints, so that a stage begun (or finished) with other
+        settings is not resumed from them."""
+        settings = json.loads(json.dumps(settings))   # as results.json reads back
         record = self.state.get(name)
-        if record and record["settings"] == settings:
+        if record and record["settings"] == settings and "result" in record:
             try:
                 still_valid(record["result"])
                 print(f"[reproduce] {name}: reusing the finished result")
                 return record["result"]
             except (UserError, OSError, KeyError) as e:
                 print(f"[reproduce] {name}: the saved artifact does not hold up ({e}); redoing it")
+        if record and record["settings"] != settings and start_over:
+            changed = sorted(k for k in set(settings) | set(record["settings"])
+                             if settings.get(k) != record["settings"].get(k))
+            print(f"[reproduce] {name}: settings changed ({', '.join(changed)}); starting it over")
+            start_over()
         print(f"[reproduce] {name}: running")
+        self.state[name] = {"settings": settings}   # begun: a later run with other settings starts over
+        self.save()
         t0 = time.time()
         result = work()
         # A stage resumed from an earlier invocation's pieces counts their time too.
@@ -108,8 +124,9 @@ class Stages:
         self.save()
         return result
 
-    def save(self, **extra):
-        atomic.save_json(self.path, {"stages": self.state, **extra})
+    def save(self, **table):
+        self.table = table or self.table
+        atomic.save_json(self.path, {"stages": self.state, **self.table})
 
 
 def derived(cfg, **overrides):
@@ -133,13 +150,17 @@ def run(cfg):
     run_dir = runlog.run_dir(cfg.summary_folder, cfg.run_name)
     checks.writable_folder(run_dir, "--summary_folder")
     stages = Stages(os.path.join(run_dir, "results.json"))
-    # Rows run as the paper describes unless a row sets an option itself.
-    base = derived(cfg, lr=None, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0,
-                   **BEYOND_PAPER_OFF)
-    common = {"seed": cfg.rng_seed, "dataset": cfg.dataset}
+    # Rows run as the paper describes unless a row sets an option itself (flag_use.REPRODUCE_SETS).
+    base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0,
+                   compute_graphwise_stats=True, **BEYOND_PAPER_OFF)
 
     def checkpoint_valid(spec, key="model_checkpoint"):
         return lambda r: checkpoint.load_teacher_values(spec, r.get("model_meta", ""), r[key])
+
+    def stage(name, procedure, child, still_valid, start_over=None, **artifacts):
+        """Runs `procedure` on the child config; its identity: what it reads, and the artifacts named."""
+        settings = {**flag_use.identity(procedure, child), **artifacts}
+        return stages.run(name, settings, lambda: procedures.get(procedure).run(child), still_valid, start_over)
 
     # What each data-free row runs: the paper's objectives, then the extra (beyond the paper) row.
     plans = {}  # row -> (objective, optimize_dataset flags, distill flags)
@@ -160,12 +181,12 @@ def run(cfg):
 
     # 1. teacher and student trained on data
     trained = {}
+    train_dir = os.path.join(run_dir, "train", "checkpoint")
     for spec, flag in ((teacher, cfg.model), (student, cfg.student_model)):   # flag: a name or a model file
-        trained[spec.name] = stages.run(
-            f"train {spec.name}", {**common, "model": spec.name, "definition": to_json(spec),
-                                   "epochs": s["train_epochs"]},
-            lambda flag=flag: train.run(derived(base, procedure="train", model=flag, epochs=s["train_epochs"])),
-            checkpoint_valid(spec))
+        trained[spec.name] = stage(
+            f"train {spec.name}", "train", derived(base, procedure="train", model=flag, epochs=s["train_epochs"]),
+            checkpoint_valid(spec), lambda spec=spec: resumable.discard(train_dir, spec.name),
+            definition=to_json(spec))
     teacher_flags = dict(model=cfg.model, model_meta=trained[teacher.name]["model_meta"],
                          model_checkpoint=trained[teacher.name]["model_checkpoint"])
     values = checkpoint.load_teacher_values(teacher, teacher_flags["model_meta"], teacher_flags["model_checkpoint"])
@@ -174,11 +195,8 @@ def run(cfg):
     # 2. metadata
     def stats_valid(r):
         stats_file.validate(stats_file.load(r["stats_file"]), teacher, cfg.temperature, fingerprint)
-    stats = stages.run(
-        "compute_stats", {**common, "teacher": fingerprint, "temperature": cfg.temperature,
-                          "spectral_fraction": cfg.spectral_fraction},
-        lambda: compute_stats.run(derived(base, procedure="compute_stats", compute_graphwise_stats=True,
-                                          **teacher_flags)), stats_valid)
+    stats = stage("compute_stats", "compute_stats", derived(base, procedure="compute_stats", **teacher_flags),
+                  stats_valid, teacher=fingerprint)
 
     # 3-4. distillation rows, each in its own folder under the run: the reference rows first, then each
     # reconstruction as soon as it exists, so an interrupted grid has finished whole rows (and a table).
@@ -187,38 +205,29 @@ def run(cfg):
 
     def distill_row(row, dataset, epochs, options):
         tag = row.replace(" ", "_")
-        settings = {**common, "teacher": fingerprint, "student": student.name, "data": dataset, "epochs": epochs,
-                    "student_definition": to_json(student), **options}
+        child = derived(base, procedure="distill", student_model=cfg.student_model, dataset=dataset, epochs=epochs,
+                        eval_dataset=cfg.dataset, summary_folder=rows_folder, run_name=tag,
+                        noise_samples=s["samples_per_class"] * teacher.num_classes, **options, **teacher_flags)
+        artifacts = dict(teacher=fingerprint, student_definition=to_json(student))
         if row in reconstructions:   # a reconstruction made again is distilled again
-            settings["reconstruction_written"] = os.stat(dataset).st_mtime_ns
-        distilled[row] = stages.run(
-            f"distill {row}", settings,
-            lambda: distill.run(derived(
-                base, procedure="distill", student_model=cfg.student_model, dataset=dataset, epochs=epochs,
-                eval_dataset=cfg.dataset, summary_folder=rows_folder, run_name=tag,
-                noise_samples=s["samples_per_class"] * teacher.num_classes, **options, **teacher_flags)),
-            checkpoint_valid(student, "student_checkpoint"))
+            artifacts["reconstruction_written"] = os.stat(dataset).st_mtime_ns
+        ckpt_dir = os.path.join(rows_folder, tag, "distill", distill.dataset_tag(dataset), "checkpoint")
+        distilled[row] = stage(f"distill {row}", "distill", child, checkpoint_valid(student, "student_checkpoint"),
+                               lambda: resumable.discard(ckpt_dir, student.name), **artifacts)
 
     distill_row("vanilla KD", cfg.dataset, s["kd_epochs"], {})
     distill_row("KD on noise", "noise", s["distill_epochs"], {})
     for row, (objective, options, distill_options) in plans.items():
-        settings = {**common, "teacher": fingerprint, "stats": stats["stats_file"],
-                    "stats_written": os.stat(stats["stats_file"]).st_mtime_ns, "objective": objective,
-                    "samples_per_class": s["samples_per_class"], "loss_form": cfg.loss_form, **options}
-        if objectives_registry.get(objective).spectral:
-            settings["spectral_reading"] = cfg.spectral_reading
         expected_rows = s["samples_per_class"] * teacher.num_classes
 
         def npy_valid(r, rows=expected_rows):
             if len(optimized.load(r["output"]).train_x) != rows:
                 raise UserError(f"{r['output']} does not hold {rows} samples")
-        reconstructions[row] = stages.run(
-            f"optimize_dataset {row}", settings,
-            lambda objective=objective, options=options: optimize_dataset.run(derived(
-                base, procedure="optimize_dataset", optimization_objective=objective,
-                samples_per_class=s["samples_per_class"], stats_file=stats["stats_file"], **options,
-                **teacher_flags)),
-            npy_valid)
+        child = derived(base, procedure="optimize_dataset", lr=None, optimization_objective=objective,
+                        samples_per_class=s["samples_per_class"], stats_file=stats["stats_file"], **options,
+                        **teacher_flags)
+        reconstructions[row] = stage(f"optimize_dataset {row}", "optimize_dataset", child, npy_valid,
+                                     teacher=fingerprint, stats_written=os.stat(stats["stats_file"]).st_mtime_ns)
         distill_row(row, reconstructions[row]["output"], s["distill_epochs"], distill_options)
         write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
@@ -228,7 +237,7 @@ def run(cfg):
 
 def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=True):
     paper = PAPER.get((teacher.name, student.name), {}) if cfg.dataset in PAPER_DATASETS else {}
-    wall = {name: rec["wall_seconds"] for name, rec in stages.state.items()}
+    wall = {name: rec["wall_seconds"] for name, rec in stages.state.items() if "wall_seconds" in rec}
     rows = [("teacher", trained[teacher.name]["test_accuracy"], wall.get(f"train {teacher.name}"), None),
             ("student trained on data", trained[student.name]["test_accuracy"], wall.get(f"train {student.name}"),
              None)]

@@ -1,7 +1,6 @@
 """--procedure=train: supervised Adam training of --model on --dataset, with
 periodic evaluation, checkpoints, TensorBoard and log.json. Restarts from the
 latest checkpoint of the same model in the run folder."""
-import json
 import os
 import time
 
@@ -11,23 +10,14 @@ import datasets
 import models
 from models import checkpoint
 from models.graph import build_trainable
-from procedures import checks, evaluation
-from utils import atomic, runlog
+from procedures import checks, evaluation, flag_use, resumable
+from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
 from utils.session import make_session
 from utils.tensorboard import write_scalars
 
 tf1 = tf.compat.v1
-
-
-def checkpoint_seconds(checkpoint_dir):
-    """{step: training seconds up to that checkpoint, over every piece of the run}, or {}."""
-    try:
-        with open(os.path.join(checkpoint_dir, "train_seconds.json")) as f:
-            return {int(step): float(seconds) for step, seconds in json.load(f).items()}
-    except (OSError, ValueError, AttributeError):
-        return {}
 
 
 def learning_rate(lr, schedule, global_step, total_steps):
@@ -79,6 +69,7 @@ def run(cfg):
     sess = make_session(graph, cfg.num_threads)
     prefix = os.path.join(ckpt_dir, spec.name)
     start_step = checkpoint.latest_step(ckpt_dir, spec.name)
+    resumable.check_resume(ckpt_dir, spec.name, flag_use.identity("train", cfg), resuming=bool(start_step))
     if start_step:
         saver.restore(sess, f"{prefix}-{start_step}")
         print(f"[train] resuming from {prefix}-{start_step}")
@@ -92,13 +83,13 @@ def run(cfg):
     progress = Progress(total_steps - start_step, f"train {spec.name}")
     t0 = time.time()
     # Each checkpoint records the training time so far, so a run finished in pieces reports all of it.
-    seconds_at = checkpoint_seconds(ckpt_dir)
+    seconds_at = resumable.checkpoint_seconds(ckpt_dir, spec.name)
     earlier = seconds_at.get(start_step, 0.0) if start_step else 0.0
 
     def save(step):
         saver.save(sess, prefix, global_step=step)
         seconds_at[step] = earlier + time.time() - t0
-        atomic.save_json(os.path.join(ckpt_dir, "train_seconds.json"), seconds_at)
+        resumable.record_seconds(ckpt_dir, spec.name, seconds_at)
 
     step, test_acc, last_loss = start_step, None, float("nan")
     for epoch in range(start_step // steps_per_epoch, cfg.epochs):
@@ -129,6 +120,6 @@ def run(cfg):
                "model_meta": f"{prefix}-{step}.meta", "model_checkpoint": f"{prefix}-{step}"}
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"train/{spec.name}", vars(cfg), results)
     print(f"[train] {spec.name} test accuracy {100 * test_acc:.2f}% after {step} steps ({wall:.0f}s)")
-    print(f"--model_meta={prefix}-{step}.meta \\\n--model_checkpoint={prefix}-{step}")
+    print(f"[train] checkpoint: --model_checkpoint={prefix}-{step}")
     sess.close()
     return results

@@ -19,7 +19,11 @@ def error_lines(stderr):
 
 @pytest.mark.parametrize("args, expected", [
     (["--run_name=x"], "--procedure is required; choose one of train, compute_stats"),
-    (["--run_name=x", "--procedure=fly"], "unknown procedure 'fly'"),
+    (["--run_name=x", "--procedure=fly"], "--procedure=fly: value should be one of <train|compute_stats|"),
+    (["--run_name=x", "--procedure=optimize_dataset", "--optimization_objective=top"],
+     "--optimization_objective=top: value should be one of <top_layer|all_layers|"),
+    (["--run_name=x", "--procedure=reproduce", "--preset=fast"], "--preset=fast: value should be one of <paper|"),
+    (["--run_name=x", "--procedure=train", "--epochs=ten"], "--epochs=ten: "),
     (["--run_name=x", "--procedure=train", "--model=resnet", "--dataset=mnist"], "choose one of hinton1200"),
     (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=cifar"], "unknown dataset 'cifar'"),
     (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=mnist"], "expects 1024 (data (28, 28, 1), model (32, 32, 1)); use --dataset=mnist_conv"),
@@ -63,3 +67,12 @@ def test_every_logged_result_names_the_processor_and_the_code_commit(tmp_path):
     changed = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
                              capture_output=True, text=True).stdout.strip()
     assert logged["commit"] == head.stdout.strip() + ("+changes" if changed else "")
+
+
+def test_a_flag_the_procedure_does_not_read_gets_one_warning(tmp_path):
+    result = run_cli("--run_name=x", "--procedure=train", "--model=nope", "--dataset=mnist", "--jitter=2",
+                     "--temperature=4", f"--summary_folder={tmp_path}")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: --jitter is not read by --procedure=train; ignored",
+                        "warning: --temperature is not read by --procedure=train; ignored"], result.stderr
+    assert "--model: unknown model 'nope'" in error_lines(result.stderr)[0]   # still runs (here: to its error)

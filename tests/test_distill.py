@@ -7,7 +7,9 @@ import pytest
 import tensorflow as tf
 
 import datasets
+import models
 from datasets import noise, optimized
+from models import checkpoint
 from procedures import distill
 from tests.conftest import make_cfg, toy_for
 from utils import atomic
@@ -50,7 +52,7 @@ def test_student_agrees_more_after_distillation_and_teacher_is_unchanged(teacher
     with mock.patch.object(datasets, "get", lambda *a, **k: toy_for(784)):
         cfg = distill_cfg(teachers, epochs=1, train_batch_size=150)  # a single step
         start = distill.run(cfg)
-        cfg.epochs, cfg.train_batch_size = 3, 16
+        cfg.epochs, cfg.train_batch_size, cfg.run_name = 3, 16, "distill_test_longer"
         end = distill.run(cfg)
     assert end["teacher_agreement"] > start["teacher_agreement"]
     assert checkpoint_digest(cfg.model_checkpoint) == before
@@ -93,3 +95,39 @@ def test_stale_checkpoint_is_refused(teachers, tmp_path):
     cfg = distill_cfg(teachers, model_checkpoint=str(tmp_path / "hinton1200-5"))
     with pytest.raises(UserError, match="--model_checkpoint: no checkpoint"):
         distill.run(cfg)
+
+
+def test_an_interrupted_distillation_resumes_to_the_same_student(teachers, tmp_path, monkeypatch):
+    """Stopped after step 7 (checkpoint at 6), the same command resumes there and ends with the weights of
+    an uninterrupted run, not a run started again."""
+    from utils import progress
+    monkeypatch.setattr(datasets, "get", lambda *a, **k: toy_for(784))
+    settings = dict(epochs=2, train_batch_size=32, checkpoint_interval=3, augment_shift=1)  # 5 steps an epoch
+    whole = distill.run(distill_cfg(teachers, summary_folder=str(tmp_path / "whole"), **settings))
+    original_update = progress.Progress.update
+
+    def stop_after_step_7(self, done, **kw):
+        if done == 7:
+            raise KeyboardInterrupt
+        return original_update(self, done, **kw)
+    cfg = distill_cfg(teachers, summary_folder=str(tmp_path / "cut"), **settings)
+    monkeypatch.setattr(progress.Progress, "update", stop_after_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        distill.run(cfg)
+    monkeypatch.setattr(progress.Progress, "update", original_update)
+    ckpt_dir = os.path.dirname(whole["student_checkpoint"]).replace(str(tmp_path / "whole"), str(tmp_path / "cut"))
+    assert checkpoint.latest_step(ckpt_dir, "hinton800") == 6
+    resumed = distill.run(cfg)
+    assert resumed["steps"] == whole["steps"] == 10 and resumed["earlier_pieces_seconds"] > 0
+    a = checkpoint.load_teacher_values(models.get("hinton800"), "", whole["student_checkpoint"])
+    b = checkpoint.load_teacher_values(models.get("hinton800"), "", resumed["student_checkpoint"])
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5)
+
+
+def test_a_distillation_with_other_settings_is_not_resumed_from_an_earlier_one(teachers, tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "get", lambda *a, **k: toy_for(784))
+    distill.run(distill_cfg(teachers, summary_folder=str(tmp_path), epochs=1))
+    with pytest.raises(UserError, match=r"holds a hinton800 run with other settings \(--temperature=8.0 there, "
+                                        r"4.0 now\); give another --run_name"):
+        distill.run(distill_cfg(teachers, summary_folder=str(tmp_path), epochs=1, temperature=4.0))

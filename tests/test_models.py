@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import models
 from models import builder, checkpoint, graph as model_graph
-from procedures import train
+from procedures import resumable, train
 from tests.conftest import make_cfg
 from utils.errors import UserError
 
@@ -183,13 +183,13 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, toy_dataset, 
     monkeypatch.setattr(progress.Progress, "update", original_update)
     ckpt_dir = str(tmp_path / "cut" / "test" / "train" / "checkpoint")
     assert checkpoint.latest_step(ckpt_dir, "hinton1200") == 6
-    seconds_to_6 = train.checkpoint_seconds(ckpt_dir)[6]
+    seconds_to_6 = resumable.checkpoint_seconds(ckpt_dir, "hinton1200")[6]
     resumed = train.run(cfg)
     assert resumed["steps"] == whole["steps"] == 10
     # The reported time is both pieces': up to the checkpoint it resumed from, and after.
     assert seconds_to_6 > 0 and resumed["earlier_pieces_seconds"] == pytest.approx(seconds_to_6, abs=0.1)
     assert resumed["wall_seconds"] > resumed["earlier_pieces_seconds"]
-    assert train.checkpoint_seconds(ckpt_dir)[10] == pytest.approx(resumed["wall_seconds"], abs=1.0)
+    assert resumable.checkpoint_seconds(ckpt_dir, "hinton1200")[10] == pytest.approx(resumed["wall_seconds"], abs=1.0)
     a, b = final_weights(whole["model_checkpoint"]), final_weights(resumed["model_checkpoint"])
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5)

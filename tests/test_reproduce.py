@@ -143,3 +143,42 @@ def test_a_stage_resumed_from_earlier_pieces_counts_their_time(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())["stages"]
     assert 600.0 <= saved["optimize_dataset x"]["wall_seconds"] < 610
     assert saved["train y"]["wall_seconds"] < 10
+
+
+def test_a_stage_is_redone_when_a_flag_its_procedure_reads_changes(tiny, tmp_path, capsys):
+    """A stage's identity is every flag value its procedure reads: --temperature redoes the KD rows (and the
+    metadata, whose top layer is logits / T) but not the training; the same flags again reuse every stage."""
+    from procedures import flag_use
+    tiny.rows = "top_layer"
+    reproduce.run(tiny)
+    stages = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
+    for name, record in stages.items():   # derived from the table, not a hand-kept list per stage
+        procedure = name.split(" ")[0]
+        assert set(flag_use.identity(procedure, make_cfg())) <= set(record["settings"]), name
+    capsys.readouterr()
+    tiny.temperature = 4.0
+    reproduce.run(tiny)
+    out = capsys.readouterr().out
+    for stage in ("compute_stats", "distill vanilla KD", "distill KD on noise", "optimize_dataset top_layer",
+                  "distill top_layer"):
+        assert f"{stage}: running" in out
+    assert "train hinton1200: reusing" in out and "train hinton800: reusing" in out
+    log = json.loads((tmp_path / "grid" / "distill_rows" / "vanilla_KD" / "log.json").read_text())
+    assert log["procedures"]["distill/mnist"]["flags"]["temperature"] == 4.0
+
+    reproduce.run(tiny)
+    out = capsys.readouterr().out
+    assert "running" not in out and out.count("reusing the finished result") == 7
+
+
+def test_a_train_stage_with_changed_settings_starts_over_instead_of_resuming(tiny, tmp_path, capsys):
+    tiny.rows = "top_layer"
+    reproduce.run(tiny)
+    capsys.readouterr()
+    tiny.lr_schedule = "constant"
+    reproduce.run(tiny)
+    out = capsys.readouterr().out
+    assert "train hinton1200: settings changed (lr_schedule); starting it over" in out
+    assert "resuming from" not in out   # the finished cosine run's checkpoint is not picked up
+    log = json.loads((tmp_path / "grid" / "log.json").read_text())
+    assert log["procedures"]["train/hinton1200"]["flags"]["lr_schedule"] == "constant"

@@ -1,0 +1,50 @@
+"""Which flags each procedure reads: the one place that the unread-flag warning, docs/flags.md,
+the settings kept beside a resumable run and reproduce's stage identities are derived from.
+tests/test_flags.py runs every procedure on a config that records what it reads and fails when
+a procedure reads a flag missing here."""
+
+# Read by every procedure; they say where files go and how much of the machine to use.
+EVERY = ("procedure", "run_name", "summary_folder", "verbose", "num_threads")
+
+READS = {
+    "train": ("model", "dataset", "data_dir", "rng_seed", "lr", "lr_schedule", "epochs", "train_batch_size",
+              "test_batch_size", "eval_interval", "checkpoint_interval"),
+    "compute_stats": ("model", "model_meta", "model_checkpoint", "dataset", "data_dir", "temperature",
+                      "compute_graphwise_stats", "spectral_fraction", "max_full_cov_dim", "test_batch_size"),
+    "optimize_dataset": ("model", "model_meta", "model_checkpoint", "stats_file", "optimization_objective",
+                         "rng_seed", "lr", "optimization_steps", "samples_per_class", "optimize_batch_size",
+                         "optimize_workers", "num_shards", "shard_index", "noise_mean", "noise_std", "temperature",
+                         "spectral_reading", "loss_form", "clip_inputs", "jitter", "tv_weight", "l2_weight",
+                         "batch_stats_weight"),
+    "distill": ("model", "model_meta", "model_checkpoint", "student_model", "dataset", "eval_dataset", "data_dir",
+                "rng_seed", "lr", "epochs", "train_batch_size", "test_batch_size", "eval_interval",
+                "checkpoint_interval", "temperature", "noise_samples", "noise_mean", "noise_std", "augment_shift",
+                "mixup_alpha"),
+}
+# reproduce reads its own flags, and passes the user's value of every flag its stages read except
+# these, which it sets itself for each stage (the paper's settings, or a row's own options).
+REPRODUCE_OWN = ("model", "student_model", "dataset", "preset", "rows", "epochs", "samples_per_class",
+                 "optimization_steps")
+REPRODUCE_SETS = ("model_meta", "model_checkpoint", "stats_file", "optimization_objective", "num_shards",
+                  "shard_index", "clip_inputs", "jitter", "tv_weight", "l2_weight", "batch_stats_weight",
+                  "compute_graphwise_stats", "eval_dataset", "noise_samples", "augment_shift", "mixup_alpha")
+READS["reproduce"] = tuple(sorted(set(REPRODUCE_OWN) | {f for p in ("train", "compute_stats", "optimize_dataset",
+                                                                    "distill") for f in READS[p]}
+                                  - set(REPRODUCE_SETS)))
+
+# Read, but without effect on what a run produces: where it runs and how often it reports.
+NO_EFFECT = set(EVERY) | {"data_dir", "optimize_workers", "eval_interval", "checkpoint_interval"}
+
+
+def reads(procedure):
+    return EVERY + READS[procedure]
+
+
+def unread(procedure, given):
+    """The flags in `given` that `procedure` does not read, in the order given."""
+    return [name for name in given if name not in reads(procedure)]
+
+
+def identity(procedure, cfg):
+    """{flag: value} of every flag that decides what `procedure` produces from `cfg`."""
+    return {name: getattr(cfg, name) for name in READS[procedure] if name not in NO_EFFECT}

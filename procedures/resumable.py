@@ -1,0 +1,61 @@
+"""What a resumable run (train, distill) keeps beside its checkpoints: the settings it started
+with, and the training seconds up to each checkpoint.
+
+Resuming continues the same run; a later command in the same folder with other settings would
+otherwise pick up a finished or half-done run of something else and report it as new."""
+import glob
+import json
+import os
+
+from utils import atomic
+from utils.errors import UserError
+
+
+def settings_path(ckpt_dir, model_name):
+    return os.path.join(ckpt_dir, f"{model_name}.settings.json")
+
+
+def check_resume(ckpt_dir, model_name, settings, resuming):
+    """Refuses to resume a run started with other settings; records the settings of a new one.
+    A folder from before settings were kept is resumed as it is."""
+    path = settings_path(ckpt_dir, model_name)
+    settings = json.loads(json.dumps(settings))   # as it reads back: tuples become lists
+    if resuming and os.path.exists(path):
+        try:
+            with open(path) as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            raise UserError(f"{path} is unreadable; delete {ckpt_dir} to start the run over")
+        differ = [k for k in sorted(set(saved) | set(settings)) if saved.get(k) != settings.get(k)]
+        if differ:
+            said = "; ".join(f"--{k}={saved.get(k)} there, {settings.get(k)} now" for k in differ[:3])
+            raise UserError(f"{ckpt_dir} holds a {model_name} run with other settings ({said}); give another "
+                            "--run_name, or delete that folder to start over")
+    if not resuming or not os.path.exists(path):
+        atomic.save_json(path, settings)
+
+
+def seconds_path(ckpt_dir, model_name):
+    return os.path.join(ckpt_dir, f"{model_name}.seconds.json")
+
+
+def checkpoint_seconds(ckpt_dir, model_name):
+    """{step: seconds up to that checkpoint, over every piece of the run}, or {}."""
+    legacy = os.path.join(ckpt_dir, "train_seconds.json")   # older train runs: one file for the folder
+    for path in (seconds_path(ckpt_dir, model_name), legacy):
+        try:
+            with open(path) as f:
+                return {int(step): float(seconds) for step, seconds in json.load(f).items()}
+        except (OSError, ValueError, AttributeError):
+            continue
+    return {}
+
+
+def record_seconds(ckpt_dir, model_name, seconds_at):
+    atomic.save_json(seconds_path(ckpt_dir, model_name), seconds_at)
+
+
+def discard(ckpt_dir, model_name):
+    """Removes a run's checkpoints and records, so that it starts over (reproduce, on changed settings)."""
+    for path in glob.glob(os.path.join(glob.escape(ckpt_dir), f"{glob.escape(model_name)}[-.]*")):
+        os.remove(path)
