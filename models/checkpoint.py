@@ -16,14 +16,14 @@ from utils import atomic
 from utils.errors import UserError
 
 
-def _meta_model_name(meta_path):
+def _meta_model_name(meta_path, flag="--model_meta"):
     from tensorflow.core.protobuf import meta_graph_pb2
     meta = meta_graph_pb2.MetaGraphDef()
     try:
         with open(meta_path, "rb") as f:
             meta.ParseFromString(f.read())
     except Exception as e:  # protobuf raises DecodeError, or worse on random bytes
-        raise UserError(f"--model_meta: {meta_path} is not a readable TensorFlow .meta file ({type(e).__name__})")
+        raise UserError(f"{flag}: {meta_path} is not a readable TensorFlow .meta file ({type(e).__name__})")
     values = meta.collection_def[MODEL_NAME].bytes_list.value if MODEL_NAME in meta.collection_def else []
     return values[0].decode() if values else None
 
@@ -84,6 +84,14 @@ def later_checkpoint(model_checkpoint):
     return os.path.join(folder, f"{model_name}-{last}") if last > step else None
 
 
+def check_meta(spec, meta_path, flag):
+    if not os.path.isfile(meta_path):
+        raise UserError(f"{flag}: file not found: {meta_path}")
+    meta_name = _meta_model_name(meta_path, flag)
+    if meta_name is not None and meta_name != spec.name:
+        raise UserError(f"{flag}: {meta_path} is a {meta_name} graph, but --model={spec.name}")
+
+
 def load_teacher_values(spec, model_meta, model_checkpoint):
     """Returns {variable name: numpy array} for `spec`, after checking both flags. Without --model_meta,
     the graph beside the checkpoint is checked where there is one (an imported checkpoint has none)."""
@@ -93,14 +101,8 @@ def load_teacher_values(spec, model_meta, model_checkpoint):
     if not os.path.exists(model_checkpoint + ".index"):
         raise UserError(f"--model_checkpoint: no checkpoint at {model_checkpoint} (expected {model_checkpoint}.index "
                         "and .data-* files; give the prefix without extension)")
-    if not model_meta and os.path.isfile(model_checkpoint + ".meta"):
-        model_meta = model_checkpoint + ".meta"   # train writes it there; the seed's commands name it
     if model_meta:
-        if not os.path.isfile(model_meta):
-            raise UserError(f"--model_meta: file not found: {model_meta}")
-        meta_name = _meta_model_name(model_meta)
-        if meta_name is not None and meta_name != spec.name:
-            raise UserError(f"--model_meta: {model_meta} is a {meta_name} graph, but --model={spec.name}")
+        check_meta(spec, model_meta, "--model_meta")
     try:
         reader = tf.train.load_checkpoint(model_checkpoint)
         shapes = {name: tuple(shape) for name, shape in tf.train.list_variables(model_checkpoint)}
@@ -117,6 +119,8 @@ def load_teacher_values(spec, model_meta, model_checkpoint):
         ours = {k: v for k, v in shapes.items() if k.split("/")[-1] in ("weights", "biases")}
         raise UserError(f"--model_checkpoint: {model_checkpoint} holds {_architecture_of(ours)}, "
                         f"not --model={spec.name}")
+    if not model_meta and os.path.isfile(model_checkpoint + ".meta"):   # train writes the graph there
+        check_meta(spec, model_checkpoint + ".meta", "--model_checkpoint")
     try:
         return {name: np.asarray(reader.get_tensor(name), dtype=np.float32) for name in expected}
     except Exception as e:

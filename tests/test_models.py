@@ -147,12 +147,15 @@ def test_missing_checkpoint_is_refused(tmp_path):
         checkpoint.load_teacher_values(models.get("lenet"), "", str(tmp_path / "lenet-100"))
 
 
-def test_train_resumes_from_latest_checkpoint(trained_checkpoint):
+def test_train_resumes_only_the_run_it_started(trained_checkpoint):
+    """The same command again finds the run finished; other settings in the same folder are refused,
+    not continued from the finished run's checkpoint (a cosine schedule over 2 epochs is another run)."""
     cfg, first = trained_checkpoint
+    again = train.run(cfg)
+    assert again["steps"] == first["steps"] == 5 and again["test_accuracy"] == pytest.approx(first["test_accuracy"])
     cfg.epochs = 2
-    second = train.run(cfg)
-    assert second["steps"] == 10
-    assert second["examples_per_second"] > 0
+    with pytest.raises(UserError, match=r"holds a hinton800 run with other settings \(--epochs=1 there, 2 now\)"):
+        train.run(cfg)
 
 
 def final_weights(checkpoint_prefix):
@@ -193,3 +196,15 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, toy_dataset, 
     a, b = final_weights(whole["model_checkpoint"]), final_weights(resumed["model_checkpoint"])
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5)
+
+
+def test_model_meta_defaults_to_the_graph_beside_the_checkpoint(teachers, tmp_path):
+    """Without --model_meta the .meta that train wrote beside the checkpoint is read, and checked."""
+    hinton, lenet = teachers["hinton1200"][1], teachers["lenet"][1]
+    prefix = str(tmp_path / "hinton1200-5")
+    for suffix in (".index", ".data-00000-of-00001"):
+        shutil.copy(hinton["model_checkpoint"] + suffix, prefix + suffix)
+    assert checkpoint.load_teacher_values(models.get("hinton1200"), "", prefix)   # no .meta: nothing to check
+    shutil.copy(lenet["model_meta"], prefix + ".meta")
+    with pytest.raises(UserError, match=r"--model_checkpoint: .*hinton1200-5\.meta is a lenet graph"):
+        checkpoint.load_teacher_values(models.get("hinton1200"), "", prefix)

@@ -61,7 +61,8 @@ def test_example_user_pair_runs_train_stats_every_objective_and_distill(tmp_path
     log = json.loads(open(os.path.join(tmp_path, "mine", "log.json")).read())
     files = log["procedures"][f"distill/{os.path.basename(npy)[:-4]}"]["model_files"]
     assert files["student_model"]["path"] == student and len(files["student_model"]["sha256"]) == 64
-    assert os.path.exists(os.path.join(tmp_path, "mine", "distill", "checkpoint", "small_cnn.spec.json"))
+    assert os.path.exists(os.path.join(tmp_path, "mine", "distill", os.path.basename(npy)[:-4], "checkpoint",
+                                       "small_cnn.spec.json"))
 
     # The teacher file edited after training: refused, not silently rebuilt another way.
     with open(teacher) as f:
