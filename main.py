@@ -29,8 +29,8 @@ flags.DEFINE_string("model", "", "Model to train, or the teacher: hinton1200, hi
                     "path to a .py file that declares SPEC (examples/models/; the file is code and runs)")
 flags.DEFINE_integer("rng_seed", 42, "Seed for every random choice; the same seed repeats a run")
 flags.DEFINE_enum("procedure", None, choices.PROCEDURES, "What to run: train a model, record the teacher's "
-                  "metadata (compute_stats), reconstruct inputs (optimize_dataset), distill a student, or the whole "
-                  "table (reproduce)")
+                  "metadata (compute_stats), reconstruct inputs (optimize_dataset), distill a student, the whole "
+                  "table (reproduce), or measure a checkpoint's test accuracy (evaluate)")
 flags.DEFINE_float("lr", None, "Adam learning rate; default 0.001 for train and distill, 0.07 for optimize_dataset; "
                    "reproduce gives it to its train and distill stages")
 flags.DEFINE_integer("epochs", 10, "Passes over the data. train: over the training set; distill: over --dataset "
@@ -43,7 +43,9 @@ flags.DEFINE_integer("checkpoint_interval", 1000, "train, distill: steps between
                      "resumes from the newest")
 flags.DEFINE_string("model_meta", "", "Teacher graph, checked against --model; default --model_checkpoint + .meta "
                     "where that file exists")
-flags.DEFINE_string("model_checkpoint", "", "Teacher weights: summaries/<run>/train/checkpoint/<model>-<step>")
+flags.DEFINE_string("model_checkpoint", "", "Teacher weights: summaries/<run>/train/checkpoint/<model>-<step>, "
+                    "or an imported checkpoint; reproduce: a given teacher, used as it is instead of trained; "
+                    "evaluate: any checkpoint of --model")
 flags.DEFINE_float("temperature", 8.0, "Distillation temperature; the top layer statistics describe logits / T")
 flags.DEFINE_enum("optimization_objective", None, choices.OBJECTIVES, "optimize_dataset: what a reconstructed "
                   "sample matches (docs/method.md)")
@@ -81,6 +83,12 @@ flags.DEFINE_float("noise_mean", 0.15, "Mean of the Gaussian noise that reconstr
 flags.DEFINE_float("noise_std", 0.1, "Std of the Gaussian noise that reconstruction starts from")
 flags.DEFINE_integer("max_full_cov_dim", 2048,
                      "compute_stats: layers at most this wide get a full covariance, wider ones a diagonal")
+flags.DEFINE_enum("optimizer", "adam", choices.OPTIMIZERS, "train: adam (the original tool's), or sgd with "
+                  "momentum 0.9 (how ResNets are trained)")
+flags.DEFINE_float("weight_decay", 0.0, "train: weight of an L2 penalty on every Dense/Conv weight (ResNets: 1e-4 "
+                   "with --optimizer=sgd)")
+flags.DEFINE_enum("augment", "none", choices.AUGMENTS, "train: crop shifts each training image by up to 4 "
+                  "pixels (a random crop of the zero-padded image); crop_flip also mirrors half of them left-right")
 flags.DEFINE_enum("lr_schedule", "cosine", choices.LR_SCHEDULES,
                   "train: learning rate over training, constant (original tool) or cosine decay to 1% at the end")
 flags.DEFINE_string("data_dir", None, "Folder with the MNIST files (Fashion-MNIST in its fashion-mnist/ "

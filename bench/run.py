@@ -189,7 +189,7 @@ def unfused_reconstruction_rate(spec, batch, steps, threads):
 def train_rate(spec, batch, steps, threads):
     graph = tf.Graph()
     with graph.as_default():
-        g, labels, loss, _, train_op = train.build_training_graph(spec, 0.001, 0)
+        g, _, labels, loss, _, train_op = train.build_training_graph(spec, 0.001, 0)
         init = tf1.global_variables_initializer()
     sess = make_session(graph, threads)
     sess.run(init)

@@ -4,7 +4,7 @@ import importlib
 
 from utils.errors import UserError
 
-NAMES = ("hinton1200", "hinton800", "lenet", "lenet_half")
+NAMES = ("hinton1200", "hinton800", "lenet", "lenet_half", "resnet20", "resnet8")
 
 
 def get(name, flag="--model"):

@@ -9,22 +9,29 @@ from typing import Dict, List, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from models.spec import AvgPool, Conv, Dense, MaxPool, conv_out, layer_shapes, same_padding_before  # noqa: F401
+from models.spec import (AvgPool, BatchNorm, Conv, Dense, GlobalAvgPool, MaxPool, ReLU, Residual,  # noqa: F401
+                         activated_layers, conv_out, layer_shapes, pool_stride, recorded_points,
+                         same_padding_before, walk)
 
 tf1 = tf.compat.v1
+BATCHNORM_PARAMS = ("gamma", "beta", "moving_mean", "moving_variance")
+MOVING = ("moving_mean", "moving_variance")   # statistics, not trained by gradients
 
 
 def param_shapes(spec) -> Dict[str, tuple]:
     """Checkpoint variable name -> shape, in layer order."""
     shapes = {}
-    for layer, in_shape, _ in layer_shapes(spec):
+    for name, layer, in_shape, _ in walk(spec):
         if isinstance(layer, Conv):
-            shapes[f"{layer.name}/weights"] = (layer.kernel, layer.kernel, in_shape[-1], layer.filters)
+            shapes[f"{name}/weights"] = (layer.kernel, layer.kernel, in_shape[-1], layer.filters)
+            if layer.bias:
+                shapes[f"{name}/biases"] = (layer.filters,)
         elif isinstance(layer, Dense):
-            shapes[f"{layer.name}/weights"] = (int(np.prod(in_shape)), layer.units)
-        else:
-            continue
-        shapes[f"{layer.name}/biases"] = (shapes[f"{layer.name}/weights"][-1],)
+            shapes[f"{name}/weights"] = (int(np.prod(in_shape)), layer.units)
+            shapes[f"{name}/biases"] = (layer.units,)
+        elif isinstance(layer, BatchNorm):
+            for param in BATCHNORM_PARAMS:
+                shapes[f"{name}/{param}"] = (in_shape[-1],)
     return shapes
 
 
@@ -35,7 +42,7 @@ def param_count(spec):
 def forward_macs(spec):
     """Multiply-adds of one example's forward pass through the Dense and Conv layers."""
     total = 0
-    for layer, in_shape, out_shape in layer_shapes(spec):
+    for _, layer, in_shape, out_shape in walk(spec):
         if isinstance(layer, Conv):
             total += int(np.prod(out_shape)) * layer.kernel * layer.kernel * in_shape[-1]
         elif isinstance(layer, Dense):
@@ -44,32 +51,39 @@ def forward_macs(spec):
 
 
 def recorded_shapes(spec) -> Dict[str, tuple]:
-    """Pre-activation shape (per example) of every Dense/Conv layer, in order."""
-    return {layer.name: out for layer, _, out in layer_shapes(spec) if isinstance(layer, (Dense, Conv))}
+    """Shape (per example) of what each ReLU sees, then of the logits (spec.recorded_points)."""
+    return dict(recorded_points(spec))
 
 
 def weighted_input_shapes(spec):
     """Input shape (per example) of every Dense/Conv layer, in order."""
-    return [in_shape for layer, in_shape, _ in layer_shapes(spec) if isinstance(layer, (Dense, Conv))]
+    return [in_shape for _, layer, in_shape, _ in walk(spec) if isinstance(layer, (Dense, Conv))]
 
 
 class Model(NamedTuple):
     logits: tf.Tensor
-    pre_activations: List[tf.Tensor]   # one per Dense/Conv layer; the last is the logits
+    pre_activations: List[tf.Tensor]   # what each ReLU sees, then the logits (spec.recorded_points)
     layer_names: List[str]
-    layer_inputs: List[tf.Tensor]      # what each Dense/Conv layer reads (after pooling, dropout, flattening)
+    layer_inputs: List[tf.Tensor]      # paper-style chains: what each Dense/Conv layer reads; else empty
     params: Dict[str, tf.Tensor]
+    updates: List[tf.Operation]        # BatchNorm moving averages; run them with the training step
+    batchnorm_inputs: Dict[str, tf.Tensor]   # what each BatchNorm normalizes (DeepInversion's moments)
 
 
 def create_variables(spec, seed=None):
-    """Fresh trainable variables: Glorot-uniform weights, zero biases."""
+    """Fresh variables: Glorot-uniform weights, zero biases; BatchNorm scale 1, offset 0, and moving
+    statistics 0 and 1 that only the training step's updates change."""
     params = {}
     for i, (name, shape) in enumerate(param_shapes(spec).items()):
-        if name.endswith("/weights"):
+        kind = name.rsplit("/", 1)[1]
+        if kind == "weights":
             init = tf1.glorot_uniform_initializer(seed=None if seed is None else seed + i)
+        elif kind in ("gamma", "moving_variance"):
+            init = tf1.ones_initializer()
         else:
             init = tf1.zeros_initializer()
-        params[name] = tf1.get_variable(name, shape=shape, dtype=tf.float32, initializer=init)
+        params[name] = tf1.get_variable(name, shape=shape, dtype=tf.float32, initializer=init,
+                                        trainable=kind not in MOVING)
     return params
 
 
@@ -79,35 +93,95 @@ def constants(spec, values: Dict[str, np.ndarray]):
             for name in param_shapes(spec)}
 
 
-def build(spec, inputs, params, dropout=None) -> Model:
-    """inputs: [batch, input_size] float32. params: from create_variables or constants.
+class _Graph:
+    """The state of one build: the parameters, and what it collects on the way."""
 
-    dropout: None for inference, or f(x, rate, layer_index) -> x, called on the input
-    of every layer whose spec has a non-zero dropout rate.
-    """
-    x = tf.reshape(inputs, (-1,) + tuple(spec.input_shape))
-    pre_activations, names, layer_inputs = [], [], []
-    weighted = spec.weighted_layers
-    for layer, _, _ in layer_shapes(spec):
-        if isinstance(layer, MaxPool):
-            x = tf.nn.max_pool2d(x, layer.size, layer.size, "VALID")
-            continue
-        if isinstance(layer, AvgPool):
-            x = tf.nn.avg_pool2d(x, layer.size, layer.size, "VALID")
-            continue
-        if dropout is not None and layer.dropout > 0:
-            x = dropout(x, layer.dropout, len(names))
-        w, b = params[f"{layer.name}/weights"], params[f"{layer.name}/biases"]
+    def __init__(self, params, dropout, training):
+        self.params, self.dropout, self.training = params, dropout, training
+        self.recorded, self.names, self.layer_inputs = [], [], []
+        self.updates, self.batchnorm_inputs = [], {}
+        self.weighted = 0   # Dense/Conv layers so far: the index dropout masks are keyed by
+
+    def record(self, name, z):
+        self.recorded.append(tf.identity(z, name=f"{name.replace('/', '_')}_recorded"))
+        self.names.append(name)
+
+    def sequence(self, layers, x, prefix, last=""):
+        for layer in layers:
+            name = prefix + layer.name if hasattr(layer, "name") else ""
+            if isinstance(layer, ReLU):
+                self.record(last, x)
+                x = tf.nn.relu(x)
+                continue
+            if isinstance(layer, Residual):
+                body = self.sequence(layer.body, x, name + "/", last)
+                shortcut = self.sequence(layer.shortcut, x, name + "/", last)
+                x = body + shortcut
+                self.record(name, x)
+                x = tf.nn.relu(x)
+            else:
+                x = self.layer(layer, name, x)
+            last = name or last
+        self.last = last
+        return x
+
+    def layer(self, layer, name, x):
+        p = self.params
+        if isinstance(layer, (MaxPool, AvgPool)):
+            pool = tf.nn.max_pool2d if isinstance(layer, MaxPool) else tf.nn.avg_pool2d
+            return pool(x, layer.size, pool_stride(layer), layer.padding)
+        if isinstance(layer, GlobalAvgPool):
+            return tf.reduce_mean(x, axis=[1, 2])
+        if isinstance(layer, BatchNorm):
+            return self.batchnorm(layer, name, x)
+        if self.dropout is not None and layer.dropout > 0:
+            x = self.dropout(x, layer.dropout, self.weighted)
+        self.weighted += 1
         if isinstance(layer, Conv):
-            z = tf.nn.conv2d(x, w, strides=layer.stride, padding=layer.padding) + b
+            if layer.pads:
+                top, bottom, left, right = layer.pads
+                x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+            z = tf.nn.conv2d(x, p[f"{name}/weights"], strides=layer.stride,
+                             padding="VALID" if layer.pads else layer.padding)
+            z = z + p[f"{name}/biases"] if layer.bias else z
         else:
             if len(x.shape) > 2:
                 x = tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
-            z = tf.matmul(x, w) + b
-        layer_inputs.append(x)
-        z = tf.identity(z, name=f"{layer.name}_preactivation")
-        pre_activations.append(z)
-        names.append(layer.name)
-        x = z if layer is weighted[-1] else tf.nn.relu(z)
-    return Model(logits=pre_activations[-1], pre_activations=pre_activations,
-                 layer_names=names, layer_inputs=layer_inputs, params=params)
+            z = tf.matmul(x, p[f"{name}/weights"]) + p[f"{name}/biases"]
+        self.layer_inputs.append(x)
+        return z
+
+    def batchnorm(self, layer, name, x):
+        p = {k: self.params[f"{name}/{k}"] for k in BATCHNORM_PARAMS}
+        self.batchnorm_inputs[name] = x
+
+        def normalized(mean, variance):
+            return tf.nn.batch_normalization(x, mean, variance, p["beta"], p["gamma"], layer.epsilon)
+        inference = normalized(p["moving_mean"], p["moving_variance"])
+        if self.training is None:   # inference only: the frozen teacher, evaluation graphs
+            return inference
+        mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
+        m = layer.momentum
+        self.updates += [tf1.assign(p["moving_mean"], m * p["moving_mean"] + (1 - m) * mean),
+                         tf1.assign(p["moving_variance"], m * p["moving_variance"] + (1 - m) * variance)]
+        return tf1.cond(self.training, lambda: normalized(mean, variance), lambda: inference)
+
+
+def build(spec, inputs, params, dropout=None, training=None) -> Model:
+    """inputs: [batch, input_size] float32 pixels in [0, 1]. params: from create_variables or constants.
+
+    dropout: None for inference, or f(x, rate, layer_index) -> x, called on the input of every
+    Dense/Conv layer whose spec has a non-zero dropout rate.
+    training: None (BatchNorm reads its moving statistics), or a bool tensor: True normalizes by the
+    batch's moments, and Model.updates then hold the moving averages' updates.
+    """
+    x = tf.reshape(inputs, (-1,) + tuple(spec.input_shape))
+    if spec.normalize is not None:   # the teacher's first op; everything outside stays in pixel space
+        x = (x - np.float32(spec.normalize.mean)) / np.float32(spec.normalize.std)
+    g = _Graph(params, dropout, training)
+    logits = g.sequence(activated_layers(spec), x, "")
+    g.record(g.last, logits)
+    chain = not spec.explicit_activations and not spec.has_batchnorm
+    return Model(logits=g.recorded[-1], pre_activations=g.recorded, layer_names=g.names,
+                 layer_inputs=g.layer_inputs if chain else [], params=params, updates=g.updates,
+                 batchnorm_inputs=g.batchnorm_inputs)

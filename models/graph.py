@@ -29,6 +29,12 @@ class TrainableGraph(NamedTuple):
     def softened_logits(self):
         return self.model.logits / self.temperature
 
+    def minimize(self, optimizer, loss, global_step):
+        """One training step: the gradient update and, with it, BatchNorm's moving averages
+        (one explicit group, not a collection that a caller can forget). Feed is_training=True."""
+        step = optimizer.minimize(loss, global_step=global_step)
+        return tf.group(step, *self.model.updates)
+
 
 def training_dropout(is_training, seed):
     """Standard (rescaled) dropout, active only while is_training is fed True.
@@ -53,7 +59,7 @@ def build_trainable(spec, seed=None, scope=None, inputs=None):
         is_training = tf1.placeholder_with_default(False, [], name="is_training")
         temperature = tf1.placeholder_with_default(1.0, [], name="temperature")
         params = builder.create_variables(spec, seed)
-        model = builder.build(spec, inputs, params, training_dropout(is_training, seed))
+        model = builder.build(spec, inputs, params, training_dropout(is_training, seed), training=is_training)
     if scope is None:
         tf1.add_to_collection(MODEL_NAME, spec.name)
         tf1.add_to_collection(INPUTS, inputs)

@@ -6,7 +6,8 @@ import importlib.util
 import os
 import re
 
-from models.spec import LAYER_TYPES, Conv, Dense, ModelSpec, layer_shapes
+from models.spec import (LAYER_TYPES, NAMED, AvgPool, BatchNorm, Conv, Dense, MaxPool, ModelSpec, ReLU, Residual,
+                         next_shape, recorded_points)
 from utils.errors import UserError
 
 _loaded = {}   # absolute path -> (SHA-256 of the file, SPEC)
@@ -52,35 +53,68 @@ def validate(spec, path, flag):
         bad(f"input_shape {spec.input_shape!r} must be (features,) or (height, width, channels) of positive ints")
     if not isinstance(spec.layers, (tuple, list)) or not spec.layers:
         bad("layers must be a non-empty tuple")
-    names = set()
-    for index, layer in enumerate(spec.layers):
-        if not isinstance(layer, LAYER_TYPES):
-            bad(f"layer {index} is {type(layer).__name__}, not a supported layer (Dense, Conv, MaxPool, AvgPool "
-                f"from models.spec)")
-        positive = {k: v for k, v in layer._asdict().items() if k in ("units", "filters", "kernel", "stride", "size")}
-        if not all(isinstance(v, int) and v > 0 for v in positive.values()):
-            bad(f"layer {index} ({layer!r}) needs positive integer sizes")
-        if isinstance(layer, (Dense, Conv)):
-            if not isinstance(layer.name, str) or not re.fullmatch(r"[A-Za-z0-9_]+", layer.name):
-                bad(f"layer {index} name {layer.name!r} must be letters, digits or '_'")
-            if layer.name in names:
-                bad(f"two layers are named {layer.name!r}; names must be unique")
-            names.add(layer.name)
-            if not 0 <= layer.dropout < 1:
-                bad(f"layer {layer.name} dropout {layer.dropout} must be in [0, 1)")
-        if isinstance(layer, Conv) and layer.padding not in ("VALID", "SAME"):
-            bad(f"layer {layer.name} padding {layer.padding!r} must be 'VALID' or 'SAME'")
+    if spec.normalize is not None:
+        _check_normalize(spec.normalize, shape, bad)
     if not isinstance(spec.layers[-1], Dense):
         bad("the last layer must be a Dense layer (it gives the logits, one unit per class)")
-    current = shape
-    for layer in spec.layers:
-        if not isinstance(layer, Dense) and len(current) != 3:
+    _check_sequence(spec.layers, shape, "", set(), bad)
+    recorded = [name for name, _ in recorded_points(spec)]
+    twice = sorted({n for n in recorded if recorded.count(n) > 1})
+    if twice:
+        bad(f"two ReLUs read the output of {twice[0]}; put a named layer between them")
+
+
+def _check_normalize(normalize, shape, bad):
+    channels = shape[-1] if len(shape) == 3 else 1
+    for field in ("mean", "std"):
+        values = getattr(normalize, field)
+        if not isinstance(values, (tuple, list)) or len(values) not in (1, channels) or \
+                not all(isinstance(v, (int, float)) for v in values):
+            bad(f"normalize.{field} {values!r} must be one number or one per channel ({channels})")
+    if not all(v > 0 for v in normalize.std):
+        bad(f"normalize.std {normalize.std!r} must be positive")
+
+
+def _check_sequence(layers, current, prefix, names, bad):
+    """Checks each layer of a sequence (blocks' insides too) and returns the sequence's output shape."""
+    for index, layer in enumerate(layers):
+        where = f"layer {prefix}{index}"
+        if not isinstance(layer, LAYER_TYPES):
+            bad(f"{where} is {type(layer).__name__}, not a supported layer (Dense, Conv, MaxPool, AvgPool, "
+                "GlobalAvgPool, BatchNorm, ReLU, Residual from models.spec)")
+        positive = {k: v for k, v in layer._asdict().items() if k in ("units", "filters", "kernel", "size")
+                    or (k == "stride" and v is not None)}
+        if not all(isinstance(v, int) and v > 0 for v in positive.values()):
+            bad(f"{where} ({layer!r}) needs positive integer sizes")
+        if isinstance(layer, NAMED):
+            if not isinstance(layer.name, str) or not re.fullmatch(r"[A-Za-z0-9_]+", layer.name):
+                bad(f"{where} name {layer.name!r} must be letters, digits or '_'")
+            if prefix + layer.name in names:
+                bad(f"two layers are named {prefix + layer.name!r}; names must be unique")
+            names.add(prefix + layer.name)
+            where = f"layer {prefix + layer.name}"
+        if isinstance(layer, (Dense, Conv)) and not 0 <= layer.dropout < 1:
+            bad(f"{where} dropout {layer.dropout} must be in [0, 1)")
+        if isinstance(layer, (Conv, MaxPool, AvgPool)) and layer.padding not in ("VALID", "SAME"):
+            bad(f"{where} padding {layer.padding!r} must be 'VALID' or 'SAME'")
+        if isinstance(layer, Conv) and layer.pads is not None and (
+                len(layer.pads) != 4 or not all(isinstance(p, int) and p >= 0 for p in layer.pads)
+                or layer.padding != "VALID"):
+            bad(f"{where} pads {layer.pads!r} must be 4 non-negative ints (top, bottom, left, right), with "
+                "padding VALID")
+        if isinstance(layer, BatchNorm) and not (layer.epsilon > 0 and 0 <= layer.momentum < 1):
+            bad(f"{where} needs epsilon > 0 and momentum in [0, 1)")
+        if not isinstance(layer, (Dense, ReLU, BatchNorm)) and len(current) != 3:
             bad(f"{layer!r} needs an image input (height, width, channels), but gets {current}")
-        current = _next_shape(layer, current)
+        if isinstance(layer, Residual):
+            if not isinstance(layer.body, (tuple, list)) or not layer.body or \
+                    not isinstance(layer.shortcut, (tuple, list)):
+                bad(f"{where}: body must be a non-empty tuple of layers and shortcut a tuple (empty = identity)")
+            body = _check_sequence(layer.body, current, prefix + layer.name + "/", names, bad)
+            shortcut = _check_sequence(layer.shortcut, current, prefix + layer.name + "/", names, bad)
+            if body != shortcut:
+                bad(f"{where}: the body gives {body} but the shortcut gives {shortcut}; they are added")
+        current = next_shape(layer, current)
         if not all(d > 0 for d in current):
             bad(f"{layer!r} leaves no output ({current}); the input is too small for it")
-
-
-def _next_shape(layer, shape):
-    for _, _, out in layer_shapes(ModelSpec("check", shape, (layer,))):
-        return out
+    return tuple(current)

@@ -98,8 +98,8 @@ def run(cfg):
     ckpt_dir = os.path.join(out_dir, "checkpoint")
     checks.writable_folder(ckpt_dir, "--summary_folder")
     checkpoint.save_definition(ckpt_dir, student_spec, "--student_model")
-    start_step = checkpoint.latest_step(ckpt_dir, student_spec.name)
-    resumable.check_resume(ckpt_dir, student_spec.name, flag_use.identity("distill", cfg), bool(start_step))
+    run = resumable.Run(ckpt_dir, student_spec.name, flag_use.identity("distill", cfg))
+    start_step, prefix = run.start_step, run.prefix
 
     t0 = time.time()
     # Without augmentation the teacher's outputs never change: compute them once.
@@ -121,24 +121,12 @@ def run(cfg):
             batch = g.inputs
             soft = tf1.placeholder(tf.float32, [None, teacher_spec.num_classes], name="teacher_logits")
         loss = kd_loss(g.model.logits, soft, cfg.temperature)
-        train_op = tf1.train.AdamOptimizer(cfg.lr).minimize(loss, global_step=step_var)
+        train_op = g.minimize(tf1.train.AdamOptimizer(cfg.lr), loss, step_var)
         saver = tf1.train.Saver(max_to_keep=2)
         init = tf1.global_variables_initializer()
     sess = make_session(graph, cfg.num_threads)
-    prefix = os.path.join(ckpt_dir, student_spec.name)
-    if start_step:
-        saver.restore(sess, f"{prefix}-{start_step}")   # student, Adam's moments and the step
-        print(f"[distill] resuming from {prefix}-{start_step}")
-    else:
-        sess.run(init)
+    run.restore_or_init(sess, saver, init, "distill")
     writer = tf1.summary.FileWriter(out_dir)
-    seconds_at = resumable.checkpoint_seconds(ckpt_dir, student_spec.name)
-    earlier = seconds_at.get(start_step, 0.0) if start_step else 0.0
-
-    def save(step):
-        saver.save(sess, prefix, global_step=step)
-        seconds_at[step] = earlier + time.time() - t0
-        resumable.record_seconds(ckpt_dir, student_spec.name, seconds_at)
 
     def evaluate(step):
         predicted = evaluation.predictions(sess, g.inputs, g.model.logits, eval_data.test_x, cfg.test_batch_size)
@@ -159,7 +147,9 @@ def run(cfg):
             if epoch * steps_per_epoch + i < start_step:
                 continue
             idx = shuffled[start:start + cfg.train_batch_size]
-            feed = {batch: data.train_x[idx]} if augment else {batch: data.train_x[idx], soft: train_targets[idx]}
+            feed = {batch: data.train_x[idx], g.is_training: True}   # BatchNorm: batch moments while training
+            if not augment:
+                feed[soft] = train_targets[idx]
             _, value = sess.run([train_op, loss], feed)
             step += 1
             if step % 50 == 0 or step == total:
@@ -167,17 +157,16 @@ def run(cfg):
             if step % cfg.eval_interval == 0 and step != total:
                 acc, agree = evaluate(step)
             if step % cfg.checkpoint_interval == 0 and step != total:
-                save(step)
+                run.save(sess, saver, step)
             progress.update(step - start_step, epoch=epoch + 1, loss=float(value), test_acc=acc)
     acc, agree = evaluate(step)   # the last step's student: never one chosen on the test set
-    if not os.path.exists(f"{prefix}-{step}.index"):
-        save(step)
+    run.save_last(sess, saver, step)
     writer.close()
     sess.close()
     wall = time.time() - t0
     results = {"dataset": cfg.dataset, "eval_dataset": eval_name, "test_accuracy": acc,
-               "teacher_agreement": agree, "steps": step, "wall_seconds": round(wall + earlier, 1),
-               "earlier_pieces_seconds": round(earlier, 1),
+               "teacher_agreement": agree, "steps": step, "wall_seconds": round(wall + run.earlier, 1),
+               "earlier_pieces_seconds": round(run.earlier, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "student_checkpoint": f"{prefix}-{step}"}
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{dataset_tag(cfg.dataset)}", vars(cfg), results)

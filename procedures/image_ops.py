@@ -40,16 +40,24 @@ def total_variation(x, hw):
     return dy + dx
 
 
+def image_shape(spec):
+    """(height, width, channels) of one input; a flat square input counts as one channel."""
+    shape = tuple(spec.input_shape)
+    return shape if len(shape) == 3 else image_hw(spec) + (1,)
+
+
 def random_shift(x, hw, max_shift, seed, step):
-    """Each sample translated by its own integer (dy, dx) in [-max_shift, max_shift], zeros shifted in."""
+    """Each sample translated by its own integer (dy, dx) in [-max_shift, max_shift], zeros shifted in.
+    hw: (height, width), or (height, width, channels)."""
     n = tf.shape(x)[0]
     offsets = tf.cast(tf.random.stateless_uniform([n, 2], _seed(seed, step, 2), -max_shift, max_shift + 1,
                                                   dtype=tf.int32), tf.float32)
     one, zero = tf.ones([n, 1]), tf.zeros([n, 1])
     # Output pixel (y, x) reads input (y - dy, x - dx): [a0 a1 a2 b0 b1 b2 c0 c1].
     transforms = tf.concat([one, zero, -offsets[:, 1:], zero, one, -offsets[:, :1], zero, zero], axis=1)
-    images = tf.reshape(x, (-1,) + hw + (1,))
-    moved = tf.raw_ops.ImageProjectiveTransformV3(images=images, transforms=transforms, output_shape=list(hw),
+    shape = tuple(hw) + (1,) * (len(hw) == 2)
+    images = tf.reshape(x, (-1,) + shape)
+    moved = tf.raw_ops.ImageProjectiveTransformV3(images=images, transforms=transforms, output_shape=list(shape[:2]),
                                                   fill_value=0.0, interpolation="NEAREST", fill_mode="CONSTANT")
     return tf.reshape(moved, tf.shape(x))
 
@@ -61,3 +69,11 @@ def mixup(x, alpha, seed, step):
     g2 = tf.random.stateless_gamma([n, 1], _seed(seed, step, 4), alpha=alpha)
     lam = g1 / (g1 + g2)
     return lam * x + (1.0 - lam) * tf.reverse(x, axis=[0])
+
+
+def random_flip(x, shape, seed, step):
+    """Each sample mirrored left-right with probability 1/2. shape: (height, width, channels)."""
+    n = tf.shape(x)[0]
+    images = tf.reshape(x, (-1,) + tuple(shape))
+    flip = tf.random.stateless_uniform([n], _seed(seed, step, 5)) < 0.5
+    return tf.reshape(tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images), tf.shape(x))

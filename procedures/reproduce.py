@@ -23,7 +23,7 @@ from datasets import optimized
 from models import checkpoint
 from models.spec import to_json
 import procedures
-from procedures import checks, distill, flag_use, resumable, stats_file
+from procedures import checks, distill, flag_use, resumable, spectral, stats_file
 from procedures import objectives as objectives_registry
 from procedures.priors import Priors
 from utils import atomic, runlog
@@ -152,7 +152,7 @@ def run(cfg):
     stages = Stages(os.path.join(run_dir, "results.json"))
     # Rows run as the paper describes unless a row sets an option itself (flag_use.REPRODUCE_SETS).
     base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0,
-                   compute_graphwise_stats=True, **BEYOND_PAPER_OFF)
+                   compute_graphwise_stats=not spectral.outside_graph_vocabulary(teacher), **BEYOND_PAPER_OFF)
 
     def checkpoint_valid(spec, key="model_checkpoint"):
         return lambda r: checkpoint.load_teacher_values(spec, r.get("model_meta", ""), r[key])
@@ -164,10 +164,17 @@ def run(cfg):
 
     # What each data-free row runs: the paper's objectives, then the extra (beyond the paper) row.
     plans = {}  # row -> (objective, optimize_dataset flags, distill flags)
+    outside_graph = spectral.outside_graph_vocabulary(teacher)
     if s["paper_rows"]:
+        if outside_graph:
+            print(f"[reproduce] no spectral rows: {teacher.name}'s layer {outside_graph} is not in the spectral "
+                  "graph's vocabulary yet")
         for objective in OBJECTIVES:
-            if objective != "all_layers_dropout" or any(l.dropout > 0 for l in teacher.weighted_layers):
-                plans[objective] = (objective, dict(optimization_steps=s["optimization_steps"]), {})
+            if objective == "all_layers_dropout" and not any(l.dropout > 0 for l in teacher.weighted_layers):
+                continue
+            if objectives_registry.get(objective).spectral and outside_graph:
+                continue
+            plans[objective] = (objective, dict(optimization_steps=s["optimization_steps"]), {})
     plans[BEST_ROW] = (BEST["objective"], dict(BEST["optimize"], optimization_steps=s["best_optimization_steps"],
                                                summary_folder=os.path.join(run_dir, "extra_rows"),
                                                run_name=BEST_ROW.replace(" ", "_")), BEST["distill"])
@@ -182,12 +189,21 @@ def run(cfg):
     # 1. teacher and student trained on data
     trained = {}
     train_dir = os.path.join(run_dir, "train", "checkpoint")
+    if cfg.model_checkpoint:   # a given teacher (imported, or trained elsewhere) is used as it is
+        given = checkpoint.load_teacher_values(teacher, cfg.model_meta, cfg.model_checkpoint)
+        trained[teacher.name] = stage(
+            f"evaluate {teacher.name}", "evaluate", derived(base, procedure="evaluate", model=cfg.model,
+                                                            model_meta=cfg.model_meta,
+                                                            model_checkpoint=cfg.model_checkpoint),
+            lambda r: None, teacher=stats_file.weights_fingerprint(given))
     for spec, flag in ((teacher, cfg.model), (student, cfg.student_model)):   # flag: a name or a model file
+        if spec.name in trained:
+            continue
         trained[spec.name] = stage(
             f"train {spec.name}", "train", derived(base, procedure="train", model=flag, epochs=s["train_epochs"]),
             checkpoint_valid(spec), lambda spec=spec: resumable.discard(train_dir, spec.name),
             definition=to_json(spec))
-    teacher_flags = dict(model=cfg.model, model_meta=trained[teacher.name]["model_meta"],
+    teacher_flags = dict(model=cfg.model, model_meta=trained[teacher.name].get("model_meta", cfg.model_meta),
                          model_checkpoint=trained[teacher.name]["model_checkpoint"])
     values = checkpoint.load_teacher_values(teacher, teacher_flags["model_meta"], teacher_flags["model_checkpoint"])
     fingerprint = stats_file.weights_fingerprint(values)
@@ -238,14 +254,16 @@ def run(cfg):
 def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=True):
     paper = PAPER.get((teacher.name, student.name), {}) if cfg.dataset in PAPER_DATASETS else {}
     wall = {name: rec["wall_seconds"] for name, rec in stages.state.items() if "wall_seconds" in rec}
-    rows = [("teacher", trained[teacher.name]["test_accuracy"], wall.get(f"train {teacher.name}"), None),
+    teacher_row = "teacher (given, not trained)" if cfg.model_checkpoint else "teacher"
+    rows = [(teacher_row, trained[teacher.name]["test_accuracy"],
+             wall.get(f"evaluate {teacher.name}" if cfg.model_checkpoint else f"train {teacher.name}"), None),
             ("student trained on data", trained[student.name]["test_accuracy"], wall.get(f"train {student.name}"),
              None)]
     for row, result in distilled.items():
         agreement = reconstructions[row]["teacher_agreement"] if row in reconstructions else None
         seconds = (wall.get(f"distill {row}") or 0) + (wall.get(f"optimize_dataset {row}") or 0)
         rows.append((row, result["test_accuracy"], seconds, agreement))
-    order = ["teacher", "student trained on data", "vanilla KD", "KD on noise"] + list(OBJECTIVES) + [BEST_ROW]
+    order = [teacher_row, "student trained on data", "vanilla KD", "KD on noise"] + list(OBJECTIVES) + [BEST_ROW]
     rows.sort(key=lambda r: order.index(r[0]) if r[0] in order else len(order))
     table = [{"row": name, "test_accuracy": round(100 * acc, 2), "paper": paper.get(name),
               "wall_seconds": seconds, "teacher_assigns_intended_class": None if agree is None else

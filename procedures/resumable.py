@@ -6,6 +6,7 @@ otherwise pick up a finished or half-done run of something else and report it as
 import glob
 import json
 import os
+import time
 
 from utils import atomic
 from utils.errors import UserError
@@ -53,6 +54,37 @@ def checkpoint_seconds(ckpt_dir, model_name):
 
 def record_seconds(ckpt_dir, model_name, seconds_at):
     atomic.save_json(seconds_path(ckpt_dir, model_name), seconds_at)
+
+
+class Run:
+    """A checkpointed run of `model_name` in `ckpt_dir`: where it resumes, and its saves, each of which
+    records the seconds so far over every piece of the run."""
+
+    def __init__(self, ckpt_dir, model_name, settings):
+        from models.checkpoint import latest_step
+        self.prefix = os.path.join(ckpt_dir, model_name)
+        self.ckpt_dir, self.model_name = ckpt_dir, model_name
+        self.start_step = latest_step(ckpt_dir, model_name)
+        check_resume(ckpt_dir, model_name, settings, resuming=bool(self.start_step))
+        self.seconds_at = checkpoint_seconds(ckpt_dir, model_name)
+        self.earlier = self.seconds_at.get(self.start_step, 0.0) if self.start_step else 0.0
+        self.t0 = time.time()
+
+    def restore_or_init(self, sess, saver, init_op, label):
+        if self.start_step:
+            saver.restore(sess, f"{self.prefix}-{self.start_step}")   # weights, optimizer slots and the step
+            print(f"[{label}] resuming from {self.prefix}-{self.start_step}")
+        else:
+            sess.run(init_op)
+
+    def save(self, sess, saver, step):
+        saver.save(sess, self.prefix, global_step=step)
+        self.seconds_at[step] = self.earlier + time.time() - self.t0
+        record_seconds(self.ckpt_dir, self.model_name, self.seconds_at)
+
+    def save_last(self, sess, saver, step):
+        if not os.path.exists(f"{self.prefix}-{step}.index"):
+            self.save(sess, saver, step)
 
 
 def discard(ckpt_dir, model_name):

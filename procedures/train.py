@@ -10,7 +10,7 @@ import datasets
 import models
 from models import checkpoint
 from models.graph import build_trainable
-from procedures import checks, evaluation, flag_use, resumable
+from procedures import checks, evaluation, flag_use, image_ops, resumable
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -29,16 +29,41 @@ def learning_rate(lr, schedule, global_step, total_steps):
     raise UserError(f"--lr_schedule: unknown schedule {schedule!r}; choose constant or cosine")
 
 
-def build_training_graph(spec, lr, seed, schedule="constant", total_steps=1):
-    """Trainable model + cross-entropy loss + Adam, in the current default graph."""
+AUGMENT_SHIFT = 4   # --augment=crop: the CIFAR recipe's random crop of a 4-pixel zero-padded image
+
+
+def optimizer(name, rate):
+    """adam (the original tool's), or sgd with momentum 0.9 (how ResNets are trained)."""
+    if name == "sgd":
+        return tf1.train.MomentumOptimizer(rate, momentum=0.9)
+    return tf1.train.AdamOptimizer(rate)
+
+
+def augmented(x, spec, augment, seed, step):
+    """The training batch as the model sees it: --augment=crop shifts each image by up to 4 pixels
+    (zeros shifted in); crop_flip also mirrors half of them left-right."""
+    if augment == "none":
+        return x
+    shape = image_ops.image_shape(spec)
+    x = image_ops.random_shift(x, shape, AUGMENT_SHIFT, seed, step)
+    return image_ops.random_flip(x, shape, seed, step) if augment == "crop_flip" else x
+
+
+def build_training_graph(spec, lr, seed, schedule="constant", total_steps=1, optimizer_name="adam",
+                         weight_decay=0.0, augment="none"):
+    """Trainable model + cross-entropy loss (+ L2 on the weights) + optimizer, in the current default graph."""
     tf1.set_random_seed(seed)
-    g = build_trainable(spec, seed=seed)
+    global_step = tf1.train.get_or_create_global_step()
+    batch = tf1.placeholder(tf.float32, [None, spec.input_size], name="inputs")
+    g = build_trainable(spec, seed=seed, inputs=augmented(batch, spec, augment, seed, global_step))
     labels = tf1.placeholder(tf.int64, [None], name="labels")
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=g.model.logits))
-    global_step = tf1.train.get_or_create_global_step()
+    if weight_decay:
+        loss += weight_decay * tf.add_n([tf.nn.l2_loss(w) for name, w in g.model.params.items()
+                                         if name.endswith("/weights")])
     rate = learning_rate(lr, schedule, global_step, total_steps)
-    train_op = tf1.train.AdamOptimizer(rate).minimize(loss, global_step=global_step)
-    return g, labels, loss, global_step, train_op
+    train_op = g.minimize(optimizer(optimizer_name, rate), loss, global_step)
+    return g, batch, labels, loss, global_step, train_op
 
 
 def run(cfg):
@@ -47,6 +72,7 @@ def run(cfg):
     cfg.lr = cfg.lr if cfg.lr is not None else 0.001
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "eval_interval",
                     "checkpoint_interval")
+    checks.non_negative(cfg, "weight_decay")
     spec = models.get(cfg.model)
     data = datasets.get(cfg.dataset, cfg.data_dir)
     checks.dataset_fits(spec, data)
@@ -62,19 +88,14 @@ def run(cfg):
     total_steps = cfg.epochs * steps_per_epoch
     graph = tf.Graph()
     with graph.as_default():
-        g, labels, loss, global_step, train_op = build_training_graph(spec, cfg.lr, cfg.rng_seed,
-                                                                      cfg.lr_schedule, total_steps)
+        g, batch, labels, loss, global_step, train_op = build_training_graph(
+            spec, cfg.lr, cfg.rng_seed, cfg.lr_schedule, total_steps, cfg.optimizer, cfg.weight_decay, cfg.augment)
         saver = tf1.train.Saver(max_to_keep=3)
         init_op = tf1.global_variables_initializer()
     sess = make_session(graph, cfg.num_threads)
-    prefix = os.path.join(ckpt_dir, spec.name)
-    start_step = checkpoint.latest_step(ckpt_dir, spec.name)
-    resumable.check_resume(ckpt_dir, spec.name, flag_use.identity("train", cfg), resuming=bool(start_step))
-    if start_step:
-        saver.restore(sess, f"{prefix}-{start_step}")
-        print(f"[train] resuming from {prefix}-{start_step}")
-    else:
-        sess.run(init_op)
+    run = resumable.Run(ckpt_dir, spec.name, flag_use.identity("train", cfg))
+    start_step, prefix = run.start_step, run.prefix
+    run.restore_or_init(sess, saver, init_op, "train")
     writer = tf1.summary.FileWriter(out_dir, graph if not start_step else None)
 
     def evaluate():
@@ -82,14 +103,6 @@ def run(cfg):
 
     progress = Progress(total_steps - start_step, f"train {spec.name}")
     t0 = time.time()
-    # Each checkpoint records the training time so far, so a run finished in pieces reports all of it.
-    seconds_at = resumable.checkpoint_seconds(ckpt_dir, spec.name)
-    earlier = seconds_at.get(start_step, 0.0) if start_step else 0.0
-
-    def save(step):
-        saver.save(sess, prefix, global_step=step)
-        seconds_at[step] = earlier + time.time() - t0
-        resumable.record_seconds(ckpt_dir, spec.name, seconds_at)
 
     step, test_acc, last_loss = start_step, None, float("nan")
     for epoch in range(start_step // steps_per_epoch, cfg.epochs):
@@ -97,7 +110,7 @@ def run(cfg):
         for i, (x, y) in enumerate(batches):
             if epoch * steps_per_epoch + i < start_step:
                 continue  # already done before the restart: same data order, so skip it
-            _, last_loss = sess.run([train_op, loss], {g.inputs: x, labels: y, g.is_training: True})
+            _, last_loss = sess.run([train_op, loss], {batch: x, labels: y, g.is_training: True})
             step = epoch * steps_per_epoch + i + 1
             if step % 50 == 0 or step == total_steps:
                 write_scalars(writer, step, loss=last_loss)
@@ -105,17 +118,16 @@ def run(cfg):
                 test_acc = evaluate()
                 write_scalars(writer, step, test_accuracy=test_acc)
             if step % cfg.checkpoint_interval == 0 or step == total_steps:
-                save(step)
+                run.save(sess, saver, step)
             progress.update(step - start_step, epoch=epoch + 1, loss=float(last_loss),
                             test_acc=test_acc if test_acc is not None else float("nan"))
     if test_acc is None or step != total_steps or step == start_step:
         test_acc = evaluate()
-    if not os.path.exists(f"{prefix}-{step}.index"):
-        save(step)
+    run.save_last(sess, saver, step)
     writer.close()
     wall = time.time() - t0
-    results = {"test_accuracy": test_acc, "steps": int(step), "wall_seconds": round(wall + earlier, 1),
-               "earlier_pieces_seconds": round(earlier, 1),
+    results = {"test_accuracy": test_acc, "steps": int(step), "wall_seconds": round(wall + run.earlier, 1),
+               "earlier_pieces_seconds": round(run.earlier, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "model_meta": f"{prefix}-{step}.meta", "model_checkpoint": f"{prefix}-{step}"}
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"train/{spec.name}", vars(cfg), results)

@@ -1,14 +1,10 @@
 """The flag table (procedures/flag_use.py) is complete and the docs follow the definitions."""
 import os
 import types
-from unittest import mock
-
-import pytest
 
 import datasets
-import models
 from procedures import choices, flag_use
-from tests.conftest import ROOT, make_cfg, toy_for
+from tests.conftest import make_cfg, toy_for
 from utils import flag_docs
 
 

@@ -43,7 +43,7 @@ def test_unknown_model_lists_choices():
 def test_a_few_train_steps_lower_the_loss(toy_dataset):
     spec = models.get("hinton800")
     with tf.Graph().as_default() as graph:
-        g, labels, loss, _, train_op = train.build_training_graph(spec, lr=0.001, seed=0)
+        g, _, labels, loss, _, train_op = train.build_training_graph(spec, lr=0.001, seed=0)
         init = tf1.global_variables_initializer()
     with tf1.Session(graph=graph) as sess:
         sess.run(init)

@@ -182,3 +182,22 @@ def test_a_train_stage_with_changed_settings_starts_over_instead_of_resuming(tin
     assert "resuming from" not in out   # the finished cosine run's checkpoint is not picked up
     log = json.loads((tmp_path / "grid" / "log.json").read_text())
     assert log["procedures"]["train/hinton1200"]["flags"]["lr_schedule"] == "constant"
+
+
+def test_a_given_teacher_is_used_as_it_is_and_its_row_says_so(tiny, tmp_path, teachers, capsys):
+    import hashlib
+    given = teachers["hinton1200"][1]["model_checkpoint"]
+
+    def digest():
+        with open(given + ".data-00000-of-00001", "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    before = digest()
+    tiny.rows, tiny.model_checkpoint = "top_layer", given
+    table = reproduce.run(tiny)
+    out = capsys.readouterr().out
+    assert table[0]["row"] == "teacher (given, not trained)" and table[0]["paper"] is None
+    assert "train hinton1200" not in out and "evaluate hinton1200: running" in out
+    assert table[0]["test_accuracy"] == pytest.approx(100 * teachers["hinton1200"][1]["test_accuracy"], abs=0.01)
+    assert digest() == before
+    stages = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
+    assert stages["compute_stats"]["settings"]["model_checkpoint"] == given

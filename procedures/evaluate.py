@@ -1,0 +1,34 @@
+"""--procedure=evaluate: the test accuracy of a checkpoint of --model (a teacher, a student, trained
+here or imported) on --dataset's test split, recorded as test_accuracy in log.json."""
+import time
+
+import numpy as np
+
+import datasets
+import models
+from models import checkpoint
+from procedures import checks
+from procedures.distill import teacher_logits
+from utils import runlog
+from utils.errors import UserError
+
+
+def run(cfg):
+    checks.run_name(cfg)
+    checks.require(cfg, "model", "dataset")
+    checks.positive(cfg, "test_batch_size")
+    spec = models.get(cfg.model)
+    values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
+    data = datasets.get(cfg.dataset, cfg.data_dir)
+    checks.dataset_fits(spec, data)
+    if not data.has_test:
+        raise UserError(f"--dataset={cfg.dataset} has no test split; evaluate needs labelled test data")
+    t0 = time.time()
+    predicted = np.argmax(teacher_logits(spec, values, data.test_x, cfg.test_batch_size, cfg.num_threads), axis=1)
+    accuracy = float(np.mean(predicted == data.test_y))
+    results = {"test_accuracy": accuracy, "examples": int(len(data.test_y)), "model_checkpoint": cfg.model_checkpoint,
+               "wall_seconds": round(time.time() - t0, 1)}
+    runlog.update_log(cfg.summary_folder, cfg.run_name, f"evaluate/{spec.name}", vars(cfg), results)
+    print(f"[evaluate] {spec.name} ({cfg.model_checkpoint}) on {cfg.dataset}: test accuracy {100 * accuracy:.2f}% "
+          f"over {len(data.test_y)} examples")
+    return results
