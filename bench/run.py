@@ -47,8 +47,13 @@ def timed(fn, repeats=2):
 
 def random_weights(spec, seed=0):
     rng = np.random.default_rng(seed)
-    return {n: (rng.standard_normal(s) * np.sqrt(2.0 / np.prod(s[:-1]))).astype(np.float32)
-            for n, s in builder.param_shapes(spec).items()}
+    ones = ("gamma", "moving_variance")   # BatchNorm: the identity, so that activations keep their scale
+
+    def value(name, shape):
+        if name.endswith(builder.BATCHNORM_PARAMS):
+            return np.full(shape, 1.0 if name.endswith(ones) else 0.0, np.float32)
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / np.prod(shape[:-1]))).astype(np.float32)
+    return {n: value(n, s) for n, s in builder.param_shapes(spec).items()}
 
 
 def matmul_limit(spec, batch, steps, threads):
@@ -77,26 +82,27 @@ def matmul_limit(spec, batch, steps, threads):
 def conv_limit(spec, batch, steps, threads, with_input_gradient=False):
     """Plain convolutions of every Conv layer's shape: forward, or forward plus the
     input-gradient convolution (Conv2DBackpropInput) that reconstruction also needs."""
-    walk = [(l, i) for l, i, _ in builder.layer_shapes(spec) if isinstance(l, Conv)]
+    walk = [(l, i, o) for _, l, i, o in builder.walk(spec) if isinstance(l, Conv)]
     graph = tf.Graph()
     with graph.as_default():
         rng = np.random.default_rng(0)
-        inputs = [tf.constant(rng.uniform(size=(batch,) + i).astype(np.float32)) for _, i in walk]
+        inputs = [tf.constant(rng.uniform(size=(batch,) + i).astype(np.float32)) for _, i, _ in walk]
         kernels = [tf.constant(rng.standard_normal((l.kernel, l.kernel, i[-1], l.filters)).astype(np.float32))
-                   for l, i in walk]
+                   for l, i, _ in walk]
 
         def body(t, acc):
             total = acc
-            for x, k in zip(inputs, kernels):
+            for (layer, _, _), x, k in zip(walk, inputs, kernels):
                 x = x + acc * 1e-9
-                y = tf.nn.conv2d(x, k, 1, "VALID")
+                top, bottom, left, right = layer.pads or (0, 0, 0, 0)
+                padded = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) if layer.pads else x
+                y = tf.nn.conv2d(padded, k, layer.stride, "VALID" if layer.pads else layer.padding)
                 total += tf.reduce_mean(tf.gradients(tf.reduce_sum(y), x)[0] if with_input_gradient else y)
             return t + 1, total
         out = tf1.while_loop(lambda t, a: t < steps, body, [0, tf.constant(0.0)])[1]
     sess = make_session(graph, threads)
     seconds = timed(lambda: sess.run(out))
-    macs = sum(l.kernel * l.kernel * i[-1] * l.filters * (i[0] - l.kernel + 1) * (i[1] - l.kernel + 1)
-               for l, i in walk)
+    macs = sum(l.kernel * l.kernel * i[-1] * int(np.prod(o)) for l, i, o in walk)
     return steps * 2 * batch * macs * (2 if with_input_gradient else 1) / seconds / 1e9
 
 
@@ -113,6 +119,8 @@ def fake_stats(spec):
         arrays[f"mean__{name}"] = rng.standard_normal((10, size)).astype(np.float32)
         arrays[f"std__{name}"] = np.ones((10, size), np.float32)
         arrays[f"shape__{name}"] = np.array(shape)
+    if spectral.outside_graph_vocabulary(spec):   # no spectral objective: no graph arrays (a ResNet's are huge)
+        return stats_file.Stats(arrays, "bench")
     groups = spectral.graph_groups(names)
     arrays["graph__groups"] = np.array(list(groups))
     for group, layers in groups.items():
@@ -211,7 +219,8 @@ def distill_rate(teacher, student, batch, steps, threads):
     with graph.as_default():
         g = models.graph.build_trainable(student, seed=0)
         soft = tf1.placeholder(tf.float32, [None, 10])
-        train_op = tf1.train.AdamOptimizer(0.001).minimize(distill.kd_loss(g.model.logits, soft, 8.0))
+        train_op = g.minimize(tf1.train.AdamOptimizer(0.001), distill.kd_loss(g.model.logits, soft, 8.0),
+                              tf1.train.get_or_create_global_step())
         init = tf1.global_variables_initializer()
     sess = make_session(graph, threads)
     sess.run(init)
@@ -224,7 +233,7 @@ def distill_rate(teacher, student, batch, steps, threads):
     def loop():
         for i in range(steps):
             j = (i % 50) * batch
-            sess.run(train_op, {g.inputs: x[j:j + batch], soft: logits[j:j + batch]})
+            sess.run(train_op, {g.inputs: x[j:j + batch], soft: logits[j:j + batch], g.is_training: True})
     student_seconds = timed(loop, repeats=1)
     return batch * steps / (student_seconds + teacher_seconds_per_example * batch * steps)
 
@@ -245,12 +254,43 @@ def stats_rate(spec, n, threads):
     return n / seconds
 
 
+RESNET_BATCH = 64   # a resnet20 reconstruction step at batch 640 takes seconds on 2 cores
+
+
+def resnet_rows(add, limits, lenet_rates, args, steps, threads):
+    """resnet20 -> resnet8 against the conv+grad limit of resnet20's own convolutions (3x3, 16-64
+    channels, strides 1 and 2), and its reconstruction step time per sample beside lenet's."""
+    resnet20, resnet8 = models.get("resnet20"), models.get("resnet8")
+    few = max(2, steps // 10)
+    limits["conv+grad resnet20"] = conv_limit(resnet20, RESNET_BATCH, few, threads, with_input_gradient=True)
+    print(f"limit: conv+grad resnet20 {limits['conv+grad resnet20']:.1f} GFLOP/s (its convolutions, forward + "
+          f"input gradient, batch {RESNET_BATCH})", flush=True)
+    fwd = builder.forward_macs(resnet20) * 2
+    step = {}
+    for objective in ("top_layer", "all_layers"):
+        rate = reconstruction_rate(resnet20, objective, RESNET_BATCH, few, threads)[0]
+        add(f"optimize_dataset {objective}", "resnet20", rate, "sample-steps/s", 2 * fwd, "conv+grad resnet20")
+        step[objective] = {"resnet20_us_per_sample_step": round(1e6 / rate, 1),
+                           "lenet_us_per_sample_step": round(1e6 / lenet_rates[objective], 1),
+                           "ratio": round(lenet_rates[objective] / rate, 1)}
+        print(f"  {objective} step: resnet20 {step[objective]['resnet20_us_per_sample_step']} us per sample, "
+              f"lenet {step[objective]['lenet_us_per_sample_step']} us ({step[objective]['ratio']}x)", flush=True)
+    add("train (batch 64)", "resnet20", train_rate(resnet20, 64, few * 3, threads), "examples/s", 3 * fwd,
+        "conv+grad resnet20")
+    flops = 3 * builder.forward_macs(resnet8) * 2 + fwd
+    add("distill (batch 64)", "resnet20->resnet8", distill_rate(resnet20, resnet8, 64, few * 3, threads),
+        "examples/s", flops, "conv+grad resnet20")
+    return step
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer steps (about a minute); noisier figures")
     p.add_argument("--num_threads", type=int, default=0)
     p.add_argument("--batch", type=int, default=640, help="reconstruction batch (optimize_dataset default)")
     p.add_argument("--json_out", default="")
+    p.add_argument("--no_resnet", action="store_true", help="skip the resnet20 -> resnet8 pair (its rows take "
+                   "about as long as all the others)")
     args = p.parse_args(argv)
     tf1.disable_eager_execution()
     tf.get_logger().setLevel("ERROR")
@@ -293,6 +333,8 @@ def main(argv=None):
             if spec is lenet:
                 add(f"optimize_dataset {objective}", spec.name, rate, "sample-steps/s", 2 * fwd, "conv+grad",
                     projection)
+        if spec is lenet:
+            rates_of_lenet = rates
         for objective in ("spectral_all_layers", "spectral_layer_pairs"):
             step_cost[f"{spec.name} {objective}"] = round(rates["all_layers"] / rates[objective], 2)
             print(f"  {objective} step = {step_cost[f'{spec.name} {objective}']:.2f}x an all_layers step "
@@ -312,9 +354,10 @@ def main(argv=None):
         flops = 3 * builder.forward_macs(student) * 2 + builder.forward_macs(spec) * 2
         add("distill (batch 64)", f"{spec.name}->{student.name}",
             distill_rate(spec, student, 64, steps * 3, threads), "examples/s", flops, limit)
+    resnet_step = resnet_rows(add, limits, rates_of_lenet, args, steps, threads) if not args.no_resnet else {}
     report = {"machine": {"cpus": available_cores(), "tensorflow": tf.__version__},
               "settings": {"batch": args.batch, "steps": steps, "threads": threads}, "limits_gflops": limits,
-              "stages": rows, "spectral_step_vs_all_layers_step": step_cost}
+              "stages": rows, "spectral_step_vs_all_layers_step": step_cost, "resnet": resnet_step}
     print(json.dumps(report, indent=1))
     if args.json_out:
         from utils import atomic

@@ -4,6 +4,7 @@ import os
 import models
 from bench import run as bench
 from models import builder
+from models.spec import Conv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,6 +26,18 @@ def test_every_measurement_runs():
     assert bench.train_rate(lenet, 8, 2, 0) > 0
     assert bench.distill_rate(hinton, models.get("hinton800"), 8, 2, 0) > 0
     assert bench.stats_rate(lenet, 50, 0) > 0
+
+
+def test_the_resnet_measurements_run():
+    resnet8 = models.get("resnet8")
+    assert bench.conv_limit(resnet8, 2, 1, 0, with_input_gradient=True) > 0   # strided, padded, inside blocks
+    assert bench.reconstruction_rate(resnet8, "all_layers", 4, 2, 0)[0] > 0
+    assert bench.train_rate(resnet8, 4, 2, 0) > 0
+    assert bench.distill_rate(resnet8, resnet8, 4, 2, 0) > 0
+    # 3x3 convs of the stem and blocks, the 1x1 projections; weighted layers only
+    assert builder.forward_macs(resnet8) == sum(
+        l.kernel ** 2 * i[-1] * (o[0] * o[1] * o[2] if len(o) == 3 else o[0])
+        for _, l, i, o in builder.walk(resnet8) if isinstance(l, Conv)) + 64 * 10
 
 
 def test_the_kept_projection_is_counted_over_the_columns_it_reads():

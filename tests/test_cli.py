@@ -76,3 +76,15 @@ def test_a_flag_the_procedure_does_not_read_gets_one_warning(tmp_path):
     assert warnings == ["warning: --jitter is not read by --procedure=train; ignored",
                         "warning: --temperature is not read by --procedure=train; ignored"], result.stderr
     assert "--model: unknown model 'nope'" in error_lines(result.stderr)[0]   # still runs (here: to its error)
+
+
+def test_one_flagfile_serves_several_procedures(tmp_path):
+    """A --flagfile's flags that this procedure does not read are named in warnings, not refused; flags after
+    it on the command line win."""
+    flagfile = tmp_path / "flags.txt"
+    flagfile.write_text("# shared by train and optimize_dataset\n--model=nope\n--jitter=2\n--epochs=3\n")
+    result = run_cli("--run_name=x", "--procedure=train", f"--flagfile={flagfile}", "--model=nope2",
+                     "--dataset=mnist", f"--summary_folder={tmp_path}")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: --jitter is not read by --procedure=train; ignored"], result.stderr
+    assert "--model: unknown model 'nope2'" in error_lines(result.stderr)[0]

@@ -189,6 +189,12 @@ def test_a_tiny_resnet_pair_runs_train_stats_every_objective_distill_and_evaluat
                                              samples_per_class=2, optimization_steps=20, optimize_batch_size=20,
                                              batch_stats_weight=1.0, clip_inputs=True, **with_teacher))
         assert made["samples"] == 20 and made["teacher_agreement"] > 0.5
+    from viz import stats_viz, view   # the pictures take such a teacher too
+    picture = str(tmp_path / "view.png")
+    view.run([f"--dataset={made['output']}", f"--model={teacher}",
+              f"--model_checkpoint={trained['model_checkpoint']}", f"--output={picture}"])
+    stats_viz.run([f"--stats_file={tmp_path}/res/stats/activation_stats_res.npz", f"--output={tmp_path}/stats.png"])
+    assert os.path.getsize(picture) > 0 and os.path.getsize(tmp_path / "stats.png") > 0
     distilled = distill.run(make_cfg(procedure="distill", student_model=student, epochs=2, train_batch_size=25,
                                      **with_teacher))
     student_values = checkpoint.load_teacher_values(models.get(student), "", distilled["student_checkpoint"])
