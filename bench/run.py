@@ -261,7 +261,7 @@ def resnet_rows(add, limits, lenet_rates, args, steps, threads):
     """resnet20 -> resnet8 against the conv+grad limit of resnet20's own convolutions (3x3, 16-64
     channels, strides 1 and 2), and its reconstruction step time per sample beside lenet's."""
     resnet20, resnet8 = models.get("resnet20"), models.get("resnet8")
-    few = max(2, steps // 10)
+    few = max(5, steps // 5)   # batch 64: fewer samples a step than the others, so more steps
     limits["conv+grad resnet20"] = conv_limit(resnet20, RESNET_BATCH, few, threads, with_input_gradient=True)
     print(f"limit: conv+grad resnet20 {limits['conv+grad resnet20']:.1f} GFLOP/s (its convolutions, forward + "
           f"input gradient, batch {RESNET_BATCH})", flush=True)

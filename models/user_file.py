@@ -104,7 +104,7 @@ def _check_sequence(layers, current, prefix, names, bad):
                 "padding VALID")
         if isinstance(layer, BatchNorm) and not (layer.epsilon > 0 and 0 <= layer.momentum < 1):
             bad(f"{where} needs epsilon > 0 and momentum in [0, 1)")
-        if not isinstance(layer, (Dense, ReLU, BatchNorm)) and len(current) != 3:
+        if not isinstance(layer, (Dense, ReLU, BatchNorm, Residual)) and len(current) != 3:
             bad(f"{layer!r} needs an image input (height, width, channels), but gets {current}")
         if isinstance(layer, Residual):
             if not isinstance(layer.body, (tuple, list)) or not layer.body or \

@@ -13,7 +13,11 @@ from utils import runlog
 from utils.errors import UserError
 
 
+DEFAULT_RUN = "evaluate"   # where the result is recorded when --run_name is not given
+
+
 def run(cfg):
+    cfg.run_name = cfg.run_name or DEFAULT_RUN
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
     checks.positive(cfg, "test_batch_size")
@@ -30,5 +34,5 @@ def run(cfg):
                "wall_seconds": round(time.time() - t0, 1)}
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"evaluate/{spec.name}", vars(cfg), results)
     print(f"[evaluate] {spec.name} ({cfg.model_checkpoint}) on {cfg.dataset}: test accuracy {100 * accuracy:.2f}% "
-          f"over {len(data.test_y)} examples")
+          f"over {len(data.test_y)} examples; recorded in {runlog.run_dir(cfg.summary_folder, cfg.run_name)}/log.json")
     return results

@@ -124,7 +124,8 @@ def test_the_frozen_teacher_trains_nothing_but_the_input(tmp_path):
         x = tf1.Variable(np.zeros((2, 64), np.float32), name="reconstructed_inputs")
         model = model_graph.build_frozen(spec, random_values(spec), x)
         assert tf1.trainable_variables() == [x] and tf1.global_variables() == [x]
-        assert not model.updates and set(model.batchnorm_inputs) >= {"stem_bn", "b2/proj_bn"}
+        assert not model.updates
+        assert set(model.batchnorm_inputs) == {"stem_bn", "b1/bn1", "b1/bn2", "b2/bn1", "b2/bn2", "b2/proj_bn"}
 
 
 def test_the_paper_models_keep_their_definitions_and_checkpoint_names():
@@ -170,6 +171,9 @@ def test_moving_averages_change_in_training_and_come_back_from_the_checkpoint(tm
     assert evaluated["test_accuracy"] == pytest.approx(result["test_accuracy"])   # moving statistics, both times
     log = json.loads((tmp_path / "test" / "log.json").read_text())
     assert log["procedures"]["evaluate/bn_resnet"]["results"]["test_accuracy"] == evaluated["test_accuracy"]
+    evaluate.run(make_cfg(summary_folder=str(tmp_path), procedure="evaluate", run_name="", model=spec_file,
+                          dataset="toy", model_checkpoint=result["model_checkpoint"]))   # no --run_name
+    assert "evaluate/bn_resnet" in json.loads((tmp_path / "evaluate" / "log.json").read_text())["procedures"]
 
 
 def test_a_tiny_resnet_pair_runs_train_stats_every_objective_distill_and_evaluate(tmp_path, toy_data):
@@ -241,3 +245,4 @@ def test_the_example_residual_file_declares_a_valid_batchnorm_resnet():
     assert spec.has_batchnorm and spec.explicit_activations and spec.normalize is not None
     assert [n for n, _ in recorded_points(spec)] == ["stem_bn", "block1/bn1", "block1", "block2/bn1", "block2",
                                                      "logits"]
+
