@@ -119,7 +119,7 @@ def fake_stats(spec):
         arrays[f"mean__{name}"] = rng.standard_normal((10, size)).astype(np.float32)
         arrays[f"std__{name}"] = np.ones((10, size), np.float32)
         arrays[f"shape__{name}"] = np.array(shape)
-    if spectral.outside_graph_vocabulary(spec):   # no spectral objective: no graph arrays (a ResNet's are huge)
+    if spectral.why_no_graph(spec):   # no spectral objective: no graph arrays (a ResNet's would be huge)
         return stats_file.Stats(arrays, "bench")
     groups = spectral.graph_groups(names)
     arrays["graph__groups"] = np.array(list(groups))

@@ -152,7 +152,7 @@ def run(cfg):
     stages = Stages(os.path.join(run_dir, "results.json"))
     # Rows run as the paper describes unless a row sets an option itself (flag_use.REPRODUCE_SETS).
     base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0,
-                   compute_graphwise_stats=not spectral.outside_graph_vocabulary(teacher), **BEYOND_PAPER_OFF)
+                   compute_graphwise_stats=not spectral.why_no_graph(teacher), **BEYOND_PAPER_OFF)
 
     def checkpoint_valid(spec, key="model_checkpoint"):
         return lambda r: checkpoint.load_teacher_values(spec, r.get("model_meta", ""), r[key])
@@ -164,15 +164,14 @@ def run(cfg):
 
     # What each data-free row runs: the paper's objectives, then the extra (beyond the paper) row.
     plans = {}  # row -> (objective, optimize_dataset flags, distill flags)
-    outside_graph = spectral.outside_graph_vocabulary(teacher)
+    no_graph = spectral.why_no_graph(teacher)
     if s["paper_rows"]:
-        if outside_graph:
-            print(f"[reproduce] no spectral rows: {teacher.name}'s layer {outside_graph} is not in the spectral "
-                  "graph's vocabulary yet")
+        if no_graph:
+            print(f"[reproduce] no spectral rows: {teacher.name}: {no_graph}")
         for objective in OBJECTIVES:
             if objective == "all_layers_dropout" and not any(l.dropout > 0 for l in teacher.weighted_layers):
                 continue
-            if objectives_registry.get(objective).spectral and outside_graph:
+            if objectives_registry.get(objective).spectral and no_graph:
                 continue
             plans[objective] = (objective, dict(optimization_steps=s["optimization_steps"]), {})
     plans[BEST_ROW] = (BEST["objective"], dict(BEST["optimize"], optimization_steps=s["best_optimization_steps"],

@@ -132,13 +132,20 @@ def graph_groups(layer_names):
             **{f"pair{k}": list(layer_names[k:k + 2]) for k in range(len(layer_names) - 1)}}
 
 
-def outside_graph_vocabulary(spec):
-    """'name (Type)' of the first layer the spectral graph cannot represent yet, or None."""
+def why_no_graph(spec):
+    """Why the spectral objectives cannot run on `spec` (its whole graph too large, or a layer the graph
+    cannot represent yet), or None where they can."""
+    vertices = sum(int(np.prod(shape)) for shape in builder.recorded_shapes(spec).values())
+    if vertices > MAX_DENSE_VERTICES:
+        return (f"its spectral graph has {vertices:,} vertices, over the {MAX_DENSE_VERTICES:,}-vertex limit of a "
+                "dense eigendecomposition")
     for name, layer, _, _ in builder.walk(spec):
         pool_ok = not isinstance(layer, POOLS) or (layer.stride in (None, layer.size) and layer.padding == "VALID")
         conv_ok = not isinstance(layer, Conv) or (layer.bias and not layer.pads)
         if isinstance(layer, (BatchNorm, Residual, GlobalAvgPool, ReLU)) or not pool_ok or not conv_ok:
-            return f"{name or type(layer).__name__} ({type(layer).__name__})"
+            kind = type(layer).__name__
+            return (f"its layer {name or kind} ({kind}) is not in the spectral graph's vocabulary yet (chains of "
+                    "Dense, Conv with biases and VALID/SAME padding, and pools of stride = window)")
     return None
 
 
@@ -151,11 +158,9 @@ class GraphwiseRecorder:
     class's examples, from which optimize_dataset draws one target per sample."""
 
     def __init__(self, spec, values, layer_names, fraction, log=print):
-        unsupported = outside_graph_vocabulary(spec)
-        if unsupported:
-            raise UserError(f"--compute_graphwise_stats: {spec.name}'s layer {unsupported} is not in the spectral "
-                            "graph's vocabulary yet (chains of Dense, Conv with biases and VALID/SAME padding, and "
-                            "pools of stride = window); the other objectives take this model")
+        reason = why_no_graph(spec)
+        if reason:
+            raise UserError(f"--compute_graphwise_stats: {spec.name}: {reason}; the other objectives take this model")
         if len(layer_names) < 2:
             raise UserError("--compute_graphwise_stats: the spectral graphs link consecutive Dense/Conv layers; "
                             f"this model has {len(layer_names)}")

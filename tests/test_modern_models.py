@@ -150,6 +150,9 @@ def test_resnet20_and_resnet8_are_he_et_al_cifar_resnets():
     assert builder.param_count(r20) == 273754 and builder.param_count(r8) == 78426   # He et al.: 0.27M for n = 3
     assert len(r20.weighted_layers) == 6 * 3 + 2 + 2 and len(r8.weighted_layers) == 6 * 1 + 2 + 2  # + 2 projections
     assert recorded_points(r20)[-2:] == [("stage3_block3", (8, 8, 64)), ("logits", (10,))]
+    from procedures import spectral
+    assert spectral.why_no_graph(r20).startswith("its spectral graph has 188,426 vertices, over the 20,000-vertex")
+    assert spectral.why_no_graph(models.get("lenet")) is None
 
 
 @pytest.fixture
@@ -186,7 +189,7 @@ def test_a_tiny_resnet_pair_runs_train_stats_every_objective_distill_and_evaluat
     assert trained["test_accuracy"] > 0.3
     with_teacher = dict(common, model=teacher, model_checkpoint=trained["model_checkpoint"])
     compute_stats.run(make_cfg(procedure="compute_stats", **with_teacher))
-    with pytest.raises(UserError, match="tiny_teacher's layer stem \\(Conv\\) is not in the spectral"):
+    with pytest.raises(UserError, match="tiny_teacher: its layer stem \\(Conv\\) is not in the spectral"):
         compute_stats.run(make_cfg(procedure="compute_stats", compute_graphwise_stats=True, **with_teacher))
     for objective in ("top_layer", "all_layers"):
         made = optimize_dataset.run(make_cfg(procedure="optimize_dataset", optimization_objective=objective,
