@@ -106,13 +106,12 @@ flags.DEFINE_integer("augment_shift", 0, "distill: shift each example by up to N
 flags.DEFINE_float("mixup_alpha", 0.0, "distill: blend example pairs with Beta(alpha, alpha) weights; the "
                    "teacher labels the blend")
 flags.DEFINE_boolean("verbose", False, "Show full tracebacks on errors")
-OURS = sorted(set(FLAGS) - _ABSL_FLAGS)
+OURS = sorted(set(FLAGS) - _ABSL_FLAGS)   # what procedures receive; docs/flags.md lists these
 
 
 def config_from_flags():
-    ours = OURS
-    cfg = types.SimpleNamespace(**{name: FLAGS[name].value for name in ours})
-    cfg.explicit_flags = sorted(name for name in ours if FLAGS[name].present)  # presets yield to these
+    cfg = types.SimpleNamespace(**{name: FLAGS[name].value for name in OURS})
+    cfg.explicit_flags = sorted(name for name in OURS if FLAGS[name].present)  # presets yield to these
     if not cfg.data_dir:
         from datasets.mnist import default_data_dir
         cfg.data_dir = default_data_dir()

@@ -20,15 +20,15 @@ READS = {
                 "rng_seed", "lr", "epochs", "train_batch_size", "test_batch_size", "eval_interval",
                 "checkpoint_interval", "temperature", "noise_samples", "noise_mean", "noise_std", "augment_shift",
                 "mixup_alpha"),
+    "evaluate": ("model", "model_meta", "model_checkpoint", "dataset", "data_dir", "test_batch_size"),
 }
 # reproduce reads its own flags, and passes the user's value of every flag its stages read except
 # these, which it sets itself for each stage (the paper's settings, or a row's own options).
 REPRODUCE_OWN = ("model", "student_model", "dataset", "preset", "rows", "epochs", "samples_per_class",
                  "optimization_steps", "model_checkpoint", "model_meta")
-REPRODUCE_SETS = ("stats_file", "optimization_objective", "num_shards",
-                  "shard_index", "clip_inputs", "jitter", "tv_weight", "l2_weight", "batch_stats_weight",
-                  "compute_graphwise_stats", "eval_dataset", "noise_samples", "augment_shift", "mixup_alpha")
-READS["evaluate"] = ("model", "model_meta", "model_checkpoint", "dataset", "data_dir", "test_batch_size")
+REPRODUCE_SETS = ("stats_file", "optimization_objective", "num_shards", "shard_index", "clip_inputs", "jitter",
+                  "tv_weight", "l2_weight", "batch_stats_weight", "compute_graphwise_stats", "eval_dataset",
+                  "noise_samples", "augment_shift", "mixup_alpha")
 READS["reproduce"] = tuple(sorted(set(REPRODUCE_OWN) | {f for p in ("train", "compute_stats", "optimize_dataset",
                                                                     "distill") for f in READS[p]}
                                   - set(REPRODUCE_SETS)))

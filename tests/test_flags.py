@@ -61,6 +61,7 @@ def test_each_procedure_reads_only_flags_in_its_table(tmp_path, monkeypatch):
     seen["optimize_dataset"] = run_recorded("optimize_dataset", make_cfg(
         procedure="optimize_dataset", optimization_objective="spectral_all_layers", samples_per_class=1,
         optimization_steps=2, optimize_batch_size=10, jitter=1, batch_stats_weight=1.0, **with_teacher))
+    seen["evaluate"] = run_recorded("evaluate", make_cfg(procedure="evaluate", **with_teacher))
     seen["distill"] = run_recorded("distill", make_cfg(procedure="distill", dataset="noise", eval_dataset="mnist",
                                                       augment_shift=1, **with_teacher))
     for procedure, names in seen.items():
