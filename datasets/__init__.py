@@ -23,6 +23,11 @@ def is_real(name):
     return name not in ("", "noise") and not name.endswith(".npy")
 
 
+def channels(data):
+    """Channels of a dataset of images ([N, H, W, C] inputs), or None for flat inputs."""
+    return data.input_shape[-1] if len(data.input_shape) == 3 else None
+
+
 def get(name, data_dir, flag="--dataset"):
     if name.endswith(".npy"):
         from datasets import optimized

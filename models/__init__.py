@@ -7,9 +7,14 @@ from utils.errors import UserError
 NAMES = ("hinton1200", "hinton800", "lenet", "lenet_half", "resnet20", "resnet8")
 
 
-def get(name, flag="--model"):
+def get(name, flag="--model", channels=None):
+    """channels: the input's channel count, for a built-in that adapts to it (resnet20, resnet8: grey by
+    default, RGB for colour data); other models ignore it and keep their declared input."""
     if name in NAMES:
-        return importlib.import_module(f"models.{name}").SPEC
+        module = importlib.import_module(f"models.{name}")
+        if channels and hasattr(module, "for_channels"):
+            return module.for_channels(channels)
+        return module.SPEC
     if name.endswith(".py"):
         from models import user_file
         return user_file.load(name, flag)

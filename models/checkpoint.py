@@ -92,6 +92,30 @@ def check_meta(spec, meta_path, flag):
         raise UserError(f"{flag}: {meta_path} is a {meta_name} graph, but --model={spec.name}")
 
 
+def input_channels(spec, model_checkpoint):
+    """Input channels of `spec`'s first layer as the checkpoint holds it (a Conv's weights are
+    [k, k, in, out]), or None where the checkpoint has no such variable."""
+    first = next(iter(builder.param_shapes(spec)))
+    try:
+        shape = dict(tf.train.list_variables(model_checkpoint)).get(first)
+    except Exception:   # no checkpoint there: load_teacher_values says so, naming the flag
+        return None
+    return int(shape[2]) if shape is not None and len(shape) == 4 else None
+
+
+def channels_of(spec):
+    """Input channels of an image model, or None."""
+    return spec.input_shape[-1] if len(spec.input_shape) == 3 else None
+
+
+def spec_for(name, model_checkpoint, flag="--model"):
+    """The spec of `name` as its checkpoint was trained: a built-in that adapts its input channels
+    (resnet20, resnet8) takes them from the checkpoint's weights."""
+    spec = models.get(name, flag)
+    channels = input_channels(spec, model_checkpoint) if model_checkpoint else None
+    return models.get(name, flag, channels=channels) if channels else spec
+
+
 def load_teacher_values(spec, model_meta, model_checkpoint):
     """Returns {variable name: numpy array} for `spec`, after checking both flags. Without --model_meta,
     the graph beside the checkpoint is checked where there is one (an imported checkpoint has none)."""

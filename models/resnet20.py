@@ -1,4 +1,11 @@
-"""ResNet-20 of He et al. 2016 for 32x32 grey inputs (mnist_conv, fashion_mnist_conv): n = 3."""
+"""ResNet-20 of He et al. 2016 for 32x32 inputs, grey by default (mnist_conv, fashion_mnist_conv): n = 3."""
 from models.cifar_resnet import cifar_resnet
 
-SPEC = cifar_resnet("resnet20", blocks_per_stage=3)
+
+
+def for_channels(channels):
+    """The same net for inputs of `channels` channels (3 for RGB data), taken from the data or the checkpoint."""
+    return cifar_resnet("resnet20", blocks_per_stage=3, input_shape=(32, 32, channels))
+
+
+SPEC = for_channels(1)

@@ -1,4 +1,11 @@
-"""ResNet-8 of He et al. 2016 for 32x32 grey inputs, the student of resnet20: n = 1."""
+"""ResNet-8 of He et al. 2016 for 32x32 inputs, grey by default, the student of resnet20: n = 1."""
 from models.cifar_resnet import cifar_resnet
 
-SPEC = cifar_resnet("resnet8", blocks_per_stage=1)
+
+
+def for_channels(channels):
+    """The same net for inputs of `channels` channels (3 for RGB data), taken from the data or the checkpoint."""
+    return cifar_resnet("resnet8", blocks_per_stage=1, input_shape=(32, 32, channels))
+
+
+SPEC = for_channels(1)

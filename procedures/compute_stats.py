@@ -9,7 +9,6 @@ import numpy as np
 import tensorflow as tf
 
 import datasets
-import models
 from models import builder, checkpoint
 from models.graph import build_frozen, recorded_layers
 from procedures import checks, sampling, spectral, stats_file
@@ -67,7 +66,7 @@ def run(cfg):
     checks.positive(cfg, "temperature", "test_batch_size", "max_full_cov_dim")
     if cfg.compute_graphwise_stats and not 0 < cfg.spectral_fraction <= 1:
         raise UserError(f"--spectral_fraction must be in (0, 1], got {cfg.spectral_fraction}")
-    spec = models.get(cfg.model)
+    spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
     data = datasets.get(cfg.dataset, cfg.data_dir)
     checks.dataset_fits(spec, data)

@@ -5,7 +5,6 @@ import time
 import numpy as np
 
 import datasets
-import models
 from models import checkpoint
 from procedures import checks
 from procedures.distill import teacher_logits
@@ -21,7 +20,7 @@ def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
     checks.positive(cfg, "test_batch_size")
-    spec = models.get(cfg.model)
+    spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
     data = datasets.get(cfg.dataset, cfg.data_dir)
     checks.dataset_fits(spec, data)

@@ -21,7 +21,6 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-import models
 from datasets.optimized import labels_path
 from models import builder, checkpoint
 from models.graph import build_frozen, recorded_layers
@@ -197,7 +196,7 @@ class Inputs(NamedTuple):
 def load_inputs(cfg):
     objective = objectives.get(cfg.optimization_objective)
     priors = Priors.from_cfg(cfg)
-    spec = models.get(cfg.model)
+    spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     if priors.needs_images:
         image_ops.image_hw(spec)
     if objective.dropout_masks and not any(l.dropout > 0 for l in spec.weighted_layers):

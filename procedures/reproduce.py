@@ -139,7 +139,11 @@ def derived(cfg, **overrides):
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "student_model", "dataset")
-    teacher, student = models.get(cfg.model), models.get(cfg.student_model, "--student_model")
+    # The ResNets take their input channels from the data (or from a given teacher's checkpoint).
+    channels = datasets.channels(datasets.get(cfg.dataset, cfg.data_dir)) if datasets.is_real(cfg.dataset) else None
+    teacher = checkpoint.spec_for(cfg.model, cfg.model_checkpoint) if cfg.model_checkpoint else \
+        models.get(cfg.model, channels=channels)
+    student = models.get(cfg.student_model, "--student_model", channels=checkpoint.channels_of(teacher))
     if not datasets.is_real(cfg.dataset):
         raise UserError(f"--dataset: reproduce needs a real dataset (mnist, mnist_conv, fashion_mnist, a folder, an "
                         f".npz...), got {cfg.dataset!r}")

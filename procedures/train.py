@@ -73,8 +73,8 @@ def run(cfg):
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "eval_interval",
                     "checkpoint_interval")
     checks.non_negative(cfg, "weight_decay")
-    spec = models.get(cfg.model)
     data = datasets.get(cfg.dataset, cfg.data_dir)
+    spec = models.get(cfg.model, channels=datasets.channels(data))
     checks.dataset_fits(spec, data)
     if not data.has_test:
         raise UserError(f"--dataset={cfg.dataset}: train needs a dataset with a test split (mnist, a folder, an .npz...); "

@@ -249,3 +249,24 @@ def test_the_example_residual_file_declares_a_valid_batchnorm_resnet():
     assert [n for n, _ in recorded_points(spec)] == ["stem_bn", "block1/bn1", "block1", "block2/bn1", "block2",
                                                      "logits"]
 
+
+
+def test_the_builtin_resnets_take_their_channels_from_rgb_data(tmp_path, monkeypatch):
+    """resnet8 trained on 32x32 RGB images has a 3-channel stem; every later step finds that in its checkpoint."""
+    from procedures import compute_stats, distill, evaluate, train
+    rng = np.random.default_rng(7)
+    labels = np.arange(40) % 10
+    x = np.clip(rng.uniform(0, 1, (10, 3072))[labels] + 0.1 * rng.normal(size=(40, 3072)), 0, 1).astype(np.float32)
+    rgb = ArrayDataset("rgb", x[:30], labels[:30], x[30:], labels[30:], (32, 32, 3), 10)
+    monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset": rgb)
+    common = dict(summary_folder=str(tmp_path), dataset="rgb", model="resnet8")
+    trained = train.run(make_cfg(epochs=1, train_batch_size=15, **common))
+    assert checkpoint.input_channels(models.get("resnet8"), trained["model_checkpoint"]) == 3
+    teacher = dict(common, model_checkpoint=trained["model_checkpoint"])
+    assert checkpoint.spec_for("resnet8", trained["model_checkpoint"]).input_shape == (32, 32, 3)
+    compute_stats.run(make_cfg(procedure="compute_stats", **teacher))
+    distilled = distill.run(make_cfg(procedure="distill", student_model="resnet8", epochs=1, train_batch_size=15,
+                                     **teacher))
+    assert evaluate.run(make_cfg(procedure="evaluate", **dict(common, model_checkpoint=distilled[
+        "student_checkpoint"])))["test_accuracy"] == pytest.approx(distilled["test_accuracy"])
+    assert models.get("resnet8").input_shape == (32, 32, 1)   # grey by default (mnist_conv)

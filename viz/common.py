@@ -66,10 +66,9 @@ def show(ax, row, shape, cmap="gray"):
 
 def teacher_predictions(model_name, checkpoint_prefix, x):
     """Softmax of the frozen teacher on x (T = 1)."""
-    import models
     from models import checkpoint
     from procedures.distill import teacher_logits
-    spec = models.get(model_name)
+    spec = checkpoint.spec_for(model_name, checkpoint_prefix)
     if spec.input_size != x.shape[1]:
         raise UserError(f"--model={model_name} takes inputs {spec.input_size} wide, the --dataset rows are "
                         f"{x.shape[1]} wide")
