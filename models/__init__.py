@@ -7,6 +7,11 @@ from utils.errors import UserError
 NAMES = ("hinton1200", "hinton800", "lenet", "lenet_half", "resnet20", "resnet8")
 
 
+def adapts_to_channels(name):
+    """A built-in whose input channels follow the data (resnet20, resnet8)."""
+    return name in NAMES and hasattr(importlib.import_module(f"models.{name}"), "for_channels")
+
+
 def get(name, flag="--model", channels=None):
     """channels: the input's channel count, for a built-in that adapts to it (resnet20, resnet8: grey by
     default, RGB for colour data); other models ignore it and keep their declared input."""

@@ -139,10 +139,12 @@ def derived(cfg, **overrides):
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "student_model", "dataset")
-    # The ResNets take their input channels from the data (or from a given teacher's checkpoint).
-    channels = datasets.channels(datasets.get(cfg.dataset, cfg.data_dir)) if datasets.is_real(cfg.dataset) else None
-    teacher = checkpoint.spec_for(cfg.model, cfg.model_checkpoint) if cfg.model_checkpoint else \
-        models.get(cfg.model, channels=channels)
+    if cfg.model_checkpoint:
+        teacher = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
+    elif models.adapts_to_channels(cfg.model) and datasets.is_real(cfg.dataset):   # the ResNets: from the data
+        teacher = models.get(cfg.model, channels=datasets.channels(datasets.get(cfg.dataset, cfg.data_dir)))
+    else:
+        teacher = models.get(cfg.model)
     student = models.get(cfg.student_model, "--student_model", channels=checkpoint.channels_of(teacher))
     if not datasets.is_real(cfg.dataset):
         raise UserError(f"--dataset: reproduce needs a real dataset (mnist, mnist_conv, fashion_mnist, a folder, an "
@@ -154,9 +156,10 @@ def run(cfg):
     run_dir = runlog.run_dir(cfg.summary_folder, cfg.run_name)
     checks.writable_folder(run_dir, "--summary_folder")
     stages = Stages(os.path.join(run_dir, "results.json"))
+    no_graph = spectral.why_no_graph(teacher)   # why the spectral rows cannot run, or None
     # Rows run as the paper describes unless a row sets an option itself (flag_use.REPRODUCE_SETS).
     base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0,
-                   compute_graphwise_stats=not spectral.why_no_graph(teacher), **BEYOND_PAPER_OFF)
+                   compute_graphwise_stats=not no_graph, **BEYOND_PAPER_OFF)
 
     def checkpoint_valid(spec, key="model_checkpoint"):
         return lambda r: checkpoint.load_teacher_values(spec, r.get("model_meta", ""), r[key])
@@ -168,7 +171,6 @@ def run(cfg):
 
     # What each data-free row runs: the paper's objectives, then the extra (beyond the paper) row.
     plans = {}  # row -> (objective, optimize_dataset flags, distill flags)
-    no_graph = spectral.why_no_graph(teacher)
     if s["paper_rows"]:
         if no_graph:
             print(f"[reproduce] no spectral rows: {teacher.name}: {no_graph}")

@@ -270,3 +270,5 @@ def test_the_builtin_resnets_take_their_channels_from_rgb_data(tmp_path, monkeyp
     assert evaluate.run(make_cfg(procedure="evaluate", **dict(common, model_checkpoint=distilled[
         "student_checkpoint"])))["test_accuracy"] == pytest.approx(distilled["test_accuracy"])
     assert models.get("resnet8").input_shape == (32, 32, 1)   # grey by default (mnist_conv)
+    assert models.adapts_to_channels("resnet20") and not models.adapts_to_channels("lenet")
+    assert models.get("lenet", channels=3).input_shape == (32, 32, 1)   # the paper's models keep their input
