@@ -99,8 +99,8 @@ def run(cfg):
     ckpt_dir = os.path.join(out_dir, "checkpoint")
     checks.writable_folder(ckpt_dir, "--summary_folder")
     checkpoint.save_definition(ckpt_dir, student_spec, "--student_model")
-    run = resumable.Run(ckpt_dir, student_spec.name, flag_use.identity("distill", cfg))
-    start_step, prefix = run.start_step, run.prefix
+    checkpoints = resumable.Run(ckpt_dir, student_spec.name, flag_use.identity("distill", cfg))
+    start_step, prefix = checkpoints.start_step, checkpoints.prefix
 
     t0 = time.time()
     # Without augmentation the teacher's outputs never change: compute them once.
@@ -126,7 +126,7 @@ def run(cfg):
         saver = tf1.train.Saver(max_to_keep=2)
         init = tf1.global_variables_initializer()
     sess = make_session(graph, cfg.num_threads)
-    run.restore_or_init(sess, saver, init, "distill")
+    checkpoints.restore_or_init(sess, saver, init, "distill")
     writer = tf1.summary.FileWriter(out_dir)
 
     def evaluate(step):
@@ -158,16 +158,16 @@ def run(cfg):
             if step % cfg.eval_interval == 0 and step != total:
                 acc, agree = evaluate(step)
             if step % cfg.checkpoint_interval == 0 and step != total:
-                run.save(sess, saver, step)
+                checkpoints.save(sess, saver, step)
             progress.update(step - start_step, epoch=epoch + 1, loss=float(value), test_acc=acc)
     acc, agree = evaluate(step)   # the last step's student: never one chosen on the test set
-    run.save_last(sess, saver, step)
+    checkpoints.save_last(sess, saver, step)
     writer.close()
     sess.close()
     wall = time.time() - t0
     results = {"dataset": cfg.dataset, "eval_dataset": eval_name, "test_accuracy": acc,
-               "teacher_agreement": agree, "steps": step, "wall_seconds": round(wall + run.earlier, 1),
-               "earlier_pieces_seconds": round(run.earlier, 1),
+               "teacher_agreement": agree, "steps": step, "wall_seconds": round(wall + checkpoints.earlier, 1),
+               "earlier_pieces_seconds": round(checkpoints.earlier, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "student_checkpoint": f"{prefix}-{step}"}
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{dataset_tag(cfg.dataset)}", vars(cfg), results)

@@ -93,9 +93,9 @@ def run(cfg):
         saver = tf1.train.Saver(max_to_keep=3)
         init_op = tf1.global_variables_initializer()
     sess = make_session(graph, cfg.num_threads)
-    run = resumable.Run(ckpt_dir, spec.name, flag_use.identity("train", cfg))
-    start_step, prefix = run.start_step, run.prefix
-    run.restore_or_init(sess, saver, init_op, "train")
+    checkpoints = resumable.Run(ckpt_dir, spec.name, flag_use.identity("train", cfg))
+    start_step, prefix = checkpoints.start_step, checkpoints.prefix
+    checkpoints.restore_or_init(sess, saver, init_op, "train")
     writer = tf1.summary.FileWriter(out_dir, graph if not start_step else None)
 
     def evaluate():
@@ -118,16 +118,16 @@ def run(cfg):
                 test_acc = evaluate()
                 write_scalars(writer, step, test_accuracy=test_acc)
             if step % cfg.checkpoint_interval == 0 or step == total_steps:
-                run.save(sess, saver, step)
+                checkpoints.save(sess, saver, step)
             progress.update(step - start_step, epoch=epoch + 1, loss=float(last_loss),
                             test_acc=test_acc if test_acc is not None else float("nan"))
     if test_acc is None or step != total_steps or step == start_step:
         test_acc = evaluate()
-    run.save_last(sess, saver, step)
+    checkpoints.save_last(sess, saver, step)
     writer.close()
     wall = time.time() - t0
-    results = {"test_accuracy": test_acc, "steps": int(step), "wall_seconds": round(wall + run.earlier, 1),
-               "earlier_pieces_seconds": round(run.earlier, 1),
+    results = {"test_accuracy": test_acc, "steps": int(step), "wall_seconds": round(wall + checkpoints.earlier, 1),
+               "earlier_pieces_seconds": round(checkpoints.earlier, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "model_meta": f"{prefix}-{step}.meta", "model_checkpoint": f"{prefix}-{step}"}
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"train/{spec.name}", vars(cfg), results)
