@@ -103,16 +103,13 @@ def input_channels(spec, model_checkpoint):
     return int(shape[2]) if shape is not None and len(shape) == 4 else None
 
 
-def channels_of(spec):
-    """Input channels of an image model, or None."""
-    return spec.input_shape[-1] if len(spec.input_shape) == 3 else None
-
-
 def spec_for(name, model_checkpoint, flag="--model"):
     """The spec of `name` as its checkpoint was trained: a built-in that adapts its input channels
     (resnet20, resnet8) takes them from the checkpoint's weights."""
     spec = models.get(name, flag)
-    channels = input_channels(spec, model_checkpoint) if model_checkpoint else None
+    if not (model_checkpoint and models.adapts_to_channels(name)):   # the others keep their declared input
+        return spec
+    channels = input_channels(spec, model_checkpoint)
     return models.get(name, flag, channels=channels) if channels else spec
 
 

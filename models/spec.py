@@ -88,6 +88,11 @@ class ModelSpec(NamedTuple):
         return size
 
     @property
+    def channels(self):
+        """Input channels of an image model, or None."""
+        return self.input_shape[-1] if len(self.input_shape) == 3 else None
+
+    @property
     def weighted_layers(self):
         """Dense and Conv layers, in order, inside blocks too."""
         return [l for _, l, _, _ in walk(self) if isinstance(l, (Dense, Conv))]

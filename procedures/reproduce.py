@@ -145,7 +145,7 @@ def run(cfg):
         teacher = models.get(cfg.model, channels=datasets.channels(datasets.get(cfg.dataset, cfg.data_dir)))
     else:
         teacher = models.get(cfg.model)
-    student = models.get(cfg.student_model, "--student_model", channels=checkpoint.channels_of(teacher))
+    student = models.get(cfg.student_model, "--student_model", channels=teacher.channels)
     if not datasets.is_real(cfg.dataset):
         raise UserError(f"--dataset: reproduce needs a real dataset (mnist, mnist_conv, fashion_mnist, a folder, an "
                         f".npz...), got {cfg.dataset!r}")
