@@ -2,16 +2,21 @@
 the kept (largest) coefficients of the activation signal with their spread over the
 class's examples (Lopes et al. 2017, after Sandryhaila & Moura).
 
-Vertices are the units of the recorded layers (every Dense/Conv pre-activation; the
-input image is not a vertex, since the signal is the recorded pre-activations). Edges
-are the weights between consecutive recorded layers, undirected (A = A^T), so that
+Vertices are the units of the recorded points (what each ReLU sees, then the logits;
+for the paper's chains, every Dense/Conv pre-activation). The input image is not a
+vertex, since the signal is the recorded pre-activations. Edges are the linear part of
+the path from one point's ReLU output to the next points, undirected (A = A^T), so that
 A = V diag(lambda) V^T with orthonormal V and the transform is F = V^T.
 - A convolution contributes its unrolled connections: each output position is linked
-  to each position of its input window, with that kernel weight.
-- Pooling rule: a max-pool between two recorded layers links every unit of a pooling
-  window to the units that read the pooled value, with the weight they read it with
-  (a pooled unit is a unit edge to its window, composed with the next layer's weights).
-  An average pool is the same with edges of 1 / size^2, the weight it really applies.
+  to each position of its input window (inside any padding), with that kernel weight.
+- Pooling rule: a max-pool links every unit of a pooling window to the units that read
+  the pooled value, with the weight they read it with (a pooled unit is a unit edge to
+  its window, composed with the next layer's weights). An average pool is the same with
+  edges of 1 / the window's size, the weight it really applies; a global average pool
+  is one window over the whole map.
+- BatchNorm scales its channel's edges by gamma / sqrt(moving variance + epsilon), the
+  inference map; a residual block's sum has, beside the body's edges, skip edges from
+  the block's input point through the shortcut (identity: weight 1 per unit).
 """
 import time
 
@@ -19,23 +24,39 @@ import numpy as np
 import scipy.sparse as sp
 
 from models import builder
-from models.spec import POOLS, BatchNorm, Conv, GlobalAvgPool, MaxPool, ReLU, Residual
+from models.spec import (NAMED, POOLS, BatchNorm, Conv, Dense, GlobalAvgPool, MaxPool, ReLU, Residual,
+                         activated_layers, next_shape, pool_stride, recorded_points)
 from procedures import sampling
 from utils.errors import UserError
 
 MAX_DENSE_VERTICES = 20000   # a dense float64 eigendecomposition of this size needs ~10 GB
 
 
-def _pool_matrix(in_shape, size, weight):
-    """[pooled units, window units] matrix of a pool of `size`: each pooled unit linked to its window
-    with `weight` (1 for a max-pool, 1 / size^2 for an average pool)."""
+def _window_matrix(in_shape, out_shape, size, stride, before, weight):
+    """[input units, output units] matrix of a pooling window of `size`: each output unit linked to the
+    input units of its window (zero padding, `before` rows/columns of it, links to nothing). weight:
+    "max" gives each link 1; "avg" gives 1 / the window's units inside the input, as TensorFlow divides."""
     h, w, c = in_shape
-    ho, wo = h // size, w // size
+    ho, wo, _ = out_shape
     y, x, ch, i, j = np.meshgrid(np.arange(ho), np.arange(wo), np.arange(c), np.arange(size), np.arange(size),
                                  indexing="ij")
-    rows = ((y * wo + x) * c + ch).ravel()
-    cols = (((y * size + i) * w + (x * size + j)) * c + ch).ravel()
-    return sp.csr_matrix((np.full(len(rows), float(weight)), (rows, cols)), shape=(ho * wo * c, h * w * c))
+    row_in, col_in = y * stride + i - before[0], x * stride + j - before[1]
+    inside = (row_in >= 0) & (row_in < h) & (col_in >= 0) & (col_in < w)
+    vals = np.ones(inside.shape)
+    if weight == "avg":
+        vals = vals / inside.sum(axis=(3, 4), keepdims=True)
+    inside = inside.ravel()
+    rows = ((row_in * w + col_in) * c + ch).ravel()[inside]
+    cols = ((y * wo + x) * c + ch).ravel()[inside]
+    return sp.csr_matrix((vals.ravel()[inside], (rows, cols)), shape=(h * w * c, ho * wo * c))
+
+
+def _pool_matrix(layer, in_shape, out_shape):
+    stride = pool_stride(layer)
+    before = [max((o - 1) * stride + layer.size - i, 0) // 2 if layer.padding == "SAME" else 0
+              for i, o in zip(in_shape[:2], out_shape[:2])]
+    return _window_matrix(in_shape, out_shape, layer.size, stride, before,
+                          "max" if isinstance(layer, MaxPool) else "avg")
 
 
 def _conv_matrix(in_shape, kernel, conv):
@@ -43,8 +64,8 @@ def _conv_matrix(in_shape, kernel, conv):
     a window position in the zero padding links to nothing."""
     h, w, cin = in_shape
     k, _, _, cout = kernel.shape
-    ho, wo = builder.conv_out(h, conv), builder.conv_out(w, conv)
-    top, left = builder.same_padding_before(h, conv), builder.same_padding_before(w, conv)
+    ho, wo = builder.conv_out(h, conv), builder.conv_out(w, conv, 1)
+    top, left = builder.same_padding_before(h, conv), _padding_left(w, conv)
     y, x, i, j, ci, co = np.meshgrid(np.arange(ho), np.arange(wo), np.arange(k), np.arange(k), np.arange(cin),
                                      np.arange(cout), indexing="ij")
     row_in, col_in = y * conv.stride + i - top, x * conv.stride + j - left
@@ -55,6 +76,10 @@ def _conv_matrix(in_shape, kernel, conv):
     return sp.csr_matrix((vals, (rows, cols)), shape=(h * w * cin, ho * wo * cout))
 
 
+def _padding_left(width, conv):
+    return conv.pads[2] if conv.pads else builder.same_padding_before(width, conv)
+
+
 def _reads(layer, in_shape, weights):
     """[input units, output units]: how a Dense/Conv layer's pre-activation reads its (flattened) input."""
     if isinstance(layer, Conv):
@@ -62,44 +87,104 @@ def _reads(layer, in_shape, weights):
     return sp.csr_matrix(weights.astype(np.float64))
 
 
+def _foldable(spec):
+    """A paper-style chain (a ReLU after every weighted layer, no BatchNorm, no explicit pads): each
+    recorded layer is then one affine map of what its Dense/Conv layer reads (builder's layer_inputs)."""
+    return (not spec.explicit_activations and not spec.has_batchnorm
+            and not any(isinstance(layer, Conv) and layer.pads for layer in spec.layers))
+
+
 def affine_maps(spec, values):
     """{recorded layer: (M, b)}: its pre-activation as an affine function of its flattened input,
-    s = h @ M + b, with M sparse [input units, units] and b [units] (a convolution's bias tiled)."""
+    s = h @ M + b, with M sparse [input units, units] and b [units] (a convolution's bias tiled).
+    Only for paper-style chains (see _foldable); {} for other models."""
+    if not _foldable(spec):
+        return {}
     maps = {}
     for layer, in_shape, out_shape in builder.layer_shapes(spec):
-        if not isinstance(layer, POOLS):
+        if isinstance(layer, (Dense, Conv)):
             bias = np.asarray(values[f"{layer.name}/biases"], np.float64)
             maps[layer.name] = (_reads(layer, in_shape, values[f"{layer.name}/weights"]).tocsr(),
                                 np.tile(bias, int(np.prod(out_shape)) // len(bias)))
     return maps
 
 
-def layer_edges(spec, values):
-    """{(previous recorded layer, recorded layer): sparse [prev units, units] edge weights}."""
-    edges, prev, window = {}, None, None
-    for layer, in_shape, out_shape in builder.layer_shapes(spec):
+class _EdgeTracer:
+    """Follows the spec's inference graph with every tensor kept as its linear dependence on the recorded
+    points feeding it: {source point: sparse [source units, tensor units]}. A ReLU ends the path, so the
+    dependence then is the edges into the point that ReLU sees. Linear parts: Dense/Conv weights, pools
+    (a max-pool as a unit edge to its window, an average pool as its 1 / count), global average pooling,
+    BatchNorm's per-channel scale gamma / sqrt(moving variance + epsilon), and a residual sum, whose
+    shortcut gives skip edges from the block's input point. The input image is not a vertex, so paths
+    from it (and the input normalization) give no edges; biases and BatchNorm's shift are not edges."""
+
+    def __init__(self, spec, values):
+        self.values, self.edges = values, {}
+
+    def point(self, name, terms, units):
+        for source, matrix in terms.items():
+            key = (source, name)
+            self.edges[key] = (self.edges[key] + matrix if key in self.edges else matrix).tocsr()
+        return {name: sp.identity(units, format="csr")}
+
+    def sequence(self, layers, terms, shape, prefix, last):
+        for layer in layers:
+            name = prefix + layer.name if isinstance(layer, NAMED) else ""
+            if isinstance(layer, ReLU):
+                terms = self.point(last, terms, int(np.prod(shape)))
+                continue
+            if isinstance(layer, Residual):
+                body, out = self.sequence(layer.body, terms, shape, name + "/", last)
+                shortcut, _ = self.sequence(layer.shortcut, terms, shape, name + "/", last)
+                summed = dict(body)
+                for source, matrix in shortcut.items():
+                    summed[source] = summed[source] + matrix if source in summed else matrix
+                terms, shape = self.point(name, summed, int(np.prod(out))), out
+            else:
+                out = next_shape(layer, shape)
+                linear = self.linear(layer, name, shape, out)
+                terms, shape = {source: matrix @ linear for source, matrix in terms.items()}, out
+            last = name or last
+        return terms, shape
+
+    def linear(self, layer, name, in_shape, out_shape):
+        """[input units, output units]: the layer's linear part at inference."""
+        if isinstance(layer, (Dense, Conv)):
+            return _reads(layer, in_shape, self.values[f"{name}/weights"])
         if isinstance(layer, POOLS):
-            pool = _pool_matrix(in_shape, layer.size, 1.0 if isinstance(layer, MaxPool) else 1.0 / layer.size ** 2)
-            window = pool if window is None else pool @ window
-            continue
-        if prev is not None:
-            reads = _reads(layer, in_shape, values[f"{layer.name}/weights"])
-            # window maps this layer's inputs back onto the previous recorded layer's units
-            edges[(prev, layer.name)] = (reads if window is None else window.T @ reads).tocsr()
-        prev, window = layer.name, None
-    return edges
+            return _pool_matrix(layer, in_shape, out_shape)
+        if isinstance(layer, GlobalAvgPool):
+            h, w, c = in_shape
+            return _window_matrix(in_shape, (1, 1, c), max(h, w), 1, (0, 0), "avg")
+        if isinstance(layer, BatchNorm):
+            scale = np.asarray(self.values[f"{name}/gamma"], np.float64) / np.sqrt(
+                np.asarray(self.values[f"{name}/moving_variance"], np.float64) + layer.epsilon)
+            return sp.diags(np.tile(scale, int(np.prod(in_shape)) // len(scale)), format="csr")
+        raise TypeError(f"no linear part for {layer!r}")
+
+
+def layer_edges(spec, values):
+    """{(recorded point, later recorded point): sparse [units, units] edge weights}: how each point's ReLU
+    output feeds the points it reaches without another ReLU (the next one; in a residual net, also the
+    block's sum through the shortcut)."""
+    tracer = _EdgeTracer(spec, values)
+    terms, shape = tracer.sequence(activated_layers(spec), {}, tuple(spec.input_shape), "", "")
+    tracer.point(recorded_points(spec)[-1][0], terms, int(np.prod(shape)))
+    return tracer.edges
 
 
 def adjacency(spec, values, layers):
-    """Symmetric sparse adjacency over the units of `layers` (two or more consecutive recorded layers)."""
+    """Symmetric sparse adjacency over the units of `layers` (two or more recorded points): every edge
+    of layer_edges with both ends among them."""
     sizes = {n: int(np.prod(s)) for n, s in builder.recorded_shapes(spec).items()}
-    offsets = np.cumsum([0] + [sizes[n] for n in layers])
-    edges = layer_edges(spec, values)
-    blocks = [edges[(layers[k], layers[k + 1])].tocoo() for k in range(len(layers) - 1)]
-    rows = np.concatenate([b.row + offsets[k] for k, b in enumerate(blocks)])
-    cols = np.concatenate([b.col + offsets[k + 1] for k, b in enumerate(blocks)])
-    data = np.concatenate([b.data for b in blocks])
-    upper = sp.csr_matrix((data, (rows, cols)), shape=(offsets[-1], offsets[-1]))
+    offsets = dict(zip(layers, np.cumsum([0] + [sizes[n] for n in layers])))
+    total = sum(sizes[n] for n in layers)
+    blocks = [(offsets[a], offsets[b], e.tocoo()) for (a, b), e in layer_edges(spec, values).items()
+              if a in offsets and b in offsets]
+    rows = np.concatenate([b.row + r for r, _, b in blocks])
+    cols = np.concatenate([b.col + c for _, c, b in blocks])
+    data = np.concatenate([b.data for _, _, b in blocks])
+    upper = sp.csr_matrix((data, (rows, cols)), shape=(total, total))
     return (upper + upper.T).tocsr()
 
 
@@ -133,19 +218,11 @@ def graph_groups(layer_names):
 
 
 def why_no_graph(spec):
-    """Why the spectral objectives cannot run on `spec` (its whole graph too large, or a layer the graph
-    cannot represent yet), or None where they can."""
+    """Why the spectral objectives cannot run on `spec` (its whole graph too large), or None where they can."""
     vertices = sum(int(np.prod(shape)) for shape in builder.recorded_shapes(spec).values())
     if vertices > MAX_DENSE_VERTICES:
         return (f"its spectral graph has {vertices:,} vertices, over the {MAX_DENSE_VERTICES:,}-vertex limit of a "
                 "dense eigendecomposition")
-    for name, layer, _, _ in builder.walk(spec):
-        pool_ok = not isinstance(layer, POOLS) or (layer.stride in (None, layer.size) and layer.padding == "VALID")
-        conv_ok = not isinstance(layer, Conv) or (layer.bias and not layer.pads)
-        if isinstance(layer, (BatchNorm, Residual, GlobalAvgPool, ReLU)) or not pool_ok or not conv_ok:
-            kind = type(layer).__name__
-            return (f"its layer {name or kind} ({kind}) is not in the spectral graph's vocabulary yet (chains of "
-                    "Dense, Conv with biases and VALID/SAME padding, and pools of stride = window)")
     return None
 
 
@@ -162,7 +239,7 @@ class GraphwiseRecorder:
         if reason:
             raise UserError(f"--compute_graphwise_stats: {spec.name}: {reason}; the other objectives take this model")
         if len(layer_names) < 2:
-            raise UserError("--compute_graphwise_stats: the spectral graphs link consecutive Dense/Conv layers; "
+            raise UserError("--compute_graphwise_stats: the spectral graphs link two or more recorded layers; "
                             f"this model has {len(layer_names)}")
         self.fraction, self.log = fraction, log
         self.graphs, self.classes = {}, {}

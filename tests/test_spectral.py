@@ -215,13 +215,26 @@ def test_unrolled_convolution_equals_tensorflows(stride, padding, size):
     np.testing.assert_allclose(unrolled.T @ x.reshape(2, -1).T, expected.reshape(2, -1).T, atol=1e-10)
 
 
-def test_average_pool_edges_carry_the_weight_it_applies():
+@pytest.mark.parametrize("size,stride,padding", [(2, None, "VALID"), (3, 2, "SAME"), (3, 1, "SAME"), (3, 2, "VALID")])
+def test_pool_edges_are_the_windows_tensorflow_pools(size, stride, padding):
+    """An average pool's edges are the weights it applies (1 / the window's units inside the input, as
+    TensorFlow divides under SAME); a max-pool links each output to exactly the units its window covers."""
     import tensorflow as tf
-    x = np.random.default_rng(1).normal(size=(1, 6, 6, 3))
+    from models.spec import AvgPool, next_shape
+    in_shape = (7, 6, 2)
+    layer = AvgPool(size, stride, padding)
+    out_shape = next_shape(layer, in_shape)
+    n = int(np.prod(in_shape))
+    x = np.random.default_rng(1).normal(size=(1,) + in_shape)
+    units = np.eye(n).reshape((n,) + in_shape) + 1e-3   # one unit lit per row (max-pool's windows)
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        expected = sess.run(tf.nn.avg_pool2d(tf.constant(x), 2, 2, "VALID"))
-    pool = spectral._pool_matrix((6, 6, 3), 2, 1 / 4)
-    np.testing.assert_allclose(pool @ x.reshape(-1), expected.reshape(-1), atol=1e-12)
+        averaged, lit = sess.run([tf.nn.avg_pool2d(tf.constant(x), size, stride or size, padding),
+                                  tf.nn.max_pool2d(tf.constant(units), size, stride or size, padding)])
+    avg = spectral._pool_matrix(layer, in_shape, out_shape)
+    np.testing.assert_allclose(x.reshape(1, -1) @ avg, averaged.reshape(1, -1), atol=1e-12)
+    covered = lit.reshape(n, -1) > 0.5
+    np.testing.assert_array_equal(spectral._pool_matrix(MaxPool(size, stride, padding), in_shape,
+                                                        out_shape).toarray() != 0, covered)
 
 
 def test_the_pairs_targets_are_drawn_together_with_their_recorded_cross_covariance(tmp_path):
@@ -275,3 +288,39 @@ def test_projection_read_through_narrow_layers_inputs_equals_the_plain_one(tmp_p
         expected, got = sess.run(runs)
     assert expected[group].shape == (5, stats.graph(group).kept.shape[1])
     np.testing.assert_allclose(got[group], expected[group], rtol=1e-4, atol=1e-4 * np.abs(expected[group]).max())
+
+
+def test_edges_of_a_batchnorm_resnet_are_its_inference_map_between_recorded_points():
+    """Between two inputs, every recorded point after the first changes by exactly what its edges carry
+    from the earlier points' ReLU outputs: the graph is the teacher's linear map, skip edges included
+    (BatchNorm at inference, explicit pads, a strided SAME average pool, global pooling, both shortcut kinds)."""
+    import tensorflow as tf
+    from models import builder, graph as model_graph
+    from models.spec import AvgPool, BatchNorm, GlobalAvgPool, ReLU, Residual
+    conv = dict(pads=(1, 1, 1, 1), bias=False)
+    spec = ModelSpec("res", (6, 6, 2), (
+        Conv("stem", 3, 3, **conv), BatchNorm("stem_bn"), ReLU(),
+        Residual("b1", (Conv("c1", 3, 3, **conv), BatchNorm("bn1"), ReLU(), Conv("c2", 3, 3, **conv), BatchNorm("bn2"))),
+        AvgPool(3, 2, "SAME"),
+        Residual("b2", (Conv("c1", 4, 3, stride=2, **conv), BatchNorm("bn1")),
+                 (Conv("proj", 4, 1, stride=2, bias=False), BatchNorm("proj_bn"))),
+        GlobalAvgPool(), Dense("logits", 3)))
+    rng = np.random.default_rng(0)
+    values = {name: rng.uniform(0.3, 1.5, shape).astype(np.float32) * (1 if "moving" in name else
+                                                                       rng.choice([-1, 1], shape))
+              for name, shape in builder.param_shapes(spec).items()}
+    x = rng.uniform(0, 1, (2, 72)).astype(np.float32)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        inputs = tf.compat.v1.placeholder(tf.float32, [None, 72])
+        model = model_graph.build_frozen(spec, values, inputs)
+        points = dict(zip(model.layer_names, [p.reshape(2, -1).astype(np.float64)
+                                              for p in sess.run(model.pre_activations, {inputs: x})]))
+    edges = spectral.layer_edges(spec, values)
+    assert ("b1", "b2") in edges and ("stem_bn", "b1") in edges   # the skip edges through the shortcuts
+    names = model.layer_names
+    for name in names[1:]:
+        carried = sum(np.diff(np.maximum(points[src], 0), axis=0) @ e.toarray()
+                      for (src, dst), e in edges.items() if dst == name)
+        np.testing.assert_allclose(carried, np.diff(points[name], axis=0), rtol=1e-4, atol=1e-4)
+    A = spectral.adjacency(spec, values, names)
+    assert A.shape[0] == sum(p.shape[1] for p in points.values()) and abs(A - A.T).max() == 0
