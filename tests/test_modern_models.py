@@ -91,21 +91,29 @@ def test_residual_block_with_identity_shortcut_is_body_plus_input():
     assert [name for name, _ in recorded_points(spec)] == ["block", "logits"]
 
 
-def test_explicit_pads_are_pytorch_symmetric_padding_not_same():
-    """pads=(1, 1, 1, 1) at stride 2 is tf.pad then a VALID conv, i.e. PyTorch's padding=1: one zero on each
-    side, where TensorFlow's SAME puts none before and one after."""
-    conv = Conv("conv", 3, 3, stride=2, pads=(1, 1, 1, 1))
-    spec = ModelSpec("pad", (6, 6, 2), (conv, ReLU(), GlobalAvgPool(), Dense("logits", 2)))
+@pytest.mark.parametrize("kernel,stride,pads,size", [(3, 2, (1, 1, 1, 1), 6), (3, 1, (1, 1, 1, 1), 6),
+                                                    (3, 2, (0, 1, 0, 1), 6), (5, 1, (2, 2, 1, 3), 7),
+                                                    (3, 2, (1, 1, 1, 1), 7)])
+def test_explicit_pads_are_tf_pad_then_a_valid_conv(kernel, stride, pads, size):
+    """pads=(top, bottom, left, right) is tf.pad then a VALID conv: pads=(1, 1, 1, 1) at stride 2 is PyTorch's
+    padding=1, one zero on each side, where TensorFlow's SAME puts none before and one after (the builder
+    uses SAME only where its zeros are the same)."""
+    conv = Conv("conv", 3, kernel, stride=stride, pads=pads)
+    spec = ModelSpec("pad", (size, size, 2), (conv, ReLU(), GlobalAvgPool(), Dense("logits", 2)))
     values = random_values(spec)
-    x = np.random.default_rng(3).normal(size=(2, 72)).astype(np.float32)
+    x = np.random.default_rng(3).normal(size=(2, size * size * 2)).astype(np.float32)
     got = frozen_outputs(spec, values, x)[0]
-    images = x.reshape(2, 6, 6, 2)
+    images = x.reshape(2, size, size, 2)
     w, b = values["conv/weights"], values["conv/biases"]
+    top, bottom, left, right = pads
     with tf.Graph().as_default(), tf1.Session() as sess:
-        padded = sess.run(tf.nn.conv2d(tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]]), w, 2, "VALID") + b)
-        same = sess.run(tf.nn.conv2d(images, w, 2, "SAME") + b)
+        padded = sess.run(tf.nn.conv2d(tf.pad(images, [[0, 0], [top, bottom], [left, right], [0, 0]]), w, stride,
+                                       "VALID") + b)
+        same = sess.run(tf.nn.conv2d(images, w, stride, "SAME") + b)
     np.testing.assert_allclose(got, padded, rtol=1e-5, atol=1e-5)
-    assert got.shape == same.shape == (2, 3, 3, 3) and not np.allclose(got, same)
+    assert (got.shape == same.shape and np.allclose(got, same)) == (builder.same_pads((size, size), conv) == pads)
+    if (kernel, stride, pads, size) == (3, 2, (1, 1, 1, 1), 6):
+        assert got.shape == same.shape == (2, 3, 3, 3) and not np.allclose(got, same)
 
 
 def test_input_normalization_is_the_teachers_first_op():
