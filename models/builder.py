@@ -138,7 +138,12 @@ class _Graph:
         p = self.params
         if isinstance(layer, (MaxPool, AvgPool)):
             pool = tf.nn.max_pool2d if isinstance(layer, MaxPool) else tf.nn.avg_pool2d
-            return pool(x, layer.size, pool_stride(layer), layer.padding)
+            padding = layer.padding
+            if layer.pads:
+                top, bottom, left, right = layer.pads
+                fill = -np.inf if isinstance(layer, MaxPool) else 0.0
+                x, padding = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], constant_values=fill), "VALID"
+            return pool(x, layer.size, pool_stride(layer), padding)
         if isinstance(layer, GlobalAvgPool):
             return tf.reduce_mean(x, axis=[1, 2])
         if isinstance(layer, BatchNorm):

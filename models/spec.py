@@ -32,12 +32,15 @@ class MaxPool(NamedTuple):
     size: int                 # square window
     stride: Optional[int] = None   # default: the window
     padding: str = "VALID"
+    pads: Optional[Tuple[int, int, int, int]] = None   # explicit (top, bottom, left, right), then VALID;
+    #                           a max-pool's pads never win (PyTorch's padding=1 on a ResNet stem)
 
 
 class AvgPool(NamedTuple):
     size: int
     stride: Optional[int] = None
     padding: str = "VALID"
+    pads: Optional[Tuple[int, int, int, int]] = None   # zeros that count in the mean (count_include_pad)
 
 
 class GlobalAvgPool(NamedTuple):
@@ -151,7 +154,9 @@ def next_shape(layer, shape):
     if isinstance(layer, POOLS):
         h, w, c = shape
         stride = pool_stride(layer)
-        return (_window_out(h, layer.size, stride, layer.padding), _window_out(w, layer.size, stride, layer.padding), c)
+        pads = layer.pads or (0, 0, 0, 0)
+        return (_window_out(h, layer.size, stride, layer.padding, pads[:2]),
+                _window_out(w, layer.size, stride, layer.padding, pads[2:]), c)
     if isinstance(layer, GlobalAvgPool):
         return (shape[-1],)
     if isinstance(layer, Dense):
@@ -199,7 +204,8 @@ def walk(spec):
 
 # Fields added after checkpoints were first saved: written only when set, so the definitions
 # saved beside older checkpoints compare equal to today's.
-_ADDED_FIELDS = {Conv: ("pads", "bias"), MaxPool: ("stride", "padding"), AvgPool: ("stride", "padding")}
+_ADDED_FIELDS = {Conv: ("pads", "bias"), MaxPool: ("stride", "padding", "pads"),
+                 AvgPool: ("stride", "padding", "pads")}
 
 
 def _layer_json(layer):

@@ -97,7 +97,7 @@ def _check_sequence(layers, current, prefix, names, bad):
             bad(f"{where} dropout {layer.dropout} must be in [0, 1)")
         if isinstance(layer, (Conv, MaxPool, AvgPool)) and layer.padding not in ("VALID", "SAME"):
             bad(f"{where} padding {layer.padding!r} must be 'VALID' or 'SAME'")
-        if isinstance(layer, Conv) and layer.pads is not None and (
+        if isinstance(layer, (Conv, MaxPool, AvgPool)) and layer.pads is not None and (
                 len(layer.pads) != 4 or not all(isinstance(p, int) and p >= 0 for p in layer.pads)
                 or layer.padding != "VALID"):
             bad(f"{where} pads {layer.pads!r} must be 4 non-negative ints (top, bottom, left, right), with "

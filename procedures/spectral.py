@@ -35,7 +35,8 @@ MAX_DENSE_VERTICES = 20000   # a dense float64 eigendecomposition of this size n
 def _window_matrix(in_shape, out_shape, size, stride, before, weight):
     """[input units, output units] matrix of a pooling window of `size`: each output unit linked to the
     input units of its window (zero padding, `before` rows/columns of it, links to nothing). weight:
-    "max" gives each link 1; "avg" gives 1 / the window's units inside the input, as TensorFlow divides."""
+    "max" gives each link 1; "avg" gives 1 / the window's units inside the input, as TensorFlow divides;
+    "avg_all" 1 / size^2, explicit zero pads counting in the mean."""
     h, w, c = in_shape
     ho, wo, _ = out_shape
     y, x, ch, i, j = np.meshgrid(np.arange(ho), np.arange(wo), np.arange(c), np.arange(size), np.arange(size),
@@ -45,6 +46,8 @@ def _window_matrix(in_shape, out_shape, size, stride, before, weight):
     vals = np.ones(inside.shape)
     if weight == "avg":
         vals = vals / inside.sum(axis=(3, 4), keepdims=True)
+    elif weight == "avg_all":
+        vals = vals / size ** 2
     inside = inside.ravel()
     rows = ((row_in * w + col_in) * c + ch).ravel()[inside]
     cols = ((y * wo + x) * c + ch).ravel()[inside]
@@ -55,8 +58,10 @@ def _pool_matrix(layer, in_shape, out_shape):
     stride = pool_stride(layer)
     before = [max((o - 1) * stride + layer.size - i, 0) // 2 if layer.padding == "SAME" else 0
               for i, o in zip(in_shape[:2], out_shape[:2])]
-    return _window_matrix(in_shape, out_shape, layer.size, stride, before,
-                          "max" if isinstance(layer, MaxPool) else "avg")
+    if layer.pads:
+        before = [layer.pads[0], layer.pads[2]]
+    weight = "max" if isinstance(layer, MaxPool) else "avg_all" if layer.pads else "avg"
+    return _window_matrix(in_shape, out_shape, layer.size, stride, before, weight)
 
 
 def _conv_matrix(in_shape, kernel, conv):

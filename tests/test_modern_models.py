@@ -278,3 +278,24 @@ def test_the_builtin_resnets_take_their_channels_from_rgb_data(tmp_path, monkeyp
     assert models.get("resnet8").input_shape == (32, 32, 1)   # grey by default (mnist_conv)
     assert models.adapts_to_channels("resnet20") and not models.adapts_to_channels("lenet")
     assert models.get("lenet", channels=3).input_shape == (32, 32, 1)   # the paper's models keep their input
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_explicit_pool_pads_are_pytorchs_padding(pool):
+    """MaxPool pads never win (PyTorch pads a max-pool with -inf); AvgPool pads are zeros that count in the
+    mean (count_include_pad). Both differ from TensorFlow's SAME at stride 2."""
+    from models.spec import AvgPool, MaxPool
+    layer = (MaxPool if pool == "max" else AvgPool)(3, 2, pads=(1, 1, 1, 1))
+    spec = ModelSpec("pool", (6, 6, 1), (layer, Dense("logits", 9)))
+    x = -np.random.default_rng(0).uniform(1, 2, (2, 36)).astype(np.float32)   # all negative: zeros would win a max
+    values = {"logits/weights": np.eye(9, dtype=np.float32), "logits/biases": np.zeros(9, np.float32)}
+    got = frozen_outputs(spec, values, x)[0].reshape(2, 3, 3)
+    images = x.reshape(2, 6, 6)
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf if pool == "max" else 0)
+    windows = np.stack([padded[:, 2 * i:2 * i + 3, 2 * j:2 * j + 3] for i in range(3) for j in range(3)], axis=1)
+    expected = windows.max(axis=(2, 3)) if pool == "max" else windows.mean(axis=(2, 3))
+    np.testing.assert_allclose(got.reshape(2, 9), expected, rtol=1e-6)
+    from procedures import spectral
+    if pool == "avg":   # the spectral graph's edges are the same map
+        matrix = spectral._pool_matrix(layer, (6, 6, 1), (3, 3, 1)).toarray()
+        np.testing.assert_allclose(x @ matrix, expected, rtol=1e-6)
