@@ -1,12 +1,18 @@
-"""Bring a tf.keras Sequential model into dfkd: a model file with its SPEC and a checkpoint.
+"""Bring a Keras model (Sequential or Functional) into dfkd: a model file with its SPEC and a checkpoint.
 
     python -m models.keras_import --keras_model=teacher.keras --out_dir=imported [--name=my_teacher]
 
-Supported layers: InputLayer, Conv2D (square kernel and stride, VALID/SAME padding, ReLU),
-MaxPooling2D / AveragePooling2D (square, stride = size), Flatten, Dropout, Dense (ReLU, or
-linear / softmax on the last one). Anything else is refused, naming the layer. Writes
-OUT_DIR/NAME.py and the checkpoint OUT_DIR/NAME (.index, .data-*), then checks that dfkd's
-rebuilt model gives the Keras model's outputs on random inputs.
+Supported layers: InputLayer; Conv2D (square kernel and stride, channels last, undilated, ungrouped,
+VALID/SAME padding, linear or ReLU); Dense (linear or ReLU; linear or softmax on the last);
+BatchNormalization (last axis); ReLU and Activation('relu' | 'linear' | 'softmax'); Add (a residual
+block: two branches from one tensor, joined by the Add, then a ReLU); MaxPooling2D and
+AveragePooling2D (square, any stride, VALID/SAME); GlobalAveragePooling2D; ZeroPadding2D (before a
+Conv2D or AveragePooling2D); Flatten; Dropout; Rescaling and Normalization at the input (they become
+the spec's input normalization, so dfkd feeds the model [0, 1] pixels as Keras did). Anything else is
+refused in one line naming the layer. Writes OUT_DIR/NAME.py and the checkpoint OUT_DIR/NAME (.index,
+.data-*), then checks dfkd's rebuilt model against Keras on random inputs and prints the largest
+difference. A .keras file is loaded without its custom objects and without Lambda layers (Keras' safe
+mode), but it is still a file of someone's code: import only models you trust.
 """
 import argparse
 import os
@@ -16,123 +22,185 @@ import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from models.spec import AvgPool, Conv, Dense, MaxPool, ModelSpec  # noqa: E402
+from models.import_graph import INPUT, Node, clean_name, to_spec, write_and_check  # noqa: E402
 from utils.errors import UserError  # noqa: E402
+
+FLAG = "--keras_model"
+SUPPORTED = ("InputLayer, Conv2D, Dense, BatchNormalization, ReLU, Activation, Add, MaxPooling2D, "
+             "AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D, Flatten, Dropout, Rescaling, Normalization")
+
+
+def _fail(layer, why):
+    raise UserError(f"{FLAG}: layer {layer.name} ({type(layer).__name__}): {why}")
 
 
 def _square(value, what, layer):
     value = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(set(value)) != 1:
-        raise UserError(f"--keras_model: layer {layer.name} has a non-square {what} {value}")
+        _fail(layer, f"non-square {what} {value}; dfkd takes square ones")
     return int(value[0])
 
 
-def convert(model):
-    """(ModelSpec, {variable name: array}, whether the Keras output is a softmax)."""
-    layers, values, dropout, softmax = [], {}, 0.0, False
-    weighted = [l for l in model.layers if type(l).__name__ in ("Dense", "Conv2D")]
-    for layer in model.layers:
-        kind, config = type(layer).__name__, layer.get_config()
-        if kind in ("InputLayer", "Flatten"):
-            continue           # dfkd flattens row-major (height, width, channel), as Keras' Flatten does
-        if kind == "Dropout":
-            dropout = float(config["rate"])
-            continue
-        if kind in ("MaxPooling2D", "AveragePooling2D"):
-            size = _square(config["pool_size"], "pool size", layer)
-            if _square(config["strides"] or size, "stride", layer) != size or config["padding"] != "valid":
-                raise UserError(f"--keras_model: layer {layer.name}: dfkd pools with stride = size and VALID padding")
-            layers.append((MaxPool if kind == "MaxPooling2D" else AvgPool)(size))
-            continue
-        if kind not in ("Dense", "Conv2D"):
-            raise UserError(f"--keras_model: layer {layer.name} is a {kind}; dfkd takes Dense, Conv2D, "
-                            "MaxPooling2D, AveragePooling2D, Flatten and Dropout")
-        last = layer is weighted[-1]
-        activation = config["activation"]
-        if activation not in (("linear", "softmax") if last else ("relu",)):
-            raise UserError(f"--keras_model: layer {layer.name} has activation {activation}; hidden layers need relu, "
-                            "the last linear or softmax")
-        softmax = last and activation == "softmax"
-        name = "".join(c if c.isalnum() or c == "_" else "_" for c in layer.name)
+def _activation(layer, name, activation, last_ok):
+    """The node after a layer's built-in activation (None for linear)."""
+    if activation == "linear":
+        return None
+    if activation == "relu":
+        return Node(f"{name}__relu", type(layer).__name__, "relu", (name,))
+    if activation == "softmax" and last_ok:
+        return Node(f"{name}__softmax", type(layer).__name__, "softmax", (name,))
+    _fail(layer, f"activation {activation}; dfkd takes relu or linear (softmax on the last layer)")
+
+
+def _pads(value):
+    (top, bottom), (left, right) = [(v, v) if isinstance(v, int) else tuple(v) for v in
+                                    ((value, value) if isinstance(value, int) else value)]
+    return (int(top), int(bottom), int(left), int(right))
+
+
+def translate(layer, inputs, last):
+    """One Keras layer -> dfkd Nodes (a layer with a ReLU or softmax built in gives two)."""
+    kind, config, name = type(layer).__name__, layer.get_config(), layer.name
+    node = lambda op, attrs={}, arrays={}: Node(name, kind, op, inputs, attrs, arrays)  # noqa: E731
+    if kind in ("Conv2D", "Dense"):
         weights = layer.get_weights()
-        kernel = weights[0]
-        bias = weights[1] if len(weights) > 1 else np.zeros(kernel.shape[-1], np.float32)
-        if kind == "Dense":
-            layers.append(Dense(name, int(config["units"]), dropout=dropout))
+        arrays = {"weights": weights[0], **({"biases": weights[1]} if len(weights) > 1 else {})}
+        if kind == "Conv2D":
+            if config.get("data_format", "channels_last") != "channels_last" or config.get("groups", 1) != 1 or \
+                    _square(config.get("dilation_rate", 1), "dilation", layer) != 1:
+                _fail(layer, "dfkd takes channels-last, undilated, ungrouped convolutions")
+            out = node("conv", dict(filters=config["filters"], kernel=_square(config["kernel_size"], "kernel", layer),
+                                    stride=_square(config["strides"], "stride", layer),
+                                    padding=config["padding"].upper()), arrays)
         else:
-            if config.get("data_format", "channels_last") != "channels_last" or \
-                    _square(config.get("dilation_rate", 1), "dilation", layer) != 1 or config.get("groups", 1) != 1:
-                raise UserError(f"--keras_model: layer {layer.name}: dfkd takes channels-last, undilated, ungrouped "
-                                "convolutions")
-            layers.append(Conv(name, int(config["filters"]), _square(config["kernel_size"], "kernel", layer),
-                               dropout=dropout, stride=_square(config["strides"], "stride", layer),
-                               padding=config["padding"].upper()))
-        values[f"{name}/weights"], values[f"{name}/biases"] = kernel.astype(np.float32), bias.astype(np.float32)
-        dropout = 0.0
-    input_shape = tuple(int(d) for d in model.input_shape[1:])
-    return layers, input_shape, values, softmax
+            out = node("dense", {}, arrays)
+        after = _activation(layer, name, config["activation"], last and kind == "Dense")
+        return [out] + ([after] if after else [])
+    if kind == "BatchNormalization":
+        axis = config["axis"][0] if isinstance(config["axis"], (list, tuple)) else config["axis"]
+        if axis not in (-1, len(layer.input.shape) - 1):
+            _fail(layer, f"normalizes axis {axis}; dfkd's BatchNorm normalizes the last (channels) axis")
+        arrays = {p: np.asarray(getattr(layer, p)) for p in ("gamma", "beta", "moving_mean", "moving_variance")
+                  if getattr(layer, p, None) is not None}
+        return [node("batchnorm", dict(epsilon=config["epsilon"], momentum=config["momentum"]), arrays)]
+    if kind == "ReLU":
+        if config.get("max_value") is not None or config.get("negative_slope", 0) or config.get("threshold", 0):
+            _fail(layer, "a capped, leaky or thresholded ReLU; dfkd takes the plain ReLU")
+        return [node("relu")]
+    if kind == "Activation":
+        activation = config["activation"]
+        if activation not in ("relu", "linear", "softmax") or (activation == "softmax" and not last):
+            _fail(layer, f"activation {activation}; dfkd takes relu or linear (softmax on the last layer)")
+        return [node({"relu": "relu", "linear": "identity", "softmax": "softmax"}[activation])]
+    if kind == "Add":
+        return [node("add")]
+    if kind in ("MaxPooling2D", "AveragePooling2D"):
+        size = _square(config["pool_size"], "pool size", layer)
+        return [node("maxpool" if kind == "MaxPooling2D" else "avgpool",
+                     dict(size=size, stride=_square(config["strides"] or size, "stride", layer),
+                          padding=config["padding"].upper()))]
+    if kind == "GlobalAveragePooling2D":
+        if config.get("keepdims"):
+            _fail(layer, "keepdims=True; dfkd's global pooling gives one value per channel")
+        return [node("global_avg_pool")]
+    if kind == "ZeroPadding2D":
+        return [node("pad", dict(pads=_pads(config["padding"])))]
+    if kind == "Flatten":
+        return [node("flatten", dict(order="hwc"))]   # Keras flattens channels last, as dfkd does
+    if kind in ("Dropout", "SpatialDropout2D"):
+        return [node("dropout", dict(rate=config["rate"]))]
+    if kind == "Rescaling":
+        scale, offset = np.ravel(config["scale"]).astype(float), np.ravel(config["offset"]).astype(float)
+        return [node("normalize", dict(mean=tuple(np.broadcast_to(-offset / scale, max(scale.shape, offset.shape))),
+                                       std=tuple(np.broadcast_to(1.0 / scale, max(scale.shape, offset.shape)))))]
+    if kind == "Normalization":
+        if config.get("invert"):
+            _fail(layer, "invert=True undoes a normalization; dfkd takes one at the input")
+        mean, variance = np.ravel(np.asarray(layer.mean)), np.ravel(np.asarray(layer.variance))
+        return [node("normalize", dict(mean=tuple(mean), std=tuple(np.maximum(np.sqrt(variance), 1e-7))))]
+    _fail(layer, f"dfkd has no such layer; it takes {SUPPORTED}")
 
 
-def spec_source(name, input_shape, layers):
-    lines = [f'"""{name}: imported from Keras by models/keras_import.py."""',
-             "from models.spec import AvgPool, Conv, Dense, MaxPool, ModelSpec", "",
-             "SPEC = ModelSpec(", f"    name={name!r},", f"    input_shape={input_shape!r},", "    layers=("]
-    lines += [f"        {layer!r}," for layer in layers]
-    lines += ["    ),", ")", ""]
-    return "\n".join(lines)
+def _history_names(args):
+    """The names of the layers whose outputs a Functional config's inbound node reads, in order."""
+    if isinstance(args, dict):
+        history = args.get("config", {}).get("keras_history") if args.get("class_name") == "__keras_tensor__" \
+            else None
+        return [history[0]] if history else [n for v in args.values() for n in _history_names(v)]
+    if isinstance(args, (list, tuple)):
+        return [n for v in args for n in _history_names(v)]
+    return []
 
 
-def save_checkpoint(values, prefix):
-    import tensorflow as tf
-    with tf.Graph().as_default():
-        variables = {name: tf.compat.v1.Variable(v, name=name) for name, v in values.items()}
-        with tf.compat.v1.Session() as sess:
-            sess.run(tf.compat.v1.global_variables_initializer())
-            tf.compat.v1.train.Saver(variables).save(sess, prefix)
+def graph_of(model):
+    """(Nodes, output node name, input shape per example) of a Sequential or Functional model."""
+    kind = type(model).__name__
+    if kind == "Sequential":
+        reads = {}
+        previous = INPUT
+        for layer in model.layers:
+            reads[layer.name] = (previous,)
+            previous = layer.name
+        output, order = previous, list(model.layers)
+    elif kind == "Functional":
+        config = model.get_config()
+        # One tensor is written [layer, node, index]; several, a list of those.
+        inputs, outputs = [[c] if isinstance(c[0], str) else c for c in (config["input_layers"],
+                                                                          config["output_layers"])]
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise UserError(f"{FLAG}: the model has {len(inputs)} inputs and {len(outputs)} outputs; dfkd takes one "
+                            "of each")
+        input_name, output = inputs[0][0], outputs[0][0]
+        reads, order = {}, []
+        for entry in config["layers"]:
+            layer = model.get_layer(entry["name"])
+            if entry["class_name"] == "InputLayer":
+                continue
+            if len(entry["inbound_nodes"]) != 1:
+                _fail(layer, f"is called {len(entry['inbound_nodes'])} times; dfkd needs each layer used once")
+            if type(layer).__name__ in ("Functional", "Sequential"):
+                _fail(layer, "a model inside the model; save the inner model's layers inline")
+            reads[layer.name] = tuple(INPUT if n == input_name else n
+                                      for n in _history_names(entry["inbound_nodes"][0]["args"]))
+            order.append(layer)
+    else:
+        raise UserError(f"{FLAG}: a {kind} model; dfkd imports Keras Sequential and Functional models (a subclassed "
+                        "model has no graph to read: rebuild it as Functional)")
+    nodes, renamed = [], {}
+    for layer in order:
+        if type(layer).__name__ == "InputLayer":
+            renamed[layer.name] = INPUT
+            continue
+        made = translate(layer, tuple(renamed.get(i, i) for i in reads[layer.name]), layer.name == output)
+        nodes += made
+        renamed[layer.name] = made[-1].name
+    shape = tuple(int(d) for d in model.input_shape[1:])
+    return nodes, renamed.get(output, output), shape
 
 
-def dfkd_outputs(spec_path, prefix, x):
-    """The logits of the model file and checkpoint as dfkd rebuilds them."""
-    import models
-    from models import checkpoint
-    from procedures.distill import teacher_logits
-    spec = models.get(spec_path, "--out_dir")
-    return teacher_logits(spec, checkpoint.load_teacher_values(spec, "", prefix), x.reshape(len(x), -1), 1000, 0)
+def convert(model, name=""):
+    """An import_graph.Imported (spec, values, softmax) from a loaded Keras model."""
+    nodes, output, input_shape = graph_of(model)
+    if None in input_shape or 0 in input_shape:
+        raise UserError(f"{FLAG}: the model's input shape {model.input_shape} is not fixed; dfkd needs it")
+    return to_spec(name or clean_name(model.name), nodes, output, input_shape, FLAG)
 
 
 def run(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--keras_model", required=True, help="a saved tf.keras model (.keras or .h5)")
-    p.add_argument("--out_dir", required=True)
+    p.add_argument("--keras_model", required=True, help="a saved Keras model (.keras or .h5)")
+    p.add_argument("--out_dir", required=True, help="where NAME.py and the checkpoint NAME go")
     p.add_argument("--name", default="", help="the model's name (default: the Keras model's)")
     args = p.parse_args(argv)
     if not os.path.isfile(args.keras_model):
-        raise UserError(f"--keras_model: file not found: {args.keras_model}")
+        raise UserError(f"{FLAG}: file not found: {args.keras_model}")
     import keras
     try:
         model = keras.models.load_model(args.keras_model, compile=False)
     except Exception as e:  # Keras raises many kinds for a file it cannot read
-        raise UserError(f"--keras_model: {args.keras_model} could not be loaded ({type(e).__name__}: {e})")
-    layers, input_shape, values, softmax = convert(model)
-    name = args.name or "".join(c if c.isalnum() or c in "._-" else "_" for c in model.name)
-    os.makedirs(args.out_dir, exist_ok=True)
-    spec_path, prefix = os.path.join(args.out_dir, f"{name}.py"), os.path.join(args.out_dir, name)
-    from utils import atomic
-    atomic.save_bytes(spec_path, spec_source(name, input_shape, layers).encode())
-    save_checkpoint(values, prefix)
-    x = np.random.default_rng(0).uniform(0, 1, (16,) + input_shape).astype(np.float32)
-    expected = np.asarray(model(x, training=False))
-    ours = dfkd_outputs(spec_path, prefix, x)
-    if softmax:
-        ours = np.exp(ours - ours.max(1, keepdims=True))
-        ours /= ours.sum(1, keepdims=True)
-    difference = float(np.abs(ours - expected).max())
-    print(f"wrote {spec_path} and the checkpoint {prefix}; largest difference from Keras on 16 random inputs: "
-          f"{difference:.2e}")
-    if difference > 1e-3 * max(1.0, float(np.abs(expected).max())):
-        raise UserError(f"the rebuilt model differs from the Keras one by {difference:.3g}; please report this model")
-    print(f"use: --model={spec_path} --model_checkpoint={prefix}")
-    return spec_path, prefix
+        raise UserError(f"{FLAG}: {args.keras_model} could not be loaded ({type(e).__name__}: {e})")
+    imported = convert(model, clean_name(args.name) if args.name else "")
+    return write_and_check(imported, args.out_dir, "Keras", lambda x: model(x, training=False), FLAG)
 
 
 if __name__ == "__main__":
