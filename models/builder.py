@@ -35,11 +35,11 @@ def param_shapes(spec) -> Dict[str, tuple]:
     return shapes
 
 
-def same_pads(hw, conv):
+def same_pads(hw, kernel, stride):
     """(top, bottom, left, right): the zeros TensorFlow's SAME padding puts around an input of `hw`."""
     pads = []
     for size in hw:
-        total = max((-(-int(size) // conv.stride) - 1) * conv.stride + conv.kernel - int(size), 0)
+        total = max((-(-int(size) // stride) - 1) * stride + kernel - int(size), 0)
         pads += [total // 2, total - total // 2]
     return tuple(pads)
 
@@ -153,7 +153,7 @@ class _Graph:
         self.weighted += 1
         if isinstance(layer, Conv):
             padding = layer.padding
-            if layer.pads and tuple(layer.pads) == same_pads(x.shape[1:3], layer):
+            if layer.pads and tuple(layer.pads) == same_pads(x.shape[1:3], layer.kernel, layer.stride):
                 padding = "SAME"   # the same zeros without a padded copy: a tenth off a resnet20 step
             elif layer.pads:
                 top, bottom, left, right = layer.pads

@@ -313,13 +313,10 @@ def save_checkpoint(values, prefix):
             tf.compat.v1.train.Saver(variables).save(sess, prefix, write_meta_graph=False)
 
 
-def dfkd_logits(spec_path, prefix, x):
-    """The logits of a model file and checkpoint as dfkd rebuilds them; x: [N, ...] pixels in [0, 1]."""
-    import models
-    from models import checkpoint
+def dfkd_logits(spec, values, x):
+    """The logits of a model as dfkd builds it; x: [N, ...] pixels in [0, 1]."""
     from procedures.distill import teacher_logits
-    spec = models.get(spec_path, "--out_dir")
-    return teacher_logits(spec, checkpoint.load_teacher_values(spec, "", prefix), x.reshape(len(x), -1), 1000, 0)
+    return teacher_logits(spec, values, x.reshape(len(x), -1), 1000, 0)
 
 
 def write_and_check(imported, out_dir, source, expected_of, flag):
@@ -333,7 +330,10 @@ def write_and_check(imported, out_dir, source, expected_of, flag):
     save_checkpoint(imported.values, prefix)
     x = np.random.default_rng(0).uniform(0, 1, (16,) + tuple(spec.input_shape)).astype(np.float32)
     expected = np.asarray(expected_of(x), np.float64).reshape(16, -1)
-    ours = dfkd_logits(spec_path, prefix, x).astype(np.float64)
+    import models
+    from models import checkpoint
+    written = models.get(spec_path, "--out_dir")   # the files as written, read back
+    ours = dfkd_logits(written, checkpoint.load_teacher_values(written, "", prefix), x).astype(np.float64)
     if imported.softmax:
         ours = np.exp(ours - ours.max(1, keepdims=True))
         ours /= ours.sum(1, keepdims=True)

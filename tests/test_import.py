@@ -202,3 +202,37 @@ def test_a_keras_functional_resnet_is_imported_with_keras_outputs(tmp_path, last
     assert spec.layers[5].body[0].pads == (1, 1, 1, 1) and spec.normalize.mean == (0.5,)
     assert isinstance(spec.layers[3], Residual) and spec.layers[3].shortcut == ()
     assert isinstance(spec.layers[6], GlobalAvgPool)
+
+
+def test_a_student_exported_to_keras_loads_there_and_imports_back_with_the_same_logits(tmp_path):
+    """A BatchNorm ResNet with input normalization and PyTorch-style pads (the tiny one of the modern-model
+    tests, random weights and moving statistics) -> .keras -> keras_import -> the same logits in dfkd."""
+    from models import checkpoint, import_graph
+    from tests.test_modern_models import random_values, tiny_resnet_file
+    spec_path = tiny_resnet_file(str(tmp_path), "tiny_student", 3)
+    spec = models.get(spec_path)
+    rng = np.random.default_rng(5)
+    values = {name: (v if name.endswith(("gamma", "variance")) else rng.normal(0, 0.4, v.shape).astype(np.float32))
+              for name, v in random_values(spec, seed=5).items()}   # logits of order 1, not 1e7
+    prefix = str(tmp_path / "student")
+    import_graph.save_checkpoint(values, prefix)
+    out = str(tmp_path / "student.keras")
+    exported = subprocess.run([sys.executable, "-m", "models.keras_export", f"--model={spec_path}",
+                               f"--model_checkpoint={prefix}", f"--out={out}"], capture_output=True, text=True,
+                              cwd=ROOT, timeout=300)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert float(exported.stdout.split("on 16 random inputs: ")[1].split()[0]) < 1e-4
+    back = subprocess.run([sys.executable, "-m", "models.keras_import", f"--keras_model={out}",
+                           f"--out_dir={tmp_path / 'back'}", "--name=again"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert back.returncode == 0, back.stderr[-2000:]
+    again = models.get(str(tmp_path / "back" / "again.py"))
+    x = np.random.default_rng(1).uniform(0, 1, (8, 8, 8, 1)).astype(np.float32)
+    np.testing.assert_allclose(import_graph.dfkd_logits(again, checkpoint.load_teacher_values(
+        again, "", str(tmp_path / "back" / "again")), x), import_graph.dfkd_logits(spec, values, x),
+        rtol=1e-4, atol=1e-4)
+    assert again.normalize == spec.normalize and [type(l) for l in again.layers] == [type(l) for l in spec.layers]
+    bad = subprocess.run([sys.executable, "-m", "models.keras_export", f"--model={spec_path}",
+                          f"--model_checkpoint={prefix}", f"--out={tmp_path / 'student.h5'}"], capture_output=True,
+                         text=True, cwd=ROOT, timeout=300)
+    assert bad.returncode == 2 and "error: --out:" in bad.stderr and "must end in .keras" in bad.stderr

@@ -111,7 +111,7 @@ def test_explicit_pads_are_tf_pad_then_a_valid_conv(kernel, stride, pads, size):
                                        "VALID") + b)
         same = sess.run(tf.nn.conv2d(images, w, stride, "SAME") + b)
     np.testing.assert_allclose(got, padded, rtol=1e-5, atol=1e-5)
-    assert (got.shape == same.shape and np.allclose(got, same)) == (builder.same_pads((size, size), conv) == pads)
+    assert (got.shape == same.shape and np.allclose(got, same)) == (builder.same_pads((size, size), kernel, stride) == pads)
     if (kernel, stride, pads, size) == (3, 2, (1, 1, 1, 1), 6):
         assert got.shape == same.shape == (2, 3, 3, 3) and not np.allclose(got, same)
 
