@@ -23,6 +23,7 @@ _ABSL_FLAGS = set(FLAGS)  # absl's own (--logtostderr, ...), not passed to proce
 flags.DEFINE_string("run_name", "", "Name of the experiment; artifacts go to <summary_folder>/<run_name>/")
 flags.DEFINE_string("summary_folder", "summaries/", "Folder for every run's artifacts")
 flags.DEFINE_string("dataset", "", "mnist, mnist_conv (32x32, for lenet models), fashion_mnist, fashion_mnist_conv, "
+                    "cifar10, cifar100 (fine labels), cifar100_coarse (its 20 superclasses), "
                     "a folder (the four IDX files, or train/<class>/*.png and test/<class>/*.png), a Keras-layout "
                     ".npz, any of these + @HxW to resize; a reconstructed .npy, or noise (distill)")
 flags.DEFINE_string("model", "", "Model to train, or the teacher: hinton1200, hinton800, lenet, lenet_half, or a "

@@ -3,6 +3,8 @@ form of `name`:
 
   mnist, fashion_mnist            built-in IDX datasets, found in the data dir or downloaded once, verified
   mnist_conv, fashion_mnist_conv  the same resized to 32x32 (for LeNet-style models)
+  cifar10, cifar100               the official binary versions, found in the data dir or downloaded once,
+                                  verified by the archive's MD5; cifar100_coarse: its 20 superclasses
   DIR                             a folder of the four IDX files, or of images (DIR/train/<class>/*.png,
                                   DIR/test/<class>/*.png)
   FILE.npz                        Keras layout: x_train, y_train, x_test, y_test
@@ -14,7 +16,8 @@ import re
 
 from utils.errors import UserError
 
-NAMES = ("mnist", "mnist_conv", "fashion_mnist", "fashion_mnist_conv")   # the built-in real datasets
+NAMES = ("mnist", "mnist_conv", "fashion_mnist", "fashion_mnist_conv", "cifar10", "cifar100",
+         "cifar100_coarse")   # the built-in real datasets
 CONV = {"mnist_conv": "mnist", "fashion_mnist_conv": "fashion_mnist"}
 
 
@@ -63,6 +66,9 @@ def _load_base(base, data_dir, flag):
     if base in ("mnist", "fashion_mnist"):
         from datasets import mnist
         return mnist.load(base, data_dir)
+    if base in ("cifar10", "cifar100", "cifar100_coarse"):
+        from datasets import cifar
+        return cifar.load(base, data_dir)
     if base.endswith(".npz"):
         from datasets import npz
         return npz.load(base, flag)

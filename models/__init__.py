@@ -7,18 +7,19 @@ from utils.errors import UserError
 NAMES = ("hinton1200", "hinton800", "lenet", "lenet_half", "resnet20", "resnet8")
 
 
-def adapts_to_channels(name):
-    """A built-in whose input channels follow the data (resnet20, resnet8)."""
-    return name in NAMES and hasattr(importlib.import_module(f"models.{name}"), "for_channels")
+def adapts_to_data(name):
+    """A built-in whose input channels and classes follow the data (resnet20, resnet8)."""
+    return name in NAMES and hasattr(importlib.import_module(f"models.{name}"), "for_data")
 
 
-def get(name, flag="--model", channels=None):
-    """channels: the input's channel count, for a built-in that adapts to it (resnet20, resnet8: grey by
-    default, RGB for colour data); other models ignore it and keep their declared input."""
+def get(name, flag="--model", channels=None, classes=None):
+    """channels, classes: the input's channel count and the class count, for a built-in that adapts to
+    them (resnet20, resnet8: grey and 10 classes by default; RGB, CIFAR-100's 100 classes); other models
+    ignore them and keep what they declare."""
     if name in NAMES:
         module = importlib.import_module(f"models.{name}")
-        if channels and hasattr(module, "for_channels"):
-            return module.for_channels(channels)
+        if (channels or classes) and hasattr(module, "for_data"):
+            return module.for_data(channels or 1, classes or 10)
         return module.SPEC
     if name.endswith(".py"):
         from models import user_file

@@ -92,25 +92,27 @@ def check_meta(spec, meta_path, flag):
         raise UserError(f"{flag}: {meta_path} is a {meta_name} graph, but --model={spec.name}")
 
 
-def input_channels(spec, model_checkpoint):
-    """Input channels of `spec`'s first layer as the checkpoint holds it (a Conv's weights are
-    [k, k, in, out]), or None where the checkpoint has no such variable."""
-    first = next(iter(builder.param_shapes(spec)))
+def channels_and_classes(spec, model_checkpoint):
+    """(input channels of `spec`'s first Conv, outputs of its last Dense) as the checkpoint holds them
+    (weights [k, k, in, out] and [in, out]); None for either where the checkpoint has no such variable."""
+    names = [n for n in builder.param_shapes(spec) if n.endswith("/weights")]
     try:
-        shape = dict(tf.train.list_variables(model_checkpoint)).get(first)
+        shapes = dict(tf.train.list_variables(model_checkpoint))
     except Exception:   # no checkpoint there: load_teacher_values says so, naming the flag
-        return None
-    return int(shape[2]) if shape is not None and len(shape) == 4 else None
+        return None, None
+    first, last = shapes.get(names[0]), shapes.get(names[-1])
+    return (int(first[2]) if first is not None and len(first) == 4 else None,
+            int(last[-1]) if last is not None and len(last) == 2 else None)
 
 
 def spec_for(name, model_checkpoint, flag="--model"):
-    """The spec of `name` as its checkpoint was trained: a built-in that adapts its input channels
-    (resnet20, resnet8) takes them from the checkpoint's weights."""
+    """The spec of `name` as its checkpoint was trained: a built-in that adapts its input channels and
+    classes (resnet20, resnet8) takes them from the checkpoint's weights."""
     spec = models.get(name, flag)
-    if not (model_checkpoint and models.adapts_to_channels(name)):   # the others keep their declared input
+    if not (model_checkpoint and models.adapts_to_data(name)):   # the others keep what they declare
         return spec
-    channels = input_channels(spec, model_checkpoint)
-    return models.get(name, flag, channels=channels) if channels else spec
+    channels, classes = channels_and_classes(spec, model_checkpoint)
+    return models.get(name, flag, channels=channels, classes=classes)
 
 
 def load_teacher_values(spec, model_meta, model_checkpoint):

@@ -77,7 +77,8 @@ def run(cfg):
     checks.non_negative(cfg, "augment_shift", "mixup_alpha")
     augment = bool(cfg.augment_shift or cfg.mixup_alpha)
     teacher_spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
-    student_spec = models.get(cfg.student_model, "--student_model", channels=teacher_spec.channels)
+    student_spec = models.get(cfg.student_model, "--student_model", channels=teacher_spec.channels,
+                              classes=teacher_spec.num_classes)
     if cfg.augment_shift:
         image_ops.image_hw(teacher_spec)
     if teacher_spec.input_size != student_spec.input_size:

@@ -141,11 +141,13 @@ def run(cfg):
     checks.require(cfg, "model", "student_model", "dataset")
     if cfg.model_checkpoint:
         teacher = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
-    elif models.adapts_to_channels(cfg.model) and datasets.is_real(cfg.dataset):   # the ResNets: from the data
-        teacher = models.get(cfg.model, channels=datasets.channels(datasets.get(cfg.dataset, cfg.data_dir)))
+    elif models.adapts_to_data(cfg.model) and datasets.is_real(cfg.dataset):   # the ResNets: from the data
+        data = datasets.get(cfg.dataset, cfg.data_dir)
+        teacher = models.get(cfg.model, channels=datasets.channels(data), classes=data.num_classes)
     else:
         teacher = models.get(cfg.model)
-    student = models.get(cfg.student_model, "--student_model", channels=teacher.channels)
+    student = models.get(cfg.student_model, "--student_model", channels=teacher.channels,
+                         classes=teacher.num_classes)
     if not datasets.is_real(cfg.dataset):
         raise UserError(f"--dataset: reproduce needs a real dataset (mnist, mnist_conv, fashion_mnist, a folder, an "
                         f".npz...), got {cfg.dataset!r}")

@@ -74,7 +74,7 @@ def run(cfg):
                     "checkpoint_interval")
     checks.non_negative(cfg, "weight_decay")
     data = datasets.get(cfg.dataset, cfg.data_dir)
-    spec = models.get(cfg.model, channels=datasets.channels(data))
+    spec = models.get(cfg.model, channels=datasets.channels(data), classes=data.num_classes)
     checks.dataset_fits(spec, data)
     if not data.has_test:
         raise UserError(f"--dataset={cfg.dataset}: train needs a dataset with a test split (mnist, a folder, an .npz...); "

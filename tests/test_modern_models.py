@@ -257,26 +257,28 @@ def test_the_example_residual_file_declares_a_valid_batchnorm_resnet():
 
 
 
-def test_the_builtin_resnets_take_their_channels_from_rgb_data(tmp_path, monkeypatch):
-    """resnet8 trained on 32x32 RGB images has a 3-channel stem; every later step finds that in its checkpoint."""
+def test_the_builtin_resnets_take_their_channels_and_classes_from_the_data(tmp_path, monkeypatch):
+    """resnet8 trained on 32x32 RGB images of 20 classes (CIFAR-100's coarse labels) has a 3-channel stem and 20
+    logits; every later step finds both in its checkpoint."""
     from procedures import compute_stats, distill, evaluate, train
     rng = np.random.default_rng(7)
-    labels = np.arange(40) % 10
-    x = np.clip(rng.uniform(0, 1, (10, 3072))[labels] + 0.1 * rng.normal(size=(40, 3072)), 0, 1).astype(np.float32)
-    rgb = ArrayDataset("rgb", x[:30], labels[:30], x[30:], labels[30:], (32, 32, 3), 10)
+    labels = np.arange(60) % 20
+    x = np.clip(rng.uniform(0, 1, (20, 3072))[labels] + 0.1 * rng.normal(size=(60, 3072)), 0, 1).astype(np.float32)
+    rgb = ArrayDataset("rgb", x[:40], labels[:40], x[40:], labels[40:], (32, 32, 3), 20)
     monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset": rgb)
     common = dict(summary_folder=str(tmp_path), dataset="rgb", model="resnet8")
-    trained = train.run(make_cfg(epochs=1, train_batch_size=15, **common))
-    assert checkpoint.input_channels(models.get("resnet8"), trained["model_checkpoint"]) == 3
+    trained = train.run(make_cfg(epochs=1, train_batch_size=20, **common))
+    assert checkpoint.channels_and_classes(models.get("resnet8"), trained["model_checkpoint"]) == (3, 20)
     teacher = dict(common, model_checkpoint=trained["model_checkpoint"])
-    assert checkpoint.spec_for("resnet8", trained["model_checkpoint"]).input_shape == (32, 32, 3)
+    again = checkpoint.spec_for("resnet8", trained["model_checkpoint"])
+    assert again.input_shape == (32, 32, 3) and again.num_classes == 20
     compute_stats.run(make_cfg(procedure="compute_stats", **teacher))
-    distilled = distill.run(make_cfg(procedure="distill", student_model="resnet8", epochs=1, train_batch_size=15,
+    distilled = distill.run(make_cfg(procedure="distill", student_model="resnet8", epochs=1, train_batch_size=20,
                                      **teacher))
     assert evaluate.run(make_cfg(procedure="evaluate", **dict(common, model_checkpoint=distilled[
         "student_checkpoint"])))["test_accuracy"] == pytest.approx(distilled["test_accuracy"])
     assert models.get("resnet8").input_shape == (32, 32, 1)   # grey by default (mnist_conv)
-    assert models.adapts_to_channels("resnet20") and not models.adapts_to_channels("lenet")
+    assert models.adapts_to_data("resnet20") and not models.adapts_to_data("lenet")
     assert models.get("lenet", channels=3).input_shape == (32, 32, 1)   # the paper's models keep their input
 
 
