@@ -1,0 +1,68 @@
+"""Train a small Keras Functional ResNet on MNIST: a teacher a Keras user brings.
+
+    python examples/import/keras_resnet.py --data_dir=$DFKD_DATA_DIR --out=keras_resnet.keras
+It prints Keras' own test accuracy; then
+    python -m models.keras_import --keras_model=keras_resnet.keras --out_dir=imported
+    python main.py --procedure=evaluate --model=imported/keras_resnet.py \\
+        --model_checkpoint=imported/keras_resnet --dataset=mnist
+The net: Rescaling at the input, Conv2D without bias + BatchNormalization + ReLU, an identity and a
+1x1-projection shortcut joined by Add, ZeroPadding2D before a stride-2 convolution, global average pooling.
+"""
+import argparse
+import gzip
+import os
+
+import numpy as np
+
+
+def idx(path):
+    with gzip.open(path) as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def net(keras):
+    L = keras.layers
+
+    def conv_bn(x, filters, kernel, stride=1, relu=True):
+        if stride > 1:   # PyTorch-style symmetric padding before a strided conv
+            x = L.Conv2D(filters, kernel, strides=stride, use_bias=False)(L.ZeroPadding2D(kernel // 2)(x))
+        else:
+            x = L.Conv2D(filters, kernel, padding="same", use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        return L.ReLU()(x) if relu else x
+
+    inputs = keras.Input((28, 28, 1))
+    x = conv_bn(L.Rescaling(1 / 0.3081, offset=-0.1307 / 0.3081)(inputs), 8, 3)
+    x = L.ReLU()(L.Add()([x, conv_bn(conv_bn(x, 8, 3), 8, 3, relu=False)]))
+    shortcut = L.BatchNormalization()(L.Conv2D(16, 1, strides=2, use_bias=False)(x))
+    x = L.ReLU()(L.Add()([shortcut, conv_bn(conv_bn(x, 16, 3, stride=2), 16, 3, relu=False)]))
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(10)(x), name="keras_resnet")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--data_dir", default=os.environ.get("DFKD_DATA_DIR", "."))
+    p.add_argument("--out", default="keras_resnet.keras")
+    p.add_argument("--epochs", type=int, default=2)
+    args = p.parse_args()
+    import keras
+    keras.utils.set_random_seed(0)
+    load = lambda split: (idx(os.path.join(args.data_dir, f"{split}-images-idx3-ubyte.gz"))[..., None] / 255.0,
+                          idx(os.path.join(args.data_dir, f"{split}-labels-idx1-ubyte.gz")).astype(np.int64))
+    (x, y), (tx, ty) = load("train"), load("t10k")
+    model = net(keras)
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(x, y, batch_size=128, epochs=args.epochs, verbose=2)
+    accuracy = model.evaluate(tx, ty, batch_size=1000, verbose=0)[1]
+    print(f"Keras test accuracy {100 * accuracy:.2f}%")
+    model.save(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
