@@ -57,11 +57,12 @@ flags.DEFINE_string("eval_dataset", "", "distill: dataset whose test split measu
 flags.DEFINE_boolean("compute_graphwise_stats", False,
                      "compute_stats: also record the spectral metadata the spectral_* objectives need")
 # Added by dfkd.
-flags.DEFINE_enum("preset", "paper", choices.PRESETS, "reproduce: paper (the paper's scale), quick (minutes) or "
-                  "best (reference rows and the beyond-the-paper recipe only); --epochs, --samples_per_class and "
+flags.DEFINE_enum("preset", "paper", choices.PRESETS, "reproduce: paper (the paper's scale), quick (minutes), "
+                  "best (reference rows and the beyond-the-paper recipe only) or peers (the later methods beside the "
+                  "paper's best and dfkd best); --epochs, --samples_per_class and "
                   "--optimization_steps override it")
 flags.DEFINE_string("rows", "", "reproduce: only these data-free rows, comma-separated (objective names, "
-                    "'dfkd best'); the reference rows always run. Default: every row of the preset")
+                    "'dfkd best', DeepInversion, ZSKD); the reference rows always run. Default: every row of the preset")
 flags.DEFINE_float("spectral_fraction", 0.1, "compute_stats: share of graph Fourier coefficients kept per class")
 flags.DEFINE_enum("spectral_reading", "sampled_full", choices.SPECTRAL_READINGS, "optimize_dataset, spectral objectives: what a sample matches. "
                     "sampled_full: its class's kept coefficients, drawn with their recorded full covariance; "
@@ -102,6 +103,10 @@ flags.DEFINE_float("tv_weight", 0.0, "optimize_dataset: weight of a total-variat
 flags.DEFINE_float("l2_weight", 0.0, "optimize_dataset: weight of an L2 penalty on each sample's pixels")
 flags.DEFINE_float("batch_stats_weight", 0.0, "optimize_dataset: weight of matching each class's batch mean "
                    "and std, in every recorded layer, to the recorded statistics")
+flags.DEFINE_boolean("flip", False, "optimize_dataset: the teacher sees each sample mirrored left-right with "
+                     "probability 1/2 each step (DeepInversion's augmentation)")
+flags.DEFINE_float("bn_weight", 10.0, "optimize_dataset, --optimization_objective=deep_inversion: weight of "
+                   "matching each BatchNorm layer's batch mean and variance to its moving statistics")
 flags.DEFINE_integer("augment_shift", 0, "distill: shift each example by up to N pixels; the teacher labels "
                      "the shifted batch")
 flags.DEFINE_float("mixup_alpha", 0.0, "distill: blend example pairs with Beta(alpha, alpha) weights; the "

@@ -291,6 +291,22 @@ def to_spec(name, nodes, output, input_shape, flag, normalize=None, noun="layer"
     return Imported(spec, builder.values, builder.softmax)
 
 
+def layer_source(layer, indent):
+    """A layer as Python: required fields by position, others only where they differ from the default;
+    a residual block's layers one per line."""
+    defaults = type(layer)._field_defaults
+    parts = []
+    for field, value in layer._asdict().items():
+        if field in ("body", "shortcut"):
+            inner = "".join(f"\n{indent}    {layer_source(l, indent + '    ')}," for l in value)
+            parts.append(f"{field}=({inner}\n{indent})" if value else f"{field}=()")
+        elif field not in defaults:
+            parts.append(repr(value))
+        elif value != defaults[field]:
+            parts.append(f"{field}={value!r}")
+    return f"{type(layer).__name__}({', '.join(parts)})"
+
+
 def spec_source(spec, source):
     """The model file: SPEC as data, importing only dfkd's layer types."""
     lines = [f'"""{spec.name}: imported from {source}; weights in the checkpoint beside this file."""',
@@ -299,7 +315,8 @@ def spec_source(spec, source):
              "SPEC = ModelSpec(", f"    name={spec.name!r},", f"    input_shape={spec.input_shape!r},"]
     if spec.normalize is not None:
         lines.append(f"    normalize={spec.normalize!r},")
-    lines += ["    layers=("] + [f"        {layer!r}," for layer in spec.layers] + ["    ),", ")", ""]
+    lines += ["    layers=("] + [f"        {layer_source(layer, '        ')}," for layer in spec.layers]
+    lines += ["    ),", ")", ""]
     return "\n".join(lines)
 
 
@@ -319,9 +336,11 @@ def dfkd_logits(spec, values, x):
     return teacher_logits(spec, values, x.reshape(len(x), -1), 1000, 0)
 
 
-def write_and_check(imported, out_dir, source, expected_of, flag):
+def write_and_check(imported, out_dir, source, expected_of, flag, checked_against=None):
     """Writes OUT_DIR/NAME.py and the checkpoint OUT_DIR/NAME, then compares dfkd's rebuilt model with the
-    source (expected_of(x) on 16 random [0, 1] inputs of shape [N] + input_shape); returns (path, prefix)."""
+    source (expected_of(x) on 16 random [0, 1] inputs of shape [N] + input_shape, as `checked_against`
+    computes them); returns (path, prefix)."""
+    checked_against = checked_against or source
     from utils import atomic
     spec = imported.spec
     os.makedirs(out_dir, exist_ok=True)
@@ -340,10 +359,10 @@ def write_and_check(imported, out_dir, source, expected_of, flag):
     if ours.shape != expected.shape:
         raise UserError(f"{flag}: the rebuilt model gives {ours.shape[1]} outputs, the source {expected.shape[1]}")
     difference = float(np.abs(ours - expected).max())
-    print(f"wrote {spec_path} and the checkpoint {prefix}; largest difference from {source} on 16 random inputs: "
-          f"{difference:.2e} (outputs up to {np.abs(expected).max():.3g})")
+    print(f"wrote {spec_path} and the checkpoint {prefix}; largest difference from {checked_against} on 16 random "
+          f"inputs: {difference:.2e} (outputs up to {np.abs(expected).max():.3g})")
     if difference > 1e-3 * max(1.0, float(np.abs(expected).max())):
-        raise UserError(f"{flag}: the rebuilt model differs from {source} by {difference:.3g}; please report this "
-                        "model")
+        raise UserError(f"{flag}: the rebuilt model differs from {checked_against} by {difference:.3g}; please "
+                        "report this model")
     print(f"use: --model={spec_path} --model_checkpoint={prefix}")
     return spec_path, prefix

@@ -200,7 +200,8 @@ def run(argv=None):
     except Exception as e:  # Keras raises many kinds for a file it cannot read
         raise UserError(f"{FLAG}: {args.keras_model} could not be loaded ({type(e).__name__}: {e})")
     imported = convert(model, clean_name(args.name) if args.name else "")
-    return write_and_check(imported, args.out_dir, "Keras", lambda x: model(x, training=False), FLAG)
+    return write_and_check(imported, args.out_dir, f"Keras ({os.path.basename(args.keras_model)})",
+                           lambda x: model(x, training=False), FLAG, checked_against="Keras")
 
 
 if __name__ == "__main__":

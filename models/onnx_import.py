@@ -265,7 +265,8 @@ def run(argv=None):
         if isinstance(batch, int) and batch != len(x):   # a fixed batch axis: one example at a time
             return np.concatenate([session.run(None, {input_name: x[i:i + 1]})[0] for i in range(len(x))])
         return session.run(None, {input_name: x})[0]
-    return write_and_check(imported, args.out_dir, "onnxruntime", expected, FLAG)
+    return write_and_check(imported, args.out_dir, f"ONNX ({os.path.basename(args.onnx_model)})", expected, FLAG,
+                           checked_against="onnxruntime")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@ The registries that act on them (procedures.NAMES, objectives.OBJECTIVES, reprod
 these lists; tests/test_flags.py checks that each registry holds exactly these names."""
 
 PROCEDURES = ("train", "compute_stats", "optimize_dataset", "distill", "reproduce", "evaluate")
-OBJECTIVES = ("top_layer", "all_layers", "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs")
-PRESETS = ("paper", "quick", "best")
+OBJECTIVES = ("top_layer", "all_layers", "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs",
+              "deep_inversion", "zskd")
+PRESETS = ("paper", "quick", "best", "peers")
 SPECTRAL_READINGS = ("sampled_full", "sampled_diag", "kept_mean", "vertex")
 LOSS_FORMS = ("dfkd", "authors")
 LR_SCHEDULES = ("constant", "cosine")

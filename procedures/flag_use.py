@@ -15,7 +15,7 @@ READS = {
                          "rng_seed", "lr", "optimization_steps", "samples_per_class", "optimize_batch_size",
                          "optimize_workers", "num_shards", "shard_index", "noise_mean", "noise_std", "temperature",
                          "spectral_reading", "loss_form", "clip_inputs", "jitter", "tv_weight", "l2_weight",
-                         "batch_stats_weight"),
+                         "batch_stats_weight", "flip", "bn_weight"),
     "distill": ("model", "model_meta", "model_checkpoint", "student_model", "dataset", "eval_dataset", "data_dir",
                 "rng_seed", "lr", "epochs", "train_batch_size", "test_batch_size", "eval_interval",
                 "checkpoint_interval", "temperature", "noise_samples", "noise_mean", "noise_std", "augment_shift",
@@ -27,7 +27,7 @@ READS = {
 REPRODUCE_OWN = ("model", "student_model", "dataset", "preset", "rows", "epochs", "samples_per_class",
                  "optimization_steps", "model_checkpoint", "model_meta")
 REPRODUCE_SETS = ("stats_file", "optimization_objective", "num_shards", "shard_index", "clip_inputs", "jitter",
-                  "tv_weight", "l2_weight", "batch_stats_weight", "compute_graphwise_stats", "eval_dataset",
+                  "tv_weight", "l2_weight", "batch_stats_weight", "flip", "compute_graphwise_stats", "eval_dataset",
                   "noise_samples", "augment_shift", "mixup_alpha")
 READS["reproduce"] = tuple(sorted(set(REPRODUCE_OWN) | {f for p in ("train", "compute_stats", "optimize_dataset",
                                                                     "distill") for f in READS[p]}

@@ -10,12 +10,13 @@ from utils.errors import UserError
 
 
 def image_hw(spec):
-    """(height, width) of one single-channel input: (28, 28) for the 784-wide hinton models."""
+    """(height, width) of one single-channel input: (28, 28) for the 784-wide hinton models; (height,
+    width, channels) of a colour one."""
     shape = tuple(spec.input_shape)
-    if len(shape) == 3 and shape[-1] == 1:
-        return shape[0], shape[1]
+    if len(shape) == 3:
+        return (shape[0], shape[1]) if shape[-1] == 1 else shape
     side = int(round(np.sqrt(spec.input_size)))
-    if len(shape) != 1 or side * side != spec.input_size:
+    if side * side != spec.input_size:
         raise UserError(f"--model={spec.name}: its input {shape} is not a square single-channel image, "
                         "so image priors and augmentation do not apply")
     return side, side
@@ -34,9 +35,10 @@ def roll_jitter(x, hw, max_shift, seed, step):
 
 def total_variation(x, hw):
     """Per sample: mean squared difference of vertically and horizontally adjacent pixels. [B]"""
-    images = tf.reshape(x, (-1,) + hw)
-    dy = tf.reduce_mean(tf.square(images[:, 1:, :] - images[:, :-1, :]), axis=[1, 2])
-    dx = tf.reduce_mean(tf.square(images[:, :, 1:] - images[:, :, :-1]), axis=[1, 2])
+    images = tf.reshape(x, (-1,) + tuple(hw))
+    axes = list(range(1, len(hw) + 1))
+    dy = tf.reduce_mean(tf.square(images[:, 1:, :] - images[:, :-1, :]), axis=axes)
+    dx = tf.reduce_mean(tf.square(images[:, :, 1:] - images[:, :, :-1]), axis=axes)
     return dy + dx
 
 

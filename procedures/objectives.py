@@ -188,6 +188,88 @@ class Objective(NamedTuple):
     targets: Callable              # (stats, spectral_reading, loss_form, teacher) -> a *Targets object
     dropout_masks: bool = False    # fixed random masks on the teacher, no rescaling
     spectral: bool = False
+    needs_stats: bool = True       # False: the later methods, which need only the teacher (stats may help)
+
+
+class DeepInversionTargets:
+    """DeepInversion (Yin et al., CVPR 2020): per sample, the cross-entropy of the teacher's logits towards
+    the sample's class; per batch, for every BatchNorm layer, ||batch mean - moving mean||_2 + ||batch
+    variance - moving variance||_2 of what it normalizes, times --bn_weight and the batch size (the loss is
+    a sum over samples, so each sample feels the same pull at any batch size). A teacher without BatchNorm
+    gets the per-class layer statistics compute_stats recorded instead (--batch_stats_weight's term)."""
+
+    def __init__(self, stats, teacher, bn_weight):
+        self.weights, self.constants = {}, {}
+        self.teacher, self.bn_weight, self.stats = teacher, bn_weight, stats
+
+    def sample(self, labels, rng):
+        return {}
+
+    def matched(self, targets):
+        return {}
+
+    def compared(self, activations, labels, constants, layer_inputs=None):
+        return {}
+
+    def sample_loss(self, model, activations, labels, matched):
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=model.logits)
+
+    def batch_loss(self, model, activations, labels):
+        if not self.bn_weight:
+            return 0.0
+        if not model.batchnorm_inputs:
+            from procedures.priors import RecordedMoments
+            return self.bn_weight * RecordedMoments(self.stats).batch_loss(activations, labels)
+        total, values = 0.0, self.teacher.values
+        for name, x in model.batchnorm_inputs.items():
+            mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
+            total += tf.norm(mean - values[f"{name}/moving_mean"]) + \
+                tf.norm(variance - values[f"{name}/moving_variance"])
+        return self.bn_weight * tf.cast(tf.shape(labels)[0], tf.float32) * total
+
+
+ZSKD_TEMPERATURE = 20.0   # Nayak et al. 2019 optimize their data impressions at T = 20
+ZSKD_BETAS = (1.0, 0.1)   # the two concentration scales, half of the samples each
+
+
+def class_similarity(final_weights):
+    """ZSKD's class similarity: cosine similarity of the final layer's weight vectors (columns of the
+    [features, classes] Dense weights), each row min-max scaled to [0, 1]."""
+    w = np.asarray(final_weights, np.float64)
+    w = w / np.maximum(np.linalg.norm(w, axis=0, keepdims=True), 1e-12)
+    cos = w.T @ w
+    low, high = cos.min(axis=1, keepdims=True), cos.max(axis=1, keepdims=True)
+    return (cos - low) / np.maximum(high - low, 1e-12)
+
+
+class ZskdTargets:
+    """Zero-Shot KD (Nayak et al., ICML 2019): per sample, a soft target drawn from Dirichlet(beta *
+    similarity row of its class), beta 1.0 for half of the samples and 0.1 for the other half; the input
+    is optimized so that softmax(logits / 20) matches it (cross-entropy)."""
+
+    def __init__(self, teacher):
+        last = teacher.spec.weighted_layers[-1]
+        self.similarity = class_similarity(teacher.values[f"{last.name}/weights"])
+        self.weights, self.constants = {"soft": 1.0}, {}
+
+    def concentration(self, labels):
+        """[B, C]: beta * the similarity row of each sample's class, the first half of a batch at beta 1.0."""
+        betas = np.where(np.arange(len(labels)) < (len(labels) + 1) // 2, *ZSKD_BETAS)
+        return np.maximum(betas[:, None] * self.similarity[labels], 1e-3)   # Dirichlet needs alpha > 0
+
+    def sample(self, labels, rng):
+        alpha = self.concentration(np.asarray(labels))
+        return {"soft": np.stack([rng.dirichlet(a) for a in alpha]).astype(np.float32)}
+
+    def matched(self, targets):
+        return dict(targets)
+
+    def compared(self, activations, labels, constants, layer_inputs=None):
+        return {}
+
+    def sample_loss(self, model, activations, labels, matched):
+        return tf.nn.softmax_cross_entropy_with_logits(labels=matched["soft"],
+                                                       logits=model.logits / ZSKD_TEMPERATURE)
 
 
 def _layerwise(layers_of):
@@ -203,7 +285,19 @@ OBJECTIVES = {
     "spectral_all_layers": Objective("spectral_all_layers", spectral_targets(lambda stats: ["all"]), spectral=True),
     "spectral_layer_pairs": Objective("spectral_layer_pairs", spectral_targets(lambda stats: stats.graph_pairs),
                                       spectral=True),
+    "deep_inversion": Objective("deep_inversion", None, needs_stats=False),
+    "zskd": Objective("zskd", None, needs_stats=False),
 }
+PAPER_OBJECTIVES = tuple(list(OBJECTIVES)[:5])   # the paper's five; the rest came after it
+
+
+def targets_of(objective, stats, teacher, cfg):
+    """The targets object of `objective` for a run of `cfg` (stats may be None for the later methods)."""
+    if objective.name == "deep_inversion":
+        return DeepInversionTargets(stats, teacher, cfg.bn_weight)
+    if objective.name == "zskd":
+        return ZskdTargets(teacher)
+    return objective.targets(stats, cfg.spectral_reading, cfg.loss_form, teacher)
 
 
 def get(name):

@@ -102,15 +102,22 @@ class ReconstructionGraph:
 
             x = self.inputs.read_value()
             seen = image_ops.roll_jitter(x, hw, priors.jitter, seed, self.step_index) if priors.jitter else x
+            if priors.flip:
+                seen = image_ops.random_flip(seen, image_ops.image_shape(spec), seed, self.step_index)
             model = build_frozen(spec, values, seen, dropout)
             acts = dict(zip(model.layer_names, recorded_layers(model, temperature)))
             layer_inputs = {name: tf.reshape(h, (-1, int(np.prod(h.shape[1:]))))
                             for name, h in zip(model.layer_names, model.layer_inputs)}
             compared = source.compared(acts, labels.read_value(), {k: v.read_value() for k, v in constants.items()},
                                        layer_inputs)
-            loss = objectives.per_sample_loss(compared, {k: v.read_value() for k, v in matched.items()},
-                                              source.weights)
+            matched = {k: v.read_value() for k, v in matched.items()}
+            if hasattr(source, "sample_loss"):   # the later methods' own losses (objectives.py)
+                loss = source.sample_loss(model, acts, labels.read_value(), matched)
+            else:
+                loss = objectives.per_sample_loss(compared, matched, source.weights)
             total = tf.reduce_sum(loss + priors_lib.pixel_penalties(priors, x, hw))
+            if hasattr(source, "batch_loss"):
+                total += source.batch_loss(model, acts, labels.read_value())
             if priors.batch_stats_weight:
                 total += priors.batch_stats_weight * priors_lib.RecordedMoments(stats).batch_loss(acts, labels)
             adam = tf1.train.AdamOptimizer(lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON)
@@ -178,7 +185,7 @@ def dropout_masks(spec, graph, rng, n):
 def settings_of(cfg, fingerprint):
     keys = ("model", "optimization_objective", "rng_seed", "lr", "optimization_steps", "noise_mean",
             "noise_std", "samples_per_class", "optimize_batch_size", "temperature", "shard_index", "num_shards",
-            "spectral_reading", "loss_form")
+            "spectral_reading", "loss_form", "bn_weight")
     return {**{k: getattr(cfg, k) for k in keys}, **Priors.from_cfg(cfg)._asdict(), "fingerprint": fingerprint}
 
 
@@ -205,13 +212,26 @@ def load_inputs(cfg):
     values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
     fingerprint = stats_file.weights_fingerprint(values)
     stats_path = cfg.stats_file or compute_stats.stats_path(cfg)
-    if not os.path.exists(stats_path):
+    # The later methods need no recorded statistics; DeepInversion on a teacher without BatchNorm, or a
+    # prior that reads them, does.
+    wanted = objective.needs_stats or priors.batch_stats_weight or (
+        objective.name == "deep_inversion" and not spec.has_batchnorm and cfg.bn_weight)
+    stats = None
+    if wanted and not os.path.exists(stats_path):
+        if objective.name == "deep_inversion" and not priors.batch_stats_weight:
+            raise UserError(f"--optimization_objective=deep_inversion: --model={spec.name} has no BatchNorm layer, "
+                            f"and there is no stats file at {stats_path}; run --procedure=compute_stats first (its "
+                            "per-layer statistics stand in for BatchNorm's), or give a teacher with BatchNorm")
         raise UserError(f"--stats_file: {stats_path} not found; run --procedure=compute_stats first "
                         "(or pass --stats_file)")
-    stats = stats_file.load(stats_path)
-    stats_file.validate(stats, spec, cfg.temperature, fingerprint)
-    sampler = objective.targets(stats, cfg.spectral_reading, cfg.loss_form,
-                                objectives.FrozenTeacher(spec, values, cfg.temperature))
+    if wanted:
+        stats = stats_file.load(stats_path)
+        stats_file.validate(stats, spec, cfg.temperature, fingerprint)
+        if objective.name == "deep_inversion" and not spec.has_batchnorm:
+            print(f"[optimize_dataset] deep_inversion: {spec.name} has no BatchNorm; matching the per-layer "
+                  f"statistics of {stats_path} instead (weight --bn_weight={cfg.bn_weight})")
+    teacher = objectives.FrozenTeacher(spec, values, cfg.temperature)
+    sampler = objectives.targets_of(objective, stats, teacher, cfg)
     return Inputs(spec, objective, values, fingerprint, stats, sampler, priors)
 
 
@@ -229,7 +249,7 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
     worker/workers: this process's place among those running at once (each has its share of
     the cores); parent: the pid to outlive, so a worker whose run was killed stops too."""
     spec, stats, sampler, objective = inputs.spec, inputs.stats, inputs.sampler, inputs.objective
-    plan = batch_plan(cfg.samples_per_class * stats.num_classes, cfg.optimize_batch_size)
+    plan = batch_plan(cfg.samples_per_class * spec.num_classes, cfg.optimize_batch_size)
     rg = ReconstructionGraph(spec, inputs.values, objective, sampler, cfg.temperature, cfg.lr,
                              cfg.optimization_steps, inputs.priors, stats)
     writer = tf1.summary.FileWriter(os.path.join(os.path.dirname(partial_dir), "..", "optimize_dataset",
@@ -245,7 +265,7 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
             batch_t0 = time.time()
             start, stop = plan[b]
             for attempt in range(MAX_ATTEMPTS):
-                labels, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, stats.num_classes, attempt,
+                labels, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, spec.num_classes, attempt,
                                                       class_major=objective.spectral)
                 masks = dropout_masks(spec, rg, rng, stop - start)
                 x, history, predictions = rg.run_batch(sess, x0, targets, masks, labels,
@@ -320,7 +340,7 @@ def run(cfg):
     out = output_path(cfg)
     checks.writable_folder(os.path.dirname(out), "--summary_folder")
 
-    total = cfg.samples_per_class * inputs.stats.num_classes
+    total = cfg.samples_per_class * inputs.spec.num_classes
     plan = batch_plan(total, cfg.optimize_batch_size)
     mine = list(shard_batches(len(plan), cfg.shard_index, cfg.num_shards))
     partial_dir = os.path.join(os.path.dirname(out), "." + os.path.basename(out)[:-len(".npy")] + ".partial")
@@ -368,7 +388,7 @@ def run(cfg):
     # wall_seconds: every piece of the run; the speed: this piece's.
     results = {"output": out, "samples": int(len(x)), "teacher_agreement": agreement,
                "wall_seconds": round(wall + earlier_seconds, 1), "earlier_pieces_seconds": round(earlier_seconds, 1),
-               "batch_size": cfg.optimize_batch_size, "workers": workers,
+               "batch_size": cfg.optimize_batch_size, "workers": workers, "optimization_steps": cfg.optimization_steps,
                "sample_steps_per_second": round(sample_steps / wall, 1) if done else None}
     untimed = sum("seconds" not in p for p in earlier)
     if untimed:   # kept by a version that did not time its batches

@@ -6,6 +6,7 @@ Every option is off by default, so the faithful objectives are unchanged:
   --tv_weight, --l2_weight   per-sample total-variation and L2 penalties on the pixels
   --batch_stats_weight   match, per class in the batch, each recorded layer's batch mean and standard
                          deviation to the recorded ones (instead of only one sampled activation per input)
+  --flip                 the teacher sees each sample mirrored left-right with probability 1/2 each step
 """
 from typing import NamedTuple
 
@@ -21,6 +22,7 @@ class Priors(NamedTuple):
     tv_weight: float = 0.0
     l2_weight: float = 0.0
     batch_stats_weight: float = 0.0
+    flip: bool = False
 
     @classmethod
     def from_cfg(cls, cfg):
@@ -30,7 +32,7 @@ class Priors(NamedTuple):
 
     @property
     def needs_images(self):
-        return bool(self.jitter or self.tv_weight)
+        return bool(self.jitter or self.tv_weight or self.flip)
 
 
 def pixel_penalties(priors, x, hw):

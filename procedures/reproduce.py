@@ -39,7 +39,14 @@ PRESETS = {
     # Beyond the paper: only the reference rows and the best recipe (BEST), at full size.
     "best": dict(train_epochs=10, samples_per_class=6400, optimization_steps=200, distill_epochs=30,
                  kd_epochs=10, paper_rows=False),
+    # The later methods beside the paper's best objective and dfkd best, one sample budget for all.
+    "peers": dict(train_epochs=10, samples_per_class=6400, optimization_steps=200, distill_epochs=30,
+                  kd_epochs=10, paper_rows=("spectral_layer_pairs", "all_layers"), peer_rows=True),
 }
+# The later data-free methods (issue #32), as rows: objective and optimize_dataset options. DeepInversion
+# sees its batch jittered and flipped, as its authors' code does; both keep pixels in [0, 1].
+PEERS = {"DeepInversion": ("deep_inversion", dict(jitter=2, flip=True, clip_inputs=True)),
+         "ZSKD": ("zskd", dict(clip_inputs=True))}
 # Beyond the paper (issue #10): the best combination bench/ablation.py measured; every preset
 # adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy
 # of 1,000: see README), unless --optimization_steps is given.
@@ -51,7 +58,7 @@ BEST = dict(objective="top_layer", optimization_steps=200,
 # Which explicit flag overrides which preset value.
 OVERRIDES = {"epochs": "distill_epochs", "samples_per_class": "samples_per_class",
              "optimization_steps": "optimization_steps"}
-OBJECTIVES = tuple(objectives_registry.OBJECTIVES)
+OBJECTIVES = objectives_registry.PAPER_OBJECTIVES   # the paper's rows
 PAPER_DATASETS = ("mnist", "mnist_conv")   # the paper's numbers are MNIST's; other datasets get no paper column
 PAPER = {  # test accuracy (%) from Lopes et al. 2017, Tables 1 and 2
     ("hinton1200", "hinton800"): {"teacher": 96.95, "student trained on data": 95.70, "vanilla KD": 95.74,
@@ -176,17 +183,21 @@ def run(cfg):
     if s["paper_rows"]:
         if no_graph:
             print(f"[reproduce] no spectral rows: {teacher.name}: {no_graph}")
-        for objective in OBJECTIVES:
-            if objective == "all_layers_dropout" and not any(l.dropout > 0 for l in teacher.weighted_layers):
-                continue
-            if objectives_registry.get(objective).spectral and no_graph:
-                continue
+        possible = [o for o in OBJECTIVES if not (o == "all_layers_dropout" and not any(
+            l.dropout > 0 for l in teacher.weighted_layers)) and not (objectives_registry.get(o).spectral and no_graph)]
+        if s["paper_rows"] is not True:   # the preset's choice: the first of its list this teacher can run
+            possible = [next(o for o in s["paper_rows"] if o in possible)]
+        for objective in possible:
             plans[objective] = (objective, dict(optimization_steps=s["optimization_steps"]), {})
     plans[BEST_ROW] = (BEST["objective"], dict(BEST["optimize"], optimization_steps=s["best_optimization_steps"],
                                                summary_folder=os.path.join(run_dir, "extra_rows"),
                                                run_name=BEST_ROW.replace(" ", "_")), BEST["distill"])
+    chosen = [r.strip() for r in cfg.rows.split(",") if r.strip()] if cfg.rows else []
+    for row, (objective, options) in PEERS.items():   # in --preset=peers, or where --rows names them
+        if s.get("peer_rows") or row in chosen:
+            plans[row] = (objective, dict(options, optimization_steps=s["optimization_steps"],
+                                          summary_folder=os.path.join(run_dir, "extra_rows"), run_name=row), {})
     if cfg.rows:   # a part of the grid, e.g. what a time-limited session can finish
-        chosen = [r.strip() for r in cfg.rows.split(",") if r.strip()]
         unknown = [r for r in chosen if r not in plans]
         if unknown:
             raise UserError(f"--rows: {', '.join(map(repr, unknown))} is not a row of --preset={s['preset']} for "
@@ -267,28 +278,35 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
             ("student trained on data", trained[student.name]["test_accuracy"], wall.get(f"train {student.name}"),
              None)]
     for row, result in distilled.items():
-        agreement = reconstructions[row]["teacher_agreement"] if row in reconstructions else None
+        made = reconstructions.get(row)
+        agreement = made["teacher_agreement"] if made else None
+        sample_steps = made["samples"] * made["optimization_steps"] if made and "optimization_steps" in made else None
         seconds = (wall.get(f"distill {row}") or 0) + (wall.get(f"optimize_dataset {row}") or 0)
-        rows.append((row, result["test_accuracy"], seconds, agreement))
-    order = [teacher_row, "student trained on data", "vanilla KD", "KD on noise"] + list(OBJECTIVES) + [BEST_ROW]
+        rows.append((row, result["test_accuracy"], seconds, agreement, sample_steps))
+    order = [teacher_row, "student trained on data", "vanilla KD", "KD on noise"] + list(OBJECTIVES) + [BEST_ROW] + \
+        list(PEERS)
+    rows = [r + (None,) * (5 - len(r)) for r in rows]
     rows.sort(key=lambda r: order.index(r[0]) if r[0] in order else len(order))
     table = [{"row": name, "test_accuracy": round(100 * acc, 2), "paper": paper.get(name),
               "wall_seconds": seconds, "teacher_assigns_intended_class": None if agree is None else
-              round(100 * agree, 1)} for name, acc, seconds, agree in rows]
+              round(100 * agree, 1), "synthesis_sample_steps": steps} for name, acc, seconds, agree, steps in rows]
+    blank = lambda v: "" if v is None else v  # noqa: E731
     lines = [f"# {teacher.name} -> {student.name} on {cfg.dataset} (preset {s['preset']})", "",
-             f"Settings: {s}; seed {cfg.rng_seed}; temperature {cfg.temperature:g}.", "",
+             f"Settings: {s}; seed {cfg.rng_seed}; temperature {cfg.temperature:g}.",
+             "Protocol: every student is the last epoch's; none is chosen on test data.", "",
              "| row | test accuracy (%) | paper (%) | reconstructed samples the teacher assigns to their class (%) "
-             "| wall time (s) |", "|---|---|---|---|---|"]
+             "| synthesis (sample-steps) | wall time (s) |", "|---|---|---|---|---|---|"]
     for r in table:
-        lines.append(f"| {r['row']} | {r['test_accuracy']:.2f} | {'' if r['paper'] is None else r['paper']} | "
-                     f"{'' if r['teacher_assigns_intended_class'] is None else r['teacher_assigns_intended_class']}"
-                     f" | {'' if r['wall_seconds'] is None else round(r['wall_seconds'])} |")
+        steps = r["synthesis_sample_steps"]
+        lines.append(f"| {r['row']} | {r['test_accuracy']:.2f} | {blank(r['paper'])} | "
+                     f"{blank(r['teacher_assigns_intended_class'])} | {'' if steps is None else f'{steps:,}'} | "
+                     f"{'' if r['wall_seconds'] is None else round(r['wall_seconds'])} |")
     lines += ["", "Stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in wall.items()), ""]
     markdown = "\n".join(lines)
     atomic.save_bytes(os.path.join(run_dir, "results.md"), markdown.encode())
     stages.save(table=table, settings=s, teacher=teacher.name, student=student.name)
     from viz import compare_runs
-    bars = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] in OBJECTIVES + (BEST_ROW,)}
+    bars = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] in OBJECTIVES + (BEST_ROW,) + tuple(PEERS)}
     refs = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] not in bars}
     compare_runs.plot(bars, refs, f"{teacher.name} -> {student.name} ({s['preset']})",
                       os.path.join(run_dir, "results.png"),

@@ -197,7 +197,8 @@ def test_a_tiny_resnet_pair_runs_train_stats_every_objective_distill_and_evaluat
     assert trained["test_accuracy"] > 0.3
     with_teacher = dict(common, model=teacher, model_checkpoint=trained["model_checkpoint"])
     compute_stats.run(make_cfg(procedure="compute_stats", compute_graphwise_stats=True, **with_teacher))
-    for objective in ("top_layer", "all_layers", "spectral_all_layers", "spectral_layer_pairs"):
+    for objective in ("top_layer", "all_layers", "spectral_all_layers", "spectral_layer_pairs", "deep_inversion",
+                      "zskd"):
         made = optimize_dataset.run(make_cfg(procedure="optimize_dataset", optimization_objective=objective,
                                              samples_per_class=2, optimization_steps=20, optimize_batch_size=20,
                                              batch_stats_weight=1.0, clip_inputs=True, **with_teacher))

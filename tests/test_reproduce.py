@@ -201,3 +201,22 @@ def test_a_given_teacher_is_used_as_it_is_and_its_row_says_so(tiny, tmp_path, te
     assert digest() == before
     stages = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
     assert stages["compute_stats"]["settings"]["model_checkpoint"] == given
+
+
+def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd_best(tiny, tmp_path, monkeypatch):
+    monkeypatch.setitem(reproduce.PRESETS, "tiny_peers", dict(TINY, paper_rows=("spectral_layer_pairs",),
+                                                              peer_rows=True))
+    tiny.preset = "tiny_peers"
+    table = reproduce.run(tiny)
+    assert [r["row"] for r in table] == ["teacher", "student trained on data", "vanilla KD", "KD on noise",
+                                         "spectral_layer_pairs", "dfkd best", "DeepInversion", "ZSKD"]
+    peers = {r["row"]: r for r in table if r["row"] in reproduce.PEERS}
+    assert all(r["synthesis_sample_steps"] == 20 * TINY["optimization_steps"] for r in peers.values())
+    text = (tmp_path / "grid" / "results.md").read_text()
+    assert "Protocol: every student is the last epoch's; none is chosen on test data." in text
+    assert "| DeepInversion |" in text and "| 200 |" in text   # its synthesis cost column
+    saved = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
+    di = saved["optimize_dataset DeepInversion"]["settings"]
+    assert di["optimization_objective"] == "deep_inversion" and di["flip"] and di["jitter"] == 2
+    tiny.preset, tiny.rows = "tiny", "ZSKD"   # any preset runs a peer row that --rows names
+    assert [r["row"] for r in reproduce.run(tiny)][-1] == "ZSKD"

@@ -9,18 +9,11 @@ The net: Rescaling at the input, Conv2D without bias + BatchNormalization + ReLU
 1x1-projection shortcut joined by Add, ZeroPadding2D before a stride-2 convolution, global average pooling.
 """
 import argparse
-import gzip
 import os
+import sys
 
-import numpy as np
-
-
-def idx(path):
-    with gzip.open(path) as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from datasets import mnist  # noqa: E402  (dfkd's verified MNIST reader)
 
 
 def net(keras):
@@ -31,13 +24,13 @@ def net(keras):
             x = L.Conv2D(filters, kernel, strides=stride, use_bias=False)(L.ZeroPadding2D(kernel // 2)(x))
         else:
             x = L.Conv2D(filters, kernel, padding="same", use_bias=False)(x)
-        x = L.BatchNormalization()(x)
+        x = L.BatchNormalization(momentum=0.9)(x)   # moving statistics that keep up in a few epochs
         return L.ReLU()(x) if relu else x
 
     inputs = keras.Input((28, 28, 1))
     x = conv_bn(L.Rescaling(1 / 0.3081, offset=-0.1307 / 0.3081)(inputs), 8, 3)
     x = L.ReLU()(L.Add()([x, conv_bn(conv_bn(x, 8, 3), 8, 3, relu=False)]))
-    shortcut = L.BatchNormalization()(L.Conv2D(16, 1, strides=2, use_bias=False)(x))
+    shortcut = L.BatchNormalization(momentum=0.9)(L.Conv2D(16, 1, strides=2, use_bias=False)(x))
     x = L.ReLU()(L.Add()([shortcut, conv_bn(conv_bn(x, 16, 3, stride=2), 16, 3, relu=False)]))
     x = L.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, L.Dense(10)(x), name="keras_resnet")
@@ -47,13 +40,13 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data_dir", default=os.environ.get("DFKD_DATA_DIR", "."))
     p.add_argument("--out", default="keras_resnet.keras")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=3)
     args = p.parse_args()
     import keras
     keras.utils.set_random_seed(0)
-    load = lambda split: (idx(os.path.join(args.data_dir, f"{split}-images-idx3-ubyte.gz"))[..., None] / 255.0,
-                          idx(os.path.join(args.data_dir, f"{split}-labels-idx1-ubyte.gz")).astype(np.int64))
-    (x, y), (tx, ty) = load("train"), load("t10k")
+    a = mnist.load_arrays("mnist", args.data_dir)
+    (x, y), (tx, ty) = [(a[f"{split}_images"][..., None] / 255.0, a[f"{split}_labels"].astype("int64"))
+                        for split in ("train", "test")]
     model = net(keras)
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])

@@ -1,0 +1,82 @@
+"""The later data-free methods beside the paper's: DeepInversion's BatchNorm-statistics loss and its
+fallback and refusal, ZSKD's class similarity and Dirichlet targets."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models import builder, graph as model_graph
+from models.spec import BatchNorm, Dense, GlobalAvgPool, ModelSpec, ReLU
+from procedures import objectives
+from tests.conftest import make_cfg
+from utils.errors import UserError
+
+tf1 = tf.compat.v1
+
+
+def bn_loss(spec, values, x):
+    with tf.Graph().as_default():
+        inputs = tf1.placeholder(tf.float32, [None, spec.input_size])
+        model = model_graph.build_frozen(spec, values, inputs)
+        targets = objectives.DeepInversionTargets(None, objectives.FrozenTeacher(spec, values, 8.0), bn_weight=1.0)
+        loss = targets.batch_loss(model, {}, tf.zeros([len(x)], tf.int32))
+        with tf1.Session() as sess:
+            return sess.run(loss, {inputs: x})
+
+
+def test_the_batchnorm_statistics_loss_is_zero_at_the_moving_statistics_and_positive_elsewhere():
+    spec = ModelSpec("bn", (4, 4, 3), (BatchNorm("bn"), ReLU(), GlobalAvgPool(), Dense("logits", 2)))
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.5, 0.2, (6, 48)).astype(np.float32)
+    images = x.reshape(6, 4, 4, 3)
+    values = {name: rng.normal(size=shape).astype(np.float32) for name, shape in builder.param_shapes(spec).items()}
+    values["bn/moving_mean"], values["bn/moving_variance"] = images.mean(axis=(0, 1, 2)), images.var(axis=(0, 1, 2))
+    assert bn_loss(spec, values, x) == pytest.approx(0.0, abs=1e-5)
+    shifted = dict(values, **{"bn/moving_mean": values["bn/moving_mean"] + 0.1})
+    # ||0.1 * ones(3)||_2 per sample, times the batch of 6
+    assert bn_loss(spec, shifted, x) == pytest.approx(6 * 0.1 * np.sqrt(3), rel=1e-3)
+
+
+def test_deep_inversion_on_a_teacher_without_batchnorm_uses_the_recorded_statistics_or_refuses(
+        tmp_path, teachers, capsys):
+    from unittest import mock
+
+    import datasets
+    from procedures import compute_stats, optimize_dataset
+    from tests.conftest import toy_for
+    cfg, trained = teachers["hinton1200"]
+    common = dict(summary_folder=str(tmp_path), run_name="di", model="hinton1200",
+                  model_checkpoint=trained["model_checkpoint"], optimization_objective="deep_inversion",
+                  procedure="optimize_dataset", samples_per_class=2, optimization_steps=5)
+    with pytest.raises(UserError, match=r"^--optimization_objective=deep_inversion: --model=hinton1200 has no "
+                                        r"BatchNorm layer, and there is no stats file at .*; run "
+                                        r"--procedure=compute_stats first .* or give a teacher with BatchNorm$"):
+        optimize_dataset.run(make_cfg(**common))
+    with mock.patch.object(datasets, "get", lambda name, data_dir, flag="--dataset": toy_for(784)):
+        compute_stats.run(make_cfg(**dict(common, procedure="compute_stats")))
+    made = optimize_dataset.run(make_cfg(**common))
+    assert made["samples"] == 20
+    assert "deep_inversion: hinton1200 has no BatchNorm; matching the per-layer statistics of" in capsys.readouterr().out
+
+
+def test_zskd_class_similarity_is_the_min_max_scaled_cosine_of_the_final_weights():
+    w = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])   # [features, classes]: class 2 lies between 0 and 1
+    cos = np.array([[1, 0, 1 / np.sqrt(2)], [0, 1, 1 / np.sqrt(2)], [1 / np.sqrt(2), 1 / np.sqrt(2), 1]])
+    low, high = cos.min(axis=1, keepdims=True), cos.max(axis=1, keepdims=True)
+    np.testing.assert_allclose(objectives.class_similarity(w), (cos - low) / (high - low), atol=1e-12)
+
+
+def test_zskd_targets_have_the_dirichlet_mean_of_their_class_at_both_concentrations():
+    spec = ModelSpec("mlp", (4,), (Dense("hidden", 5), Dense("logits", 3)))
+    rng = np.random.default_rng(0)
+    values = {name: rng.normal(size=shape).astype(np.float32) for name, shape in builder.param_shapes(spec).items()}
+    targets = objectives.ZskdTargets(objectives.FrozenTeacher(spec, values, 8.0))
+    labels = np.full(40000, 2)
+    drawn = targets.sample(labels, np.random.default_rng(1))["soft"]
+    alpha = targets.concentration(labels)
+    half = len(labels) // 2
+    for part in (slice(0, half), slice(half, None)):   # beta = 1.0, then 0.1
+        expected = alpha[part][0] / alpha[part][0].sum()
+        np.testing.assert_allclose(drawn[part].mean(axis=0), expected, atol=0.01)
+    np.testing.assert_allclose(alpha[0], objectives.ZSKD_BETAS[0] * np.maximum(
+        objectives.class_similarity(values["logits/weights"])[2], 1e-3 / objectives.ZSKD_BETAS[0]))
+    assert np.allclose(drawn.sum(axis=1), 1.0, atol=1e-5)
