@@ -77,6 +77,7 @@ class Model(NamedTuple):
     params: Dict[str, tf.Tensor]
     updates: List[tf.Operation]        # BatchNorm moving averages; run them with the training step
     batchnorm_inputs: Dict[str, tf.Tensor]   # what each BatchNorm normalizes (DeepInversion's moments)
+    features: tf.Tensor = None         # what the last Dense/Conv layer reads, flattened (DAFL's features)
 
 
 def create_variables(spec, seed=None):
@@ -165,6 +166,7 @@ class _Graph:
                 x = tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
             z = tf.matmul(x, p[f"{name}/weights"]) + p[f"{name}/biases"]
         self.layer_inputs.append(x)
+        self.last_input = x
         return z
 
     def batchnorm(self, layer, name, x):
@@ -200,4 +202,5 @@ def build(spec, inputs, params, dropout=None, training=None) -> Model:
     chain = not spec.explicit_activations and not spec.has_batchnorm
     return Model(logits=g.recorded[-1], pre_activations=g.recorded, layer_names=g.names,
                  layer_inputs=g.layer_inputs if chain else [], params=params, updates=g.updates,
-                 batchnorm_inputs=g.batchnorm_inputs)
+                 batchnorm_inputs=g.batchnorm_inputs,
+                 features=tf.reshape(g.last_input, (-1, int(np.prod(g.last_input.shape[1:])))))

@@ -17,7 +17,7 @@ import models
 from datasets import noise
 from models import checkpoint
 from models.graph import build_frozen, build_trainable
-from procedures import checks, evaluation, flag_use, image_ops, resumable
+from procedures import checks, dafl, evaluation, flag_use, image_ops, resumable
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -61,6 +61,9 @@ def augmented_inputs(cfg, spec, inputs, step):
 
 
 def load_data(cfg, teacher_spec):
+    if cfg.dataset == "dafl":   # no data: a generator trained alongside (procedures/dafl.py)
+        dafl.generator_shape(teacher_spec)
+        return None
     if cfg.dataset == "noise":
         checks.positive(cfg, "noise_samples")
         return noise.make(teacher_spec.input_shape, cfg.noise_samples, cfg.noise_mean, cfg.noise_std, cfg.rng_seed,
@@ -86,10 +89,15 @@ def run(cfg):
                         f"--model={teacher_spec.name} takes {teacher_spec.input_size}")
     values = checkpoint.load_teacher_values(teacher_spec, cfg.model_meta, cfg.model_checkpoint)
     data = load_data(cfg, teacher_spec)
-    checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
+    generated = data is None
+    if generated:
+        checks.positive(cfg, "generator_lr")
+        augment = False
+    else:
+        checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
     if not eval_name:
-        raise UserError("--eval_dataset is required when --dataset is a .npy or noise: "
+        raise UserError("--eval_dataset is required when --dataset is a .npy, noise or dafl: "
                         f"{'mnist_conv' if teacher_spec.input_size == 1024 else 'mnist'} for --model={teacher_spec.name}")
     eval_data = datasets.get(eval_name, cfg.data_dir, flag="--eval_dataset")
     if not eval_data.has_test:
@@ -105,15 +113,28 @@ def run(cfg):
 
     t0 = time.time()
     # Without augmentation the teacher's outputs never change: compute them once.
-    train_targets = None if augment else teacher_logits(teacher_spec, values, data.train_x, cfg.test_batch_size,
-                                                        cfg.num_threads)
+    train_targets = None if augment or generated else teacher_logits(teacher_spec, values, data.train_x,
+                                                                     cfg.test_batch_size, cfg.num_threads)
     eval_teacher = np.argmax(teacher_logits(teacher_spec, values, eval_data.test_x, cfg.test_batch_size,
                                             cfg.num_threads), axis=1)
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(cfg.rng_seed)
         step_var = tf1.train.get_or_create_global_step()
-        if augment:
+        step_in = tf1.placeholder(tf.int64, [], name="step_index")
+        generator_op = None
+        if generated:   # DAFL: the batch is the generator's, for this step's codes
+            shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, step_in, cfg.train_batch_size))
+            teacher = build_frozen(teacher_spec, values, shown)
+            generator_loss, parts = dafl.generator_loss(teacher)
+            generator_op = tf1.train.AdamOptimizer(cfg.generator_lr).minimize(
+                generator_loss, var_list=dafl.generator_variables())
+            soft = tf.stop_gradient(teacher.logits)
+            # The student's input: the generated batch, or test examples fed in its place for evaluation.
+            g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=tf1.placeholder_with_default(
+                tf.stop_gradient(shown), [None, student_spec.input_size]))
+            batch = None
+        elif augment:
             batch = tf1.placeholder(tf.float32, [None, student_spec.input_size], name="batch")
             shown = augmented_inputs(cfg, teacher_spec, batch, step_var)
             soft = build_frozen(teacher_spec, values, shown).logits
@@ -137,22 +158,28 @@ def run(cfg):
         write_scalars(writer, step, test_accuracy=acc, teacher_agreement=agree)
         return acc, agree
 
-    steps_per_epoch = data.steps_per_epoch(cfg.train_batch_size)
+    steps_per_epoch = dafl.STEPS_PER_EPOCH if generated else data.steps_per_epoch(cfg.train_batch_size)
     total = cfg.epochs * steps_per_epoch
     progress = Progress(total - start_step, f"distill {student_spec.name}")
-    order = np.arange(len(data.train_x))
     step, acc, agree = start_step, float("nan"), float("nan")
     for epoch in range(start_step // steps_per_epoch, cfg.epochs):
         # Each epoch's order depends only on the seed and the epoch, so a resumed run sees the same batches.
-        shuffled = np.random.default_rng([cfg.rng_seed, epoch]).permutation(order)
-        for i, start in enumerate(range(0, len(shuffled), cfg.train_batch_size)):
+        shuffled = None if generated else np.random.default_rng([cfg.rng_seed, epoch]).permutation(len(data.train_x))
+        for i in range(steps_per_epoch):
             if epoch * steps_per_epoch + i < start_step:
                 continue
-            idx = shuffled[start:start + cfg.train_batch_size]
-            feed = {batch: data.train_x[idx], g.is_training: True}   # BatchNorm: batch moments while training
-            if not augment:
-                feed[soft] = train_targets[idx]
-            _, value = sess.run([train_op, loss], feed)
+            feed = {g.is_training: True, step_in: step}   # BatchNorm: batch moments while training
+            if generated:
+                _, _, value, g_value = sess.run([train_op, generator_op, loss, generator_loss], feed)
+                if (step + 1) % 50 == 0:
+                    write_scalars(writer, step + 1, generator_loss=g_value,
+                                  **{k: v for k, v in zip(parts, sess.run(list(parts.values()), feed))})
+            else:
+                idx = shuffled[i * cfg.train_batch_size:(i + 1) * cfg.train_batch_size]
+                feed[batch] = data.train_x[idx]
+                if not augment:
+                    feed[soft] = train_targets[idx]
+                _, value = sess.run([train_op, loss], feed)
             step += 1
             if step % 50 == 0 or step == total:
                 write_scalars(writer, step, kd_loss=value)
@@ -171,6 +198,8 @@ def run(cfg):
                "earlier_pieces_seconds": round(checkpoints.earlier, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "student_checkpoint": f"{prefix}-{step}"}
+    if generated:
+        results["generated_samples"] = step * cfg.train_batch_size   # the synthesis cost: steps x batch
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{dataset_tag(cfg.dataset)}", vars(cfg), results)
     print(f"[distill] {student_spec.name} from {teacher_spec.name} on {dataset_tag(cfg.dataset)}: test accuracy "
           f"{100 * acc:.2f}%, agreement with teacher {100 * agree:.2f}% ({wall:.0f}s)")

@@ -19,7 +19,7 @@ READS = {
     "distill": ("model", "model_meta", "model_checkpoint", "student_model", "dataset", "eval_dataset", "data_dir",
                 "rng_seed", "lr", "epochs", "train_batch_size", "test_batch_size", "eval_interval",
                 "checkpoint_interval", "temperature", "noise_samples", "noise_mean", "noise_std", "augment_shift",
-                "mixup_alpha"),
+                "mixup_alpha", "generator_lr"),
     "evaluate": ("model", "model_meta", "model_checkpoint", "dataset", "data_dir", "test_batch_size"),
 }
 # reproduce reads its own flags, and passes the user's value of every flag its stages read except

@@ -23,7 +23,7 @@ from datasets import optimized
 from models import checkpoint
 from models.spec import to_json
 import procedures
-from procedures import checks, distill, flag_use, resumable, spectral, stats_file
+from procedures import checks, dafl, distill, flag_use, resumable, spectral, stats_file
 from procedures import objectives as objectives_registry
 from procedures.priors import Priors
 from utils import atomic, runlog
@@ -47,6 +47,9 @@ PRESETS = {
 # sees its batch jittered and flipped, as its authors' code does; both keep pixels in [0, 1].
 PEERS = {"DeepInversion": ("deep_inversion", dict(jitter=2, flip=True, clip_inputs=True)),
          "ZSKD": ("zskd", dict(clip_inputs=True))}
+# DAFL trains its generator inside distillation (procedures/dafl.py); its student sees as many
+# generated samples as the other rows' students see reconstructed ones over their epochs.
+DAFL_ROW = "DAFL"
 # Beyond the paper (issue #10): the best combination bench/ablation.py measured; every preset
 # adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy
 # of 1,000: see README), unless --optimization_steps is given.
@@ -197,12 +200,13 @@ def run(cfg):
         if s.get("peer_rows") or row in chosen:
             plans[row] = (objective, dict(options, optimization_steps=s["optimization_steps"],
                                           summary_folder=os.path.join(run_dir, "extra_rows"), run_name=row), {})
+    dafl_row = bool(s.get("peer_rows")) or DAFL_ROW in chosen
     if cfg.rows:   # a part of the grid, e.g. what a time-limited session can finish
-        unknown = [r for r in chosen if r not in plans]
+        unknown = [r for r in chosen if r not in plans and r != DAFL_ROW]
         if unknown:
             raise UserError(f"--rows: {', '.join(map(repr, unknown))} is not a row of --preset={s['preset']} for "
                             f"{teacher.name}; choose from {', '.join(plans)}")
-        plans = {row: plans[row] for row in dict.fromkeys(chosen)}   # in the order given: the user's priority
+        plans = {row: plans[row] for row in dict.fromkeys(chosen) if row != DAFL_ROW}   # in the order given
 
     # 1. teacher and student trained on data
     trained = {}
@@ -265,6 +269,11 @@ def run(cfg):
         distill_row(row, reconstructions[row]["output"], s["distill_epochs"], distill_options)
         write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
+    if dafl_row:
+        presented = s["samples_per_class"] * teacher.num_classes * s["distill_epochs"]
+        epochs = -(-presented // (dafl.STEPS_PER_EPOCH * cfg.train_batch_size))
+        distill_row(DAFL_ROW, "dafl", epochs, {})
+
     # 5. the table
     return write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir)
 
@@ -280,11 +289,12 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
     for row, result in distilled.items():
         made = reconstructions.get(row)
         agreement = made["teacher_agreement"] if made else None
-        sample_steps = made["samples"] * made["optimization_steps"] if made and "optimization_steps" in made else None
+        sample_steps = made["samples"] * made["optimization_steps"] if made and "optimization_steps" in made else \
+            result.get("generated_samples")
         seconds = (wall.get(f"distill {row}") or 0) + (wall.get(f"optimize_dataset {row}") or 0)
         rows.append((row, result["test_accuracy"], seconds, agreement, sample_steps))
     order = [teacher_row, "student trained on data", "vanilla KD", "KD on noise"] + list(OBJECTIVES) + [BEST_ROW] + \
-        list(PEERS)
+        list(PEERS) + [DAFL_ROW]
     rows = [r + (None,) * (5 - len(r)) for r in rows]
     rows.sort(key=lambda r: order.index(r[0]) if r[0] in order else len(order))
     table = [{"row": name, "test_accuracy": round(100 * acc, 2), "paper": paper.get(name),
@@ -306,7 +316,8 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
     atomic.save_bytes(os.path.join(run_dir, "results.md"), markdown.encode())
     stages.save(table=table, settings=s, teacher=teacher.name, student=student.name)
     from viz import compare_runs
-    bars = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] in OBJECTIVES + (BEST_ROW,) + tuple(PEERS)}
+    bars = {r["row"]: r["test_accuracy"] / 100 for r in table
+            if r["row"] in OBJECTIVES + (BEST_ROW, DAFL_ROW) + tuple(PEERS)}
     refs = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] not in bars}
     compare_runs.plot(bars, refs, f"{teacher.name} -> {student.name} ({s['preset']})",
                       os.path.join(run_dir, "results.png"),

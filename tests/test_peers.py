@@ -80,3 +80,61 @@ def test_zskd_targets_have_the_dirichlet_mean_of_their_class_at_both_concentrati
     np.testing.assert_allclose(alpha[0], objectives.ZSKD_BETAS[0] * np.maximum(
         objectives.class_similarity(values["logits/weights"])[2], 1e-3 / objectives.ZSKD_BETAS[0]))
     assert np.allclose(drawn.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_dafl_generator_step_lowers_its_loss_on_a_tiny_teacher(teachers):
+    from models import checkpoint
+    from procedures import dafl
+    import models
+    cfg, trained = teachers["hinton1200"]
+    spec = models.get("hinton1200")
+    values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
+    with tf.Graph().as_default():
+        step = tf1.placeholder(tf.int64, [])
+        x = dafl.generate(spec, dafl.codes(0, step, 64))
+        loss, _ = dafl.generator_loss(model_graph.build_frozen(spec, values, x))
+        train = tf1.train.AdamOptimizer(1e-3).minimize(loss, var_list=dafl.generator_variables())
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            before = sess.run(loss, {step: 0})
+            for _ in range(20):
+                sess.run(train, {step: 0})
+            after = sess.run(loss, {step: 0})
+            pixels = sess.run(x, {step: 0})
+    assert after < before and pixels.shape == (64, 784) and 0 <= pixels.min() and pixels.max() <= 1
+
+
+def test_dafl_distillation_resumes_exactly_where_it_stopped(tmp_path, teachers, monkeypatch):
+    """Stopped after one epoch and resumed, the generator and the student end as the uninterrupted run's."""
+    from unittest import mock
+
+    import datasets
+    from models import checkpoint
+    from procedures import dafl, distill
+    from tests.conftest import toy_for
+    import models
+    _, trained = teachers["hinton1200"]
+    monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)
+
+    def run(name):
+        with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
+            return distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name=name,
+                                        dataset="dafl", eval_dataset="toy", epochs=2, train_batch_size=16,
+                                        checkpoint_interval=3, model_checkpoint=trained["model_checkpoint"]))
+
+    class Interrupted(distill.Progress):   # stops the run at step 4, after the checkpoint of step 3
+        def update(self, done, **values):
+            if done == 4:
+                raise KeyboardInterrupt
+            super().update(done, **values)
+    whole = run("whole")
+    with mock.patch.object(distill, "Progress", Interrupted), pytest.raises(KeyboardInterrupt):
+        run("pieces")
+    resumed = run("pieces")
+    assert whole["steps"] == resumed["steps"] == 6 and resumed["generated_samples"] == 96
+    read = lambda r: tf.train.load_checkpoint(r["student_checkpoint"])  # noqa: E731
+    for name in ("generator/conv1/weights", "fc1/weights"):
+        np.testing.assert_allclose(read(resumed).get_tensor(name), read(whole).get_tensor(name), rtol=1e-5, atol=1e-6)
+    assert resumed["test_accuracy"] == pytest.approx(whole["test_accuracy"])
+    spec = models.get("hinton800")
+    checkpoint.load_teacher_values(spec, "", resumed["student_checkpoint"])   # the student reads as any student

@@ -206,10 +206,14 @@ def test_a_given_teacher_is_used_as_it_is_and_its_row_says_so(tiny, tmp_path, te
 def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd_best(tiny, tmp_path, monkeypatch):
     monkeypatch.setitem(reproduce.PRESETS, "tiny_peers", dict(TINY, paper_rows=("spectral_layer_pairs",),
                                                               peer_rows=True))
+    monkeypatch.setattr(reproduce.dafl, "STEPS_PER_EPOCH", 4)
     tiny.preset = "tiny_peers"
     table = reproduce.run(tiny)
     assert [r["row"] for r in table] == ["teacher", "student trained on data", "vanilla KD", "KD on noise",
-                                         "spectral_layer_pairs", "dfkd best", "DeepInversion", "ZSKD"]
+                                         "spectral_layer_pairs", "dfkd best", "DeepInversion", "ZSKD", "DAFL"]
+    # DAFL's student sees as many generated samples as the others' see reconstructed ones (20 x 1 epoch):
+    # one epoch of 4 steps of 32
+    assert table[-1]["synthesis_sample_steps"] == 4 * 32
     peers = {r["row"]: r for r in table if r["row"] in reproduce.PEERS}
     assert all(r["synthesis_sample_steps"] == 20 * TINY["optimization_steps"] for r in peers.values())
     text = (tmp_path / "grid" / "results.md").read_text()
