@@ -35,6 +35,13 @@ READS["reproduce"] = tuple(sorted(set(REPRODUCE_OWN) | {f for p in ("train", "co
 
 # Read, but without effect on what a run produces: where it runs and how often it reports.
 NO_EFFECT = set(EVERY) | {"data_dir", "optimize_workers", "eval_interval", "checkpoint_interval"}
+# Flags added after runs were first recorded, with the value that does what the runs before them did:
+# at that value they stay out of an identity, so a finished or half-done stage still matches.
+ADDED = {"flip": False, "bn_weight": 10.0, "generator_lr": 0.2}
+
+
+def without_added_defaults(settings):
+    return {name: value for name, value in settings.items() if not (name in ADDED and value == ADDED[name])}
 
 
 def reads(procedure):
@@ -48,4 +55,4 @@ def unread(procedure, given):
 
 def identity(procedure, cfg):
     """{flag: value} of every flag that decides what `procedure` produces from `cfg`."""
-    return {name: getattr(cfg, name) for name in READS[procedure] if name not in NO_EFFECT}
+    return without_added_defaults({name: getattr(cfg, name) for name in READS[procedure] if name not in NO_EFFECT})

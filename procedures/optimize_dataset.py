@@ -24,7 +24,7 @@ import tensorflow as tf
 from datasets.optimized import labels_path
 from models import builder, checkpoint
 from models.graph import build_frozen, recorded_layers
-from procedures import checks, compute_stats, image_ops, objectives, stats_file
+from procedures import checks, compute_stats, flag_use, image_ops, objectives, stats_file
 from procedures import priors as priors_lib
 from procedures.priors import Priors
 from utils import atomic, runlog
@@ -186,7 +186,8 @@ def settings_of(cfg, fingerprint):
     keys = ("model", "optimization_objective", "rng_seed", "lr", "optimization_steps", "noise_mean",
             "noise_std", "samples_per_class", "optimize_batch_size", "temperature", "shard_index", "num_shards",
             "spectral_reading", "loss_form", "bn_weight")
-    return {**{k: getattr(cfg, k) for k in keys}, **Priors.from_cfg(cfg)._asdict(), "fingerprint": fingerprint}
+    return flag_use.without_added_defaults({**{k: getattr(cfg, k) for k in keys}, **Priors.from_cfg(cfg)._asdict(),
+                                            "fingerprint": fingerprint})
 
 
 class Inputs(NamedTuple):

@@ -68,3 +68,15 @@ def test_each_procedure_reads_only_flags_in_its_table(tmp_path, monkeypatch):
         missing = names - set(flag_use.reads(procedure))
         assert not missing, f"{procedure} reads {sorted(missing)}, which procedures/flag_use.py does not list"
         assert names >= set(flag_use.READS[procedure]) - {"data_dir"}   # and the table lists nothing extra
+
+
+def test_flags_added_later_stay_out_of_an_identity_at_the_value_that_does_what_runs_did_before():
+    """A stage recorded before --flip, --bn_weight and --generator_lr existed still matches at their
+    defaults; a value that changes the run enters the identity."""
+    from procedures import flag_use
+    from tests.conftest import make_cfg
+    before = flag_use.identity("optimize_dataset", make_cfg(procedure="optimize_dataset"))
+    assert not set(flag_use.ADDED) & set(before)
+    flipped = flag_use.identity("optimize_dataset", make_cfg(procedure="optimize_dataset", flip=True, bn_weight=1.0))
+    assert flipped == {**before, "flip": True, "bn_weight": 1.0}
+    assert flag_use.identity("distill", make_cfg(procedure="distill", generator_lr=0.01))["generator_lr"] == 0.01
