@@ -305,7 +305,7 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
              f"Settings: {s}; seed {cfg.rng_seed}; temperature {cfg.temperature:g}.",
              "Protocol: every student is the last epoch's; none is chosen on test data.", "",
              "| row | test accuracy (%) | paper (%) | reconstructed samples the teacher assigns to their class (%) "
-             "| synthesis (sample-steps) | wall time (s) |", "|---|---|---|---|---|---|"]
+             "| synthesis (sample-steps; DAFL: generated samples) | wall time (s) |", "|---|---|---|---|---|---|"]
     for r in table:
         steps = r["synthesis_sample_steps"]
         lines.append(f"| {r['row']} | {r['test_accuracy']:.2f} | {blank(r['paper'])} | "
