@@ -114,6 +114,8 @@ flags.DEFINE_integer("augment_shift", 0, "distill: shift each example by up to N
                      "the shifted batch")
 flags.DEFINE_float("mixup_alpha", 0.0, "distill: blend example pairs with Beta(alpha, alpha) weights; the "
                    "teacher labels the blend")
+flags.DEFINE_boolean("augment_flip", False, "distill: mirror each example left-right with probability 1/2; the "
+                     "teacher labels the mirrored batch")
 flags.DEFINE_boolean("verbose", False, "Show full tracebacks on errors")
 OURS = sorted(set(FLAGS) - _ABSL_FLAGS)   # what procedures receive; docs/flags.md lists these
 

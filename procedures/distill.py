@@ -3,7 +3,7 @@ teacher's temperature-softened outputs on --dataset (a reconstructed .npy, mnist
 mnist_conv for vanilla KD, or noise), evaluating on --eval_dataset's real labels.
 Checkpoints every --checkpoint_interval steps; the same command again resumes from the newest.
 
-Beyond the paper (off by default): --augment_shift and --mixup_alpha transform every
+Beyond the paper (off by default): --augment_shift, --augment_flip and --mixup_alpha transform every
 batch on the fly; the teacher then labels the transformed batch inside the graph,
 so the student always matches the teacher on exactly what it is shown."""
 import os
@@ -51,10 +51,13 @@ def dataset_tag(name):
 
 
 def augmented_inputs(cfg, spec, inputs, step):
-    """The batch the student sees: shifted and/or mixed per --augment_shift / --mixup_alpha."""
+    """The batch the student sees: shifted, mirrored and/or mixed per --augment_shift, --augment_flip and
+    --mixup_alpha."""
     x = inputs
     if cfg.augment_shift:
         x = image_ops.random_shift(x, image_ops.image_hw(spec), cfg.augment_shift, cfg.rng_seed, step)
+    if cfg.augment_flip:
+        x = image_ops.random_flip(x, image_ops.image_shape(spec), cfg.rng_seed, step)
     if cfg.mixup_alpha:
         x = image_ops.mixup(x, cfg.mixup_alpha, cfg.rng_seed, step)
     return x
@@ -78,12 +81,12 @@ def run(cfg):
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval",
                     "checkpoint_interval")
     checks.non_negative(cfg, "augment_shift", "mixup_alpha")
-    augment = bool(cfg.augment_shift or cfg.mixup_alpha)
+    augment = bool(cfg.augment_shift or cfg.augment_flip or cfg.mixup_alpha)
     teacher_spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     student_spec = models.get(cfg.student_model, "--student_model", channels=teacher_spec.channels,
                               classes=teacher_spec.num_classes)
-    if cfg.augment_shift:
-        image_ops.image_hw(teacher_spec)
+    if cfg.augment_shift or cfg.augment_flip:
+        image_ops.image_shape(teacher_spec)
     if teacher_spec.input_size != student_spec.input_size:
         raise UserError(f"--student_model={student_spec.name} takes {student_spec.input_size} inputs but "
                         f"--model={teacher_spec.name} takes {teacher_spec.input_size}")

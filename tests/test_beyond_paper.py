@@ -152,6 +152,16 @@ def test_augmented_inputs_are_the_identity_when_off_and_change_the_batch_when_on
     assert not np.allclose(on, x)
 
 
+def test_flip_augmentation_mirrors_some_examples_and_leaves_the_others():
+    spec = models.get("hinton1200")
+    x = np.random.default_rng(0).uniform(size=(64, 784)).astype(np.float32)
+    (flipped,) = run_graph(lambda: [distill.augmented_inputs(make_cfg(augment_flip=True), spec, tf.constant(x), 3)])
+    images, out = x.reshape(-1, 28, 28), flipped.reshape(-1, 28, 28)
+    mirrored = np.array([np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images)])
+    kept = np.array([np.array_equal(o, i) for o, i in zip(out, images)])
+    assert np.all(mirrored | kept) and 10 < mirrored.sum() < 54   # each one or the other, about half mirrored
+
+
 def test_negative_augmentation_is_a_user_error(teachers):
     with pytest.raises(UserError, match="--mixup_alpha must be >= 0"):
         distill.run(distill_cfg(teachers, mixup_alpha=-1.0))
