@@ -200,7 +200,7 @@ def run(cfg):
         if s.get("peer_rows") or row in chosen:
             plans[row] = (objective, dict(options, optimization_steps=s["optimization_steps"],
                                           summary_folder=os.path.join(run_dir, "extra_rows"), run_name=row), {})
-    dafl_row = bool(s.get("peer_rows")) or DAFL_ROW in chosen
+    dafl_row = DAFL_ROW in chosen if cfg.rows else bool(s.get("peer_rows"))   # --rows: only the rows it names
     if cfg.rows:   # a part of the grid, e.g. what a time-limited session can finish
         unknown = [r for r in chosen if r not in plans and r != DAFL_ROW]
         if unknown:

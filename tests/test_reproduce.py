@@ -222,5 +222,7 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
     saved = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
     di = saved["optimize_dataset DeepInversion"]["settings"]
     assert di["optimization_objective"] == "deep_inversion" and di["flip"] and di["jitter"] == 2
-    tiny.preset, tiny.rows = "tiny", "ZSKD"   # any preset runs a peer row that --rows names
+    tiny.rows = "ZSKD"   # --rows runs only what it names, DAFL included
+    assert [r["row"] for r in reproduce.run(tiny)][4:] == ["ZSKD"]
+    tiny.preset = "tiny"   # any preset runs a peer row that --rows names
     assert [r["row"] for r in reproduce.run(tiny)][-1] == "ZSKD"
