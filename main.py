@@ -25,8 +25,8 @@ flags.DEFINE_string("summary_folder", "summaries/", "Folder for every run's arti
 flags.DEFINE_string("dataset", "", "mnist, mnist_conv (32x32, for lenet models), fashion_mnist, fashion_mnist_conv, "
                     "cifar10, cifar100 (fine labels), cifar100_coarse (its 20 superclasses), "
                     "a folder (the four IDX files, or train/<class>/*.png and test/<class>/*.png), a Keras-layout "
-                    ".npz, any of these + @HxW to resize; a reconstructed .npy, noise, or dafl (distill: samples of a "
-                    "generator trained alongside the student, DAFL)")
+                    ".npz, any of these + @HxW to resize; a reconstructed .npy, noise, or dafl or dfad "
+                    "(distill: samples of a generator trained alongside the student, by DAFL's or DFAD's losses)")
 flags.DEFINE_string("model", "", "Model to train, or the teacher: hinton1200, hinton800, lenet, lenet_half, or a "
                     "path to a .py file that declares SPEC (examples/models/; the file is code and runs)")
 flags.DEFINE_integer("rng_seed", 42, "Seed for every random choice; the same seed repeats a run")
@@ -63,7 +63,7 @@ flags.DEFINE_enum("preset", "paper", choices.PRESETS, "reproduce: paper (the pap
                   "paper's best and dfkd best); --epochs, --samples_per_class and "
                   "--optimization_steps override it")
 flags.DEFINE_string("rows", "", "reproduce: only these data-free rows, comma-separated (objective names, "
-                    "'dfkd best', DeepInversion, ZSKD, DAFL); the reference rows always run. Default: every row of the preset")
+                    "'dfkd best', DeepInversion, ZSKD, DAFL, DFAD); the reference rows always run. Default: every row of the preset")
 flags.DEFINE_float("spectral_fraction", 0.1, "compute_stats: share of graph Fourier coefficients kept per class")
 flags.DEFINE_enum("spectral_reading", "sampled_full", choices.SPECTRAL_READINGS, "optimize_dataset, spectral objectives: what a sample matches. "
                     "sampled_full: its class's kept coefficients, drawn with their recorded full covariance; "
@@ -106,8 +106,8 @@ flags.DEFINE_float("batch_stats_weight", 0.0, "optimize_dataset: weight of match
                    "and std, in every recorded layer, to the recorded statistics")
 flags.DEFINE_boolean("flip", False, "optimize_dataset: the teacher sees each sample mirrored left-right with "
                      "probability 1/2 each step (DeepInversion's augmentation)")
-flags.DEFINE_float("generator_lr", 0.2, "distill --dataset=dafl: Adam learning rate of DAFL's generator (its MNIST "
-                   "setting)")
+flags.DEFINE_float("generator_lr", None, "distill --dataset=dafl or dfad: Adam learning rate of the generator. "
+                   "Default: the method's MNIST setting, 0.2 for DAFL, 0.001 for DFAD")
 flags.DEFINE_float("bn_weight", 10.0, "optimize_dataset, --optimization_objective=deep_inversion: weight of "
                    "matching each BatchNorm layer's batch mean and variance to its moving statistics")
 flags.DEFINE_integer("augment_shift", 0, "distill: shift each example by up to N pixels; the teacher labels "

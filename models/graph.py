@@ -29,10 +29,11 @@ class TrainableGraph(NamedTuple):
     def softened_logits(self):
         return self.model.logits / self.temperature
 
-    def minimize(self, optimizer, loss, global_step):
+    def minimize(self, optimizer, loss, global_step, var_list=None):
         """One training step: the gradient update and, with it, BatchNorm's moving averages
-        (one explicit group, not a collection that a caller can forget). Feed is_training=True."""
-        step = optimizer.minimize(loss, global_step=global_step)
+        (one explicit group, not a collection that a caller can forget). Feed is_training=True.
+        var_list: the variables to update, where the loss also reaches others (DFAD's generator)."""
+        step = optimizer.minimize(loss, global_step=global_step, var_list=var_list)
         return tf.group(step, *self.model.updates)
 
 

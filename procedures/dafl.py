@@ -66,9 +66,13 @@ def generate(spec, codes):
     return tf.reshape(x, (-1, spec.input_size))
 
 
-def codes(seed, step, batch):
-    """The step's codes: a function of the seed and the step alone (an exact resume)."""
-    return tf.random.stateless_normal([batch, LATENT], tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)]))
+def codes(seed, step, batch, stream=0):
+    """The step's codes: a function of the seed, the step and the stream alone (an exact resume).
+    Stream 1 (DFAD's generator steps) draws apart from stream 0 (the student's batches): its key's
+    first half is -1 - seed, which no seed >= 0 gives."""
+    stream = tf.cast(stream, tf.int64)
+    key = tf.cast(seed, tf.int64) * (1 - 2 * stream) - stream
+    return tf.random.stateless_normal([batch, LATENT], tf.stack([key, tf.cast(step, tf.int64)]))
 
 
 def generator_loss(teacher):
@@ -85,3 +89,9 @@ def generator_loss(teacher):
 
 def generator_variables():
     return tf1.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES, scope=SCOPE)
+
+
+def other_trainable_variables():
+    """Every trainable variable but the generator's: the student's, in a distillation graph."""
+    generator = set(generator_variables())
+    return [v for v in tf1.trainable_variables() if v not in generator]

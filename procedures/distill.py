@@ -3,6 +3,10 @@ teacher's temperature-softened outputs on --dataset (a reconstructed .npy, mnist
 mnist_conv for vanilla KD, or noise), evaluating on --eval_dataset's real labels.
 Checkpoints every --checkpoint_interval steps; the same command again resumes from the newest.
 
+--dataset=dafl and --dataset=dfad distill on the samples of a generator trained alongside the student:
+DAFL's (procedures/dafl.py), trained on the teacher alone, or DFAD's (procedures/dfad.py), trained
+against the student.
+
 Beyond the paper (off by default): --augment_shift, --augment_flip and --mixup_alpha transform every
 batch on the fly; the teacher then labels the transformed batch inside the graph,
 so the student always matches the teacher on exactly what it is shown."""
@@ -17,7 +21,7 @@ import models
 from datasets import noise
 from models import checkpoint
 from models.graph import build_frozen, build_trainable
-from procedures import checks, dafl, evaluation, flag_use, image_ops, resumable
+from procedures import checks, dafl, dfad, evaluation, flag_use, image_ops, resumable
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -63,8 +67,11 @@ def augmented_inputs(cfg, spec, inputs, step):
     return x
 
 
+GENERATOR_LR = {"dafl": 0.2, "dfad": dfad.GENERATOR_LR}   # each method's published MNIST setting
+
+
 def load_data(cfg, teacher_spec):
-    if cfg.dataset == "dafl":   # no data: a generator trained alongside (procedures/dafl.py)
+    if cfg.dataset in datasets.GENERATED:   # no data: a generator trained alongside (procedures/dafl.py)
         dafl.generator_shape(teacher_spec)
         return None
     if cfg.dataset == "noise":
@@ -94,13 +101,15 @@ def run(cfg):
     data = load_data(cfg, teacher_spec)
     generated = data is None
     if generated:
-        checks.positive(cfg, "generator_lr")
+        generator_lr = GENERATOR_LR[cfg.dataset] if cfg.generator_lr is None else cfg.generator_lr
+        if generator_lr <= 0:
+            raise UserError(f"--generator_lr must be positive, got {generator_lr}")
         augment = False
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
     if not eval_name:
-        raise UserError("--eval_dataset is required when --dataset is a .npy, noise or dafl: "
+        raise UserError("--eval_dataset is required when --dataset is a .npy, noise, dafl or dfad: "
                         f"{'mnist_conv' if teacher_spec.input_size == 1024 else 'mnist'} for --model={teacher_spec.name}")
     eval_data = datasets.get(eval_name, cfg.data_dir, flag="--eval_dataset")
     if not eval_data.has_test:
@@ -125,17 +134,24 @@ def run(cfg):
         tf1.set_random_seed(cfg.rng_seed)
         step_var = tf1.train.get_or_create_global_step()
         step_in = tf1.placeholder(tf.int64, [], name="step_index")
-        generator_op = None
-        if generated:   # DAFL: the batch is the generator's, for this step's codes
-            shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, step_in, cfg.train_batch_size))
+        generator_op, student_vars = None, None
+        if generated:   # the batch is the generator's, for this step's codes (stream 1: DFAD's generator steps)
+            stream = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="code_stream")
+            shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, step_in, cfg.train_batch_size, stream))
             teacher = build_frozen(teacher_spec, values, shown)
-            generator_loss, parts = dafl.generator_loss(teacher)
-            generator_op = tf1.train.AdamOptimizer(cfg.generator_lr).minimize(
-                generator_loss, var_list=dafl.generator_variables())
             soft = tf.stop_gradient(teacher.logits)
             # The student's input: the generated batch, or test examples fed in its place for evaluation.
+            # DFAD's generator learns through the student, so only DAFL's batch stops the gradient.
             g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=tf1.placeholder_with_default(
-                tf.stop_gradient(shown), [None, student_spec.input_size]))
+                tf.stop_gradient(shown) if cfg.dataset == "dafl" else shown, [None, student_spec.input_size]))
+            if cfg.dataset == "dafl":
+                generator_loss, parts = dafl.generator_loss(teacher)
+            else:   # the student and the generator play on the same discrepancy, with opposite signs
+                generator_loss = -dfad.discrepancy(g.model.logits, teacher.logits)
+                parts = {}
+                student_vars = dafl.other_trainable_variables()
+            generator_op = tf1.train.AdamOptimizer(generator_lr).minimize(
+                generator_loss, var_list=dafl.generator_variables())
             batch = None
         elif augment:
             batch = tf1.placeholder(tf.float32, [None, student_spec.input_size], name="batch")
@@ -146,8 +162,9 @@ def run(cfg):
             g = build_trainable(student_spec, seed=cfg.rng_seed)
             batch = g.inputs
             soft = tf1.placeholder(tf.float32, [None, teacher_spec.num_classes], name="teacher_logits")
-        loss = kd_loss(g.model.logits, soft, cfg.temperature)
-        train_op = g.minimize(tf1.train.AdamOptimizer(cfg.lr), loss, step_var)
+        loss = dfad.discrepancy(g.model.logits, soft) if cfg.dataset == "dfad" else \
+            kd_loss(g.model.logits, soft, cfg.temperature)
+        train_op = g.minimize(tf1.train.AdamOptimizer(cfg.lr), loss, step_var, var_list=student_vars)
         saver = tf1.train.Saver(max_to_keep=2)
         init = tf1.global_variables_initializer()
     sess = make_session(graph, cfg.num_threads)
@@ -172,11 +189,17 @@ def run(cfg):
             if epoch * steps_per_epoch + i < start_step:
                 continue
             feed = {g.is_training: True, step_in: step}   # BatchNorm: batch moments while training
-            if generated:
+            if cfg.dataset == "dafl":   # one generator step with each student step, on the same batch
                 _, _, value, g_value = sess.run([train_op, generator_op, loss, generator_loss], feed)
                 if (step + 1) % 50 == 0:
                     write_scalars(writer, step + 1, generator_loss=g_value,
                                   **{k: v for k, v in zip(parts, sess.run(list(parts.values()), feed))})
+            elif generated:   # DFAD: a generator step on fresh codes after every few student steps
+                _, value = sess.run([train_op, loss], feed)
+                if (step + 1) % dfad.STUDENT_STEPS_PER_GENERATOR_STEP == 0:
+                    _, g_value = sess.run([generator_op, generator_loss], {**feed, stream: 1})
+                    if (step + 1) % 50 == 0:
+                        write_scalars(writer, step + 1, generator_loss=g_value)
             else:
                 idx = shuffled[i * cfg.train_batch_size:(i + 1) * cfg.train_batch_size]
                 feed[batch] = data.train_x[idx]
@@ -201,8 +224,11 @@ def run(cfg):
                "earlier_pieces_seconds": round(checkpoints.earlier, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "student_checkpoint": f"{prefix}-{step}"}
-    if generated:
-        results["generated_samples"] = step * cfg.train_batch_size   # the synthesis cost: steps x batch
+    if generated:   # the synthesis cost: generator passes x batch (DFAD's generator steps draw batches too)
+        generator_steps = step if cfg.dataset == "dafl" else step // dfad.STUDENT_STEPS_PER_GENERATOR_STEP
+        results["generator_steps"] = generator_steps
+        results["generated_samples"] = (step + (0 if cfg.dataset == "dafl" else generator_steps)) * \
+            cfg.train_batch_size
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{dataset_tag(cfg.dataset)}", vars(cfg), results)
     print(f"[distill] {student_spec.name} from {teacher_spec.name} on {dataset_tag(cfg.dataset)}: test accuracy "
           f"{100 * acc:.2f}%, agreement with teacher {100 * agree:.2f}% ({wall:.0f}s)")

@@ -37,7 +37,7 @@ READS["reproduce"] = tuple(sorted(set(REPRODUCE_OWN) | {f for p in ("train", "co
 NO_EFFECT = set(EVERY) | {"data_dir", "optimize_workers", "eval_interval", "checkpoint_interval"}
 # Flags added after runs were first recorded, with the value that does what the runs before them did:
 # at that value they stay out of an identity, so a finished or half-done stage still matches.
-ADDED = {"flip": False, "bn_weight": 10.0, "generator_lr": 0.2, "augment_flip": False}
+ADDED = {"flip": False, "bn_weight": 10.0, "generator_lr": None, "augment_flip": False}
 
 
 def without_added_defaults(settings):

@@ -47,9 +47,9 @@ PRESETS = {
 # sees its batch jittered and flipped, as its authors' code does; both keep pixels in [0, 1].
 PEERS = {"DeepInversion": ("deep_inversion", dict(jitter=2, flip=True, clip_inputs=True)),
          "ZSKD": ("zskd", dict(clip_inputs=True))}
-# DAFL trains its generator inside distillation (procedures/dafl.py); its student sees as many
-# generated samples as the other rows' students see reconstructed ones over their epochs.
-DAFL_ROW = "DAFL"
+# DAFL and DFAD train their generators inside distillation (procedures/dafl.py, dfad.py); their students
+# see as many generated samples as the other rows' students see reconstructed ones over their epochs.
+GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad"}   # row -> distill's --dataset
 # Beyond the paper (issue #10): the best combination bench/ablation.py measured; every preset
 # adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy
 # of 1,000: see README), unless --optimization_steps is given.
@@ -200,13 +200,14 @@ def run(cfg):
         if s.get("peer_rows") or row in chosen:
             plans[row] = (objective, dict(options, optimization_steps=s["optimization_steps"],
                                           summary_folder=os.path.join(run_dir, "extra_rows"), run_name=row), {})
-    dafl_row = DAFL_ROW in chosen if cfg.rows else bool(s.get("peer_rows"))   # --rows: only the rows it names
+    # --rows: only the rows it names
+    generator_rows = [r for r in GENERATOR_ROWS if (r in chosen if cfg.rows else s.get("peer_rows"))]
     if cfg.rows:   # a part of the grid, e.g. what a time-limited session can finish
-        unknown = [r for r in chosen if r not in plans and r != DAFL_ROW]
+        unknown = [r for r in chosen if r not in plans and r not in GENERATOR_ROWS]
         if unknown:
             raise UserError(f"--rows: {', '.join(map(repr, unknown))} is not a row of --preset={s['preset']} for "
-                            f"{teacher.name}; choose from {', '.join(plans)}")
-        plans = {row: plans[row] for row in dict.fromkeys(chosen) if row != DAFL_ROW}   # in the order given
+                            f"{teacher.name}; choose from {', '.join(list(plans) + list(GENERATOR_ROWS))}")
+        plans = {row: plans[row] for row in dict.fromkeys(chosen) if row not in GENERATOR_ROWS}   # in the order given
 
     # 1. teacher and student trained on data
     trained = {}
@@ -269,10 +270,11 @@ def run(cfg):
         distill_row(row, reconstructions[row]["output"], s["distill_epochs"], distill_options)
         write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
-    if dafl_row:
+    for row in generator_rows:
         presented = s["samples_per_class"] * teacher.num_classes * s["distill_epochs"]
         epochs = -(-presented // (dafl.STEPS_PER_EPOCH * cfg.train_batch_size))
-        distill_row(DAFL_ROW, "dafl", epochs, {})
+        distill_row(row, GENERATOR_ROWS[row], epochs, {})
+        write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
     # 5. the table
     return write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir)
@@ -294,7 +296,7 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
         seconds = (wall.get(f"distill {row}") or 0) + (wall.get(f"optimize_dataset {row}") or 0)
         rows.append((row, result["test_accuracy"], seconds, agreement, sample_steps))
     order = [teacher_row, "student trained on data", "vanilla KD", "KD on noise"] + list(OBJECTIVES) + [BEST_ROW] + \
-        list(PEERS) + [DAFL_ROW]
+        list(PEERS) + list(GENERATOR_ROWS)
     rows = [r + (None,) * (5 - len(r)) for r in rows]
     rows.sort(key=lambda r: order.index(r[0]) if r[0] in order else len(order))
     table = [{"row": name, "test_accuracy": round(100 * acc, 2), "paper": paper.get(name),
@@ -305,7 +307,7 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
              f"Settings: {s}; seed {cfg.rng_seed}; temperature {cfg.temperature:g}.",
              "Protocol: every student is the last epoch's; none is chosen on test data.", "",
              "| row | test accuracy (%) | paper (%) | reconstructed samples the teacher assigns to their class (%) "
-             "| synthesis (sample-steps; DAFL: generated samples) | wall time (s) |", "|---|---|---|---|---|---|"]
+             "| synthesis (sample-steps; DAFL, DFAD: generated samples) | wall time (s) |", "|---|---|---|---|---|---|"]
     for r in table:
         steps = r["synthesis_sample_steps"]
         lines.append(f"| {r['row']} | {r['test_accuracy']:.2f} | {blank(r['paper'])} | "
@@ -317,7 +319,7 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
     stages.save(table=table, settings=s, teacher=teacher.name, student=student.name)
     from viz import compare_runs
     bars = {r["row"]: r["test_accuracy"] / 100 for r in table
-            if r["row"] in OBJECTIVES + (BEST_ROW, DAFL_ROW) + tuple(PEERS)}
+            if r["row"] in OBJECTIVES + (BEST_ROW,) + tuple(PEERS) + tuple(GENERATOR_ROWS)}
     refs = {r["row"]: r["test_accuracy"] / 100 for r in table if r["row"] not in bars}
     compare_runs.plot(bars, refs, f"{teacher.name} -> {student.name} ({s['preset']})",
                       os.path.join(run_dir, "results.png"),

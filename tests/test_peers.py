@@ -104,7 +104,33 @@ def test_a_dafl_generator_step_lowers_its_loss_on_a_tiny_teacher(teachers):
     assert after < before and pixels.shape == (64, 784) and 0 <= pixels.min() and pixels.max() <= 1
 
 
-def test_dafl_distillation_resumes_exactly_where_it_stopped(tmp_path, teachers, monkeypatch):
+def test_a_dfad_generator_step_raises_the_discrepancy_and_moves_only_the_generator(teachers):
+    from models import checkpoint
+    from procedures import dafl, dfad
+    import models
+    _, trained = teachers["hinton1200"]
+    spec, student_spec = models.get("hinton1200"), models.get("hinton800")
+    values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
+    with tf.Graph().as_default():
+        x = dafl.generate(spec, dafl.codes(0, 0, 64, stream=1))
+        student = model_graph.build_trainable(student_spec, seed=0, inputs=x)
+        gap = dfad.discrepancy(student.model.logits, model_graph.build_frozen(spec, values, x).logits)
+        train = tf1.train.AdamOptimizer(1e-3).minimize(-gap, var_list=dafl.generator_variables())
+        student_vars = dafl.other_trainable_variables()
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            before, student_before = sess.run(gap), sess.run(student_vars)
+            for _ in range(20):
+                sess.run(train)
+            after, student_after = sess.run(gap), sess.run(student_vars)
+            other_stream = sess.run(dafl.codes(0, 0, 64, stream=0)) - sess.run(dafl.codes(0, 0, 64, stream=1))
+    assert after > before and student_vars and not any("generator" in v.name for v in student_vars)
+    assert all(np.array_equal(a, b) for a, b in zip(student_before, student_after))
+    assert np.abs(other_stream).min() > 0   # the generator's codes are not the student's
+
+
+@pytest.mark.parametrize("method", ["dafl", "dfad"])
+def test_generator_distillation_resumes_exactly_where_it_stopped(tmp_path, teachers, monkeypatch, method):
     """Stopped after one epoch and resumed, the generator and the student end as the uninterrupted run's."""
     from unittest import mock
 
@@ -119,7 +145,7 @@ def test_dafl_distillation_resumes_exactly_where_it_stopped(tmp_path, teachers, 
     def run(name):
         with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
             return distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name=name,
-                                        dataset="dafl", eval_dataset="toy", epochs=2, train_batch_size=16,
+                                        dataset=method, eval_dataset="toy", epochs=2, train_batch_size=16,
                                         checkpoint_interval=3, model_checkpoint=trained["model_checkpoint"]))
 
     class Interrupted(distill.Progress):   # stops the run at step 4, after the checkpoint of step 3
@@ -131,7 +157,9 @@ def test_dafl_distillation_resumes_exactly_where_it_stopped(tmp_path, teachers, 
     with mock.patch.object(distill, "Progress", Interrupted), pytest.raises(KeyboardInterrupt):
         run("pieces")
     resumed = run("pieces")
-    assert whole["steps"] == resumed["steps"] == 6 and resumed["generated_samples"] == 96
+    # DAFL: a generator step with each of the 6 student steps; DFAD: one after the 5th, on its own batch
+    assert whole["steps"] == resumed["steps"] == 6
+    assert resumed["generated_samples"] == {"dafl": 6, "dfad": 7}[method] * 16 == whole["generated_samples"]
     read = lambda r: tf.train.load_checkpoint(r["student_checkpoint"])  # noqa: E731
     for name in ("generator/conv1/weights", "fc1/weights"):
         np.testing.assert_allclose(read(resumed).get_tensor(name), read(whole).get_tensor(name), rtol=1e-5, atol=1e-6)

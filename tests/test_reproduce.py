@@ -210,10 +210,11 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
     tiny.preset = "tiny_peers"
     table = reproduce.run(tiny)
     assert [r["row"] for r in table] == ["teacher", "student trained on data", "vanilla KD", "KD on noise",
-                                         "spectral_layer_pairs", "dfkd best", "DeepInversion", "ZSKD", "DAFL"]
+                                         "spectral_layer_pairs", "dfkd best", "DeepInversion", "ZSKD", "DAFL",
+                                         "DFAD"]
     # DAFL's student sees as many generated samples as the others' see reconstructed ones (20 x 1 epoch):
-    # one epoch of 4 steps of 32
-    assert table[-1]["synthesis_sample_steps"] == 4 * 32
+    # one epoch of 4 steps of 32; DFAD's student as many (its generator steps come every 5th: none here)
+    assert table[-2]["synthesis_sample_steps"] == table[-1]["synthesis_sample_steps"] == 4 * 32
     peers = {r["row"]: r for r in table if r["row"] in reproduce.PEERS}
     assert all(r["synthesis_sample_steps"] == 20 * TINY["optimization_steps"] for r in peers.values())
     text = (tmp_path / "grid" / "results.md").read_text()
