@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The later methods beside the paper's: --preset=peers (64,000 samples x 200 Adam steps for every
-# reconstruction row, DAFL's student shown as many generated samples) on the four pairs of issue #32.
+# reconstruction row, DAFL's and DFAD's students shown as many generated samples) on the four pairs of
+# issue #32.
 # The resnet pair runs at the ResNet table's scale (bench/resnet_tables.sh) in the same run folder, so
 # its finished rows are reused. Many hours on 2 cores; resumable: run it again and each reproduce
 # continues from its finished stages and checkpoints.
