@@ -45,6 +45,12 @@ def test_grid_runs_every_stage_then_reuses_and_repairs(tiny, tmp_path, capsys):
     assert "running" not in out and out.count("reusing the finished result") == 17
     assert time.time() - started < 30
     assert again == table
+    # A result recorded before results named their steps still shows its synthesis cost, from its settings.
+    saved = json.loads((run_dir / "results.json").read_text())
+    del saved["stages"]["optimize_dataset top_layer"]["result"]["optimization_steps"]
+    (run_dir / "results.json").write_text(json.dumps(saved))
+    assert reproduce.run(tiny) == table and table[4]["synthesis_sample_steps"] == 20 * TINY["optimization_steps"]
+    capsys.readouterr()
 
     # A corrupted reconstruction is detected and rebuilt, not silently used.
     stages = json.loads((run_dir / "results.json").read_text())["stages"]
