@@ -166,3 +166,26 @@ def test_generator_distillation_resumes_exactly_where_it_stopped(tmp_path, teach
     assert resumed["test_accuracy"] == pytest.approx(whole["test_accuracy"])
     spec = models.get("hinton800")
     checkpoint.load_teacher_values(spec, "", resumed["student_checkpoint"])   # the student reads as any student
+
+
+def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkeypatch):
+    """Before its first generator step (after the 5th student step), a DFAD run's generator is its
+    initial one whatever the student's learning rate: the student's loss reaches the generator too,
+    and only the student's variables may take its step."""
+    from unittest import mock
+
+    import datasets
+    from procedures import dafl, distill
+    from tests.conftest import toy_for
+    _, trained = teachers["hinton1200"]
+    monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)
+
+    def run(name, lr):
+        with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
+            result = distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name=name,
+                                          dataset="dfad", eval_dataset="toy", epochs=1, train_batch_size=16, lr=lr,
+                                          model_checkpoint=trained["model_checkpoint"]))
+        return tf.train.load_checkpoint(result["student_checkpoint"])
+    slow, fast = run("slow", 0.001), run("fast", 0.01)
+    np.testing.assert_array_equal(slow.get_tensor("generator/conv1/weights"), fast.get_tensor("generator/conv1/weights"))
+    assert not np.array_equal(slow.get_tensor("fc1/weights"), fast.get_tensor("fc1/weights"))
