@@ -101,9 +101,9 @@ def run(cfg):
     data = load_data(cfg, teacher_spec)
     generated = data is None
     if generated:
+        if cfg.generator_lr is not None:   # unset: the method's own
+            checks.positive(cfg, "generator_lr")
         generator_lr = GENERATOR_LR[cfg.dataset] if cfg.generator_lr is None else cfg.generator_lr
-        if generator_lr <= 0:
-            raise UserError(f"--generator_lr must be positive, got {generator_lr}")
         augment = False
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))

@@ -291,11 +291,9 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
     for row, result in distilled.items():
         made = reconstructions.get(row)
         agreement = made["teacher_agreement"] if made else None
-        # A result recorded before it named its steps: the steps its stage ran with.
-        steps = made and made.get("optimization_steps",
-                                  stages.state.get(f"optimize_dataset {row}", {}).get("settings", {}).get(
-                                      "optimization_steps"))
-        sample_steps = made["samples"] * steps if made and steps else result.get("generated_samples")
+        # The steps its stage ran with (results recorded by older versions do not name them).
+        sample_steps = made["samples"] * stages.state[f"optimize_dataset {row}"]["settings"]["optimization_steps"] \
+            if made else result.get("generated_samples")
         seconds = (wall.get(f"distill {row}") or 0) + (wall.get(f"optimize_dataset {row}") or 0)
         rows.append((row, result["test_accuracy"], seconds, agreement, sample_steps))
     order = [teacher_row, "student trained on data", "vanilla KD", "KD on noise"] + list(OBJECTIVES) + [BEST_ROW] + \
