@@ -116,6 +116,11 @@ flags.DEFINE_float("mixup_alpha", 0.0, "distill: blend example pairs with Beta(a
                    "teacher labels the blend")
 flags.DEFINE_boolean("augment_flip", False, "distill: mirror each example left-right with probability 1/2; the "
                      "teacher labels the mirrored batch")
+flags.DEFINE_integer("boundary_steps", 0, "distill: add to each batch a copy pushed this many signed-gradient "
+                     "steps towards the student's disagreement with the teacher (KL at --temperature); the "
+                     "student learns on both. 0: off")
+flags.DEFINE_float("boundary_step_size", 0.03, "distill, with --boundary_steps: each push's size per pixel "
+                   "(pixels stay in [0, 1])")
 flags.DEFINE_boolean("verbose", False, "Show full tracebacks on errors")
 OURS = sorted(set(FLAGS) - _ABSL_FLAGS)   # what procedures receive; docs/flags.md lists these
 

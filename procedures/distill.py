@@ -9,7 +9,8 @@ against the student.
 
 Beyond the paper (off by default): --augment_shift, --augment_flip and --mixup_alpha transform every
 batch on the fly; the teacher then labels the transformed batch inside the graph,
-so the student always matches the teacher on exactly what it is shown."""
+so the student always matches the teacher on exactly what it is shown. --boundary_steps adds to each
+batch a copy pushed towards the student's disagreement with the teacher (procedures/boundary.py)."""
 import os
 import time
 
@@ -21,7 +22,7 @@ import models
 from datasets import noise
 from models import checkpoint
 from models.graph import build_frozen, build_trainable
-from procedures import checks, dafl, dfad, evaluation, flag_use, image_ops, resumable
+from procedures import boundary, checks, dafl, dfad, evaluation, flag_use, image_ops, resumable
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -87,8 +88,10 @@ def run(cfg):
     cfg.lr = cfg.lr if cfg.lr is not None else 0.001
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval",
                     "checkpoint_interval")
-    checks.non_negative(cfg, "augment_shift", "mixup_alpha")
-    augment = bool(cfg.augment_shift or cfg.augment_flip or cfg.mixup_alpha)
+    checks.non_negative(cfg, "augment_shift", "mixup_alpha", "boundary_steps")
+    if cfg.boundary_steps:
+        checks.positive(cfg, "boundary_step_size")
+    augment = bool(cfg.augment_shift or cfg.augment_flip or cfg.mixup_alpha or cfg.boundary_steps)
     teacher_spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     student_spec = models.get(cfg.student_model, "--student_model", channels=teacher_spec.channels,
                               classes=teacher_spec.num_classes)
@@ -156,8 +159,13 @@ def run(cfg):
         elif augment:
             batch = tf1.placeholder(tf.float32, [None, student_spec.input_size], name="batch")
             shown = augmented_inputs(cfg, teacher_spec, batch, step_var)
-            soft = build_frozen(teacher_spec, values, shown).logits
-            g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=shown)
+            # With --boundary_steps the step's batch and its pushed copy are fed here together.
+            student_in = tf1.placeholder_with_default(shown, [None, student_spec.input_size])
+            soft = build_frozen(teacher_spec, values, student_in).logits
+            g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=student_in)
+            if cfg.boundary_steps:
+                pushed = boundary.pushed(shown, teacher_spec, values, student_spec, g.model.params, g.is_training,
+                                         cfg.boundary_steps, cfg.boundary_step_size, cfg.temperature)
         else:
             g = build_trainable(student_spec, seed=cfg.rng_seed)
             batch = g.inputs
@@ -205,6 +213,8 @@ def run(cfg):
                 feed[batch] = data.train_x[idx]
                 if not augment:
                     feed[soft] = train_targets[idx]
+                if cfg.boundary_steps:   # the pushes read the student as it is before this step
+                    feed[student_in] = np.concatenate(sess.run([shown, pushed], feed))
                 _, value = sess.run([train_op, loss], feed)
             step += 1
             if step % 50 == 0 or step == total:

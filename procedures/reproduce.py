@@ -54,7 +54,8 @@ GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad"}   # row -> distill's --dataset
 # adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy
 # of 1,000: see README), unless --optimization_steps is given.
 BEST_ROW = "dfkd best"
-BEYOND_PAPER_OFF = dict(Priors()._asdict(), augment_shift=0, augment_flip=False, mixup_alpha=0.0)
+BEYOND_PAPER_OFF = dict(Priors()._asdict(), augment_shift=0, augment_flip=False, mixup_alpha=0.0, boundary_steps=0,
+                        boundary_step_size=0.03)
 BEST = dict(objective="top_layer", optimization_steps=200,
             optimize=dict(batch_stats_weight=1.0, clip_inputs=True),
             distill=dict(augment_shift=2))
