@@ -254,32 +254,40 @@ def stats_rate(spec, n, threads):
     return n / seconds
 
 
-RESNET_BATCH = 64   # a resnet20 reconstruction step at batch 640 takes seconds on 2 cores
+RESNET_TRAIN_BATCH = 64   # train's and distill's default batch
 
 
 def resnet_rows(add, limits, lenet_rates, args, steps, threads):
     """resnet20 -> resnet8 against the conv+grad limit of resnet20's own convolutions (3x3, 16-64
-    channels, strides 1 and 2), and its reconstruction step time per sample beside lenet's."""
+    channels, strides 1 and 2), measured at each stage's own batch (the limit falls as the feature maps
+    outgrow the caches: 64 -> 640 costs it about a third), and its reconstruction step time per sample
+    beside lenet's at the same batch."""
     resnet20, resnet8 = models.get("resnet20"), models.get("resnet8")
     few = max(5, steps // 5)   # batch 64: fewer samples a step than the others, so more steps
-    limits["conv+grad resnet20"] = conv_limit(resnet20, RESNET_BATCH, few, threads, with_input_gradient=True)
-    print(f"limit: conv+grad resnet20 {limits['conv+grad resnet20']:.1f} GFLOP/s (its convolutions, forward + "
-          f"input gradient, batch {RESNET_BATCH})", flush=True)
+    reconstruction_steps = max(3, steps // 20)   # a resnet20 step at batch 640 takes about a second
+    limits["conv+grad resnet20"] = conv_limit(resnet20, args.batch, reconstruction_steps, threads,
+                                              with_input_gradient=True)
+    limits["conv+grad resnet20 batch 64"] = conv_limit(resnet20, RESNET_TRAIN_BATCH, few, threads,
+                                                       with_input_gradient=True)
+    print(f"limits: conv+grad resnet20 {limits['conv+grad resnet20']:.1f} GFLOP/s at batch {args.batch}, "
+          f"{limits['conv+grad resnet20 batch 64']:.1f} at batch {RESNET_TRAIN_BATCH} (its convolutions, forward + "
+          f"input gradient)", flush=True)
     fwd = builder.forward_macs(resnet20) * 2
     step = {}
     for objective in ("top_layer", "all_layers"):
-        rate = reconstruction_rate(resnet20, objective, RESNET_BATCH, few, threads)[0]
+        rate = reconstruction_rate(resnet20, objective, args.batch, reconstruction_steps, threads)[0]
         add(f"optimize_dataset {objective}", "resnet20", rate, "sample-steps/s", 2 * fwd, "conv+grad resnet20")
         step[objective] = {"resnet20_us_per_sample_step": round(1e6 / rate, 1),
                            "lenet_us_per_sample_step": round(1e6 / lenet_rates[objective], 1),
                            "ratio": round(lenet_rates[objective] / rate, 1)}
         print(f"  {objective} step: resnet20 {step[objective]['resnet20_us_per_sample_step']} us per sample, "
               f"lenet {step[objective]['lenet_us_per_sample_step']} us ({step[objective]['ratio']}x)", flush=True)
-    add("train (batch 64)", "resnet20", train_rate(resnet20, 64, few * 3, threads), "examples/s", 3 * fwd,
-        "conv+grad resnet20")
+    add("train (batch 64)", "resnet20", train_rate(resnet20, RESNET_TRAIN_BATCH, few * 3, threads), "examples/s",
+        3 * fwd, "conv+grad resnet20 batch 64")
     flops = 3 * builder.forward_macs(resnet8) * 2 + fwd
-    add("distill (batch 64)", "resnet20->resnet8", distill_rate(resnet20, resnet8, 64, few * 3, threads),
-        "examples/s", flops, "conv+grad resnet20")
+    add("distill (batch 64)", "resnet20->resnet8", distill_rate(resnet20, resnet8, RESNET_TRAIN_BATCH, few * 3,
+                                                                threads), "examples/s", flops,
+        "conv+grad resnet20 batch 64")
     return step
 
 
