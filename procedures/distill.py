@@ -104,10 +104,14 @@ def run(cfg):
     data = load_data(cfg, teacher_spec)
     generated = data is None
     if generated:
+        if augment:   # a generator draws fresh batches; there is no dataset batch to transform
+            given = [f"--{n}" for n in ("augment_shift", "augment_flip", "mixup_alpha", "boundary_steps")
+                     if getattr(cfg, n)]
+            raise UserError(f"{', '.join(given)} transform a dataset's batches; --dataset={cfg.dataset} draws a "
+                            "generator's samples: leave them unset")
         if cfg.generator_lr is not None:   # unset: the method's own
             checks.positive(cfg, "generator_lr")
         generator_lr = GENERATOR_LR[cfg.dataset] if cfg.generator_lr is None else cfg.generator_lr
-        augment = False
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")

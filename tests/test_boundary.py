@@ -37,8 +37,8 @@ def test_pushes_raise_the_disagreement_and_keep_pixels_in_range():
                                 temperature=4.0)
 
         def gap(batch):
-            return boundary.disagreement(builder.build(teacher, batch, builder.constants(teacher, teacher_values)).logits,
-                                         builder.build(student, batch, params).logits, 4.0)
+            teacher_logits = builder.build(teacher, batch, builder.constants(teacher, teacher_values)).logits
+            return boundary.disagreement(teacher_logits, builder.build(student, batch, params).logits, 4.0)
         with tf1.Session() as sess:
             out, before, after = sess.run([moved, gap(inputs), gap(moved)])
     assert out.min() >= 0.0 and out.max() <= 1.0
@@ -60,3 +60,9 @@ def test_boundary_steps_change_what_the_student_learns(teachers):
 def test_a_push_size_of_zero_is_a_user_error(teachers):
     with pytest.raises(UserError, match="--boundary_step_size must be > 0"):
         distill.run(distill_cfg(teachers, boundary_steps=2, boundary_step_size=0.0))
+
+
+@pytest.mark.parametrize("flags", [dict(boundary_steps=2), dict(augment_shift=2, mixup_alpha=1.0)])
+def test_batch_transforms_on_a_generator_are_a_user_error(teachers, flags):
+    with pytest.raises(UserError, match="transform a dataset's batches; --dataset=dafl"):
+        distill.run(distill_cfg(teachers, dataset="dafl", eval_dataset="mnist", **flags))
