@@ -172,6 +172,8 @@ def main(argv):
         import tensorflow as tf
         tf.get_logger().setLevel("ERROR")  # hide TF's deprecation notices about its own v1 API
         tf.compat.v1.disable_eager_execution()
+        from utils import runlog
+        runlog.code_commit()   # cached now: a result names the code it ran, not the commit at its end
         import procedures
         procedures.get(cfg.procedure).run(cfg)
     except UserError as e:

@@ -88,3 +88,25 @@ def test_one_flagfile_serves_several_procedures(tmp_path):
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert warnings == ["warning: --jitter is not read by --procedure=train; ignored"], result.stderr
     assert "--model: unknown model 'nope2'" in error_lines(result.stderr)[0]
+
+
+def test_a_result_names_the_commit_its_run_started_from(monkeypatch):
+    """A commit made while a long run works must not be the one its log.json names."""
+    import main
+    import procedures
+    from utils import runlog
+    seen = {}
+
+    class Procedure:
+        @staticmethod
+        def run(cfg):
+            seen["already read"] = runlog.code_commit.cache_info().currsize == 1
+
+    runlog.code_commit.cache_clear()
+    monkeypatch.setattr(procedures, "get", lambda name: Procedure)
+    main.FLAGS(["main.py", "--procedure=train", "--run_name=x"])
+    try:
+        assert main.main(["main.py"]) == 0
+    finally:
+        main.FLAGS.unparse_flags()
+    assert seen["already read"]
