@@ -1,5 +1,6 @@
 """--procedure=evaluate: the test accuracy of a checkpoint of --model (a teacher, a student, trained
-here or imported) on --dataset's test split, recorded as test_accuracy in log.json."""
+here or imported) on --dataset's test split, recorded as test_accuracy in log.json, with each class's
+accuracy (class_accuracy: the share of that class's test examples given their class)."""
 import time
 
 import numpy as np
@@ -29,9 +30,17 @@ def run(cfg):
     t0 = time.time()
     predicted = np.argmax(teacher_logits(spec, values, data.test_x, cfg.test_batch_size, cfg.num_threads), axis=1)
     accuracy = float(np.mean(predicted == data.test_y))
-    results = {"test_accuracy": accuracy, "examples": int(len(data.test_y)), "model_checkpoint": cfg.model_checkpoint,
-               "wall_seconds": round(time.time() - t0, 1)}
+    per_class = class_accuracy(predicted, data.test_y, spec.num_classes)
+    results = {"test_accuracy": accuracy, "class_accuracy": per_class, "examples": int(len(data.test_y)),
+               "model_checkpoint": cfg.model_checkpoint, "wall_seconds": round(time.time() - t0, 1)}
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"evaluate/{spec.name}", vars(cfg), results)
     print(f"[evaluate] {spec.name} ({cfg.model_checkpoint}) on {cfg.dataset}: test accuracy {100 * accuracy:.2f}% "
           f"over {len(data.test_y)} examples; recorded in {runlog.run_dir(cfg.summary_folder, cfg.run_name)}/log.json")
+    print("[evaluate] per class (%): " + ", ".join(f"{c}: {100 * a:.1f}" for c, a in enumerate(per_class)
+                                                  if a is not None))
     return results
+
+
+def class_accuracy(predicted, labels, num_classes):
+    """For each class, the share of its test examples predicted as it; None for a class with none."""
+    return [float(np.mean(predicted[labels == c] == c)) if np.any(labels == c) else None for c in range(num_classes)]

@@ -182,6 +182,9 @@ def test_moving_averages_change_in_training_and_come_back_from_the_checkpoint(tm
     assert evaluated["test_accuracy"] == pytest.approx(result["test_accuracy"])   # moving statistics, both times
     log = json.loads((tmp_path / "test" / "log.json").read_text())
     assert log["procedures"]["evaluate/bn_resnet"]["results"]["test_accuracy"] == evaluated["test_accuracy"]
+    counts = np.bincount(toy_data.test_y, minlength=len(evaluated["class_accuracy"]))
+    present = [(a, n) for a, n in zip(evaluated["class_accuracy"], counts) if n]
+    assert sum(a * n for a, n in present) / counts.sum() == pytest.approx(evaluated["test_accuracy"])
     evaluate.run(make_cfg(summary_folder=str(tmp_path), procedure="evaluate", run_name="", model=spec_file,
                           dataset="toy", model_checkpoint=result["model_checkpoint"]))   # no --run_name
     assert "evaluate/bn_resnet" in json.loads((tmp_path / "evaluate" / "log.json").read_text())["procedures"]
@@ -302,3 +305,9 @@ def test_explicit_pool_pads_are_pytorchs_padding(pool):
     if pool == "avg":   # the spectral graph's edges are the same map
         matrix = spectral._pool_matrix(layer, (6, 6, 1), (3, 3, 1)).toarray()
         np.testing.assert_allclose(x @ matrix, expected, rtol=1e-6)
+
+
+def test_class_accuracy_is_each_class_share_of_its_own_examples():
+    from procedures import evaluate
+    predicted, labels = np.array([0, 0, 1, 2, 1]), np.array([0, 1, 1, 2, 2])
+    assert evaluate.class_accuracy(predicted, labels, 4) == [1.0, 0.5, 0.5, None]
