@@ -56,6 +56,18 @@ def make_cfg(**overrides):
     return types.SimpleNamespace(**cfg)
 
 
+def main_with(monkeypatch, procedure, *args):
+    """main.main's exit status on `args`, with `procedure` (an object with run(cfg)) in place of the real one."""
+    import main
+    import procedures
+    monkeypatch.setattr(procedures, "get", lambda name: procedure)
+    main.FLAGS(["main.py", *args])
+    try:
+        return main.main(["main.py"])
+    finally:
+        main.FLAGS.unparse_flags()
+
+
 def toy_arrays(input_size, n_train=150, n_test=50, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.arange(n_train + n_test) % 10

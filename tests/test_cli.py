@@ -92,8 +92,7 @@ def test_one_flagfile_serves_several_procedures(tmp_path):
 
 def test_a_result_names_the_commit_its_run_started_from(monkeypatch):
     """A commit made while a long run works must not be the one its log.json names."""
-    import main
-    import procedures
+    from tests.conftest import main_with
     from utils import runlog
     seen = {}
 
@@ -103,10 +102,5 @@ def test_a_result_names_the_commit_its_run_started_from(monkeypatch):
             seen["already read"] = runlog.code_commit.cache_info().currsize == 1
 
     runlog.code_commit.cache_clear()
-    monkeypatch.setattr(procedures, "get", lambda name: Procedure)
-    main.FLAGS(["main.py", "--procedure=train", "--run_name=x"])
-    try:
-        assert main.main(["main.py"]) == 0
-    finally:
-        main.FLAGS.unparse_flags()
+    assert main_with(monkeypatch, Procedure, "--procedure=train", "--run_name=x") == 0
     assert seen["already read"]

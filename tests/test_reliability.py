@@ -167,20 +167,14 @@ def test_verbose_shows_the_traceback(tmp_path):
 def test_full_disk_is_one_line(monkeypatch, capsys, tmp_path):
     import errno
 
-    import main
-    import procedures
+    from tests.conftest import main_with
 
     class FullDisk:
         @staticmethod
         def run(cfg):
             raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.npy"))
 
-    monkeypatch.setattr(procedures, "get", lambda name: FullDisk)
-    main.FLAGS(["main.py", "--procedure=train", "--run_name=x"])
-    try:
-        assert main.main(["main.py"]) == 1
-    finally:
-        main.FLAGS.unparse_flags()
+    assert main_with(monkeypatch, FullDisk, "--procedure=train", "--run_name=x") == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: No space left on device") and "disk space" in err and len(err.splitlines()) == 1
 
