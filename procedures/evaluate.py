@@ -36,8 +36,12 @@ def run(cfg):
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"evaluate/{spec.name}", vars(cfg), results)
     print(f"[evaluate] {spec.name} ({cfg.model_checkpoint}) on {cfg.dataset}: test accuracy {100 * accuracy:.2f}% "
           f"over {len(data.test_y)} examples; recorded in {runlog.run_dir(cfg.summary_folder, cfg.run_name)}/log.json")
-    print("[evaluate] per class (%): " + ", ".join(f"{c}: {100 * a:.1f}" for c, a in enumerate(per_class)
-                                                  if a is not None))
+    shown = [(c, a) for c, a in enumerate(per_class) if a is not None]
+    many = len(shown) > 20   # CIFAR-100: the five weakest classes, every one in log.json
+    if many:
+        shown = sorted(sorted(shown, key=lambda ca: ca[1])[:5])
+    print(f"[evaluate] {'five weakest classes' if many else 'per class'} (%): " +
+          ", ".join(f"{c}: {100 * a:.1f}" for c, a in shown))
     return results
 
 
