@@ -8,7 +8,6 @@ distillation temperature, through both networks, with the pixels kept in [0, 1].
 import tensorflow as tf
 
 from models import builder
-from models.graph import build_frozen
 
 tf1 = tf.compat.v1
 
@@ -25,8 +24,9 @@ def pushed(x, teacher_spec, teacher_values, student_spec, student_params, is_tra
     """x moved `steps` times up the disagreement; no gradient flows back through the result.
     The student reads the batch as it will in its training step (BatchNorm: batch moments while
     is_training); these extra passes add no BatchNorm updates."""
+    teacher_params = builder.constants(teacher_spec, teacher_values)   # one copy of the weights for every push
     for _ in range(steps):
-        teacher = build_frozen(teacher_spec, teacher_values, x).logits
+        teacher = builder.build(teacher_spec, x, teacher_params).logits
         student = builder.build(student_spec, x, student_params, None, training=is_training).logits
         gap = tf.reduce_sum(disagreement(teacher, student, temperature))
         x = tf.stop_gradient(tf.clip_by_value(x + step_size * tf.sign(tf.gradients(gap, x)[0]), 0.0, 1.0))

@@ -69,6 +69,8 @@ def augmented_inputs(cfg, spec, inputs, step):
 
 
 GENERATOR_LR = {"dafl": 0.2, "dfad": dfad.GENERATOR_LR}   # each method's published MNIST setting
+# The flags that transform a dataset's batches on the fly (the teacher then labels them in the graph).
+BATCH_TRANSFORMS = ("augment_shift", "augment_flip", "mixup_alpha", "boundary_steps")
 
 
 def load_data(cfg, teacher_spec):
@@ -91,7 +93,7 @@ def run(cfg):
     checks.non_negative(cfg, "augment_shift", "mixup_alpha", "boundary_steps")
     if cfg.boundary_steps:
         checks.positive(cfg, "boundary_step_size")
-    augment = bool(cfg.augment_shift or cfg.augment_flip or cfg.mixup_alpha or cfg.boundary_steps)
+    augment = any(getattr(cfg, name) for name in BATCH_TRANSFORMS)
     teacher_spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     student_spec = models.get(cfg.student_model, "--student_model", channels=teacher_spec.channels,
                               classes=teacher_spec.num_classes)
@@ -105,8 +107,7 @@ def run(cfg):
     generated = data is None
     if generated:
         if augment:   # a generator draws fresh batches; there is no dataset batch to transform
-            given = [f"--{n}" for n in ("augment_shift", "augment_flip", "mixup_alpha", "boundary_steps")
-                     if getattr(cfg, n)]
+            given = [f"--{name}" for name in BATCH_TRANSFORMS if getattr(cfg, name)]
             raise UserError(f"{', '.join(given)} transform a dataset's batches; --dataset={cfg.dataset} draws a "
                             "generator's samples: leave them unset")
         if cfg.generator_lr is not None:   # unset: the method's own
