@@ -75,6 +75,9 @@ flags.DEFINE_enum("loss_form", "dfkd", choices.LOSS_FORMS, "optimize_dataset: df
 flags.DEFINE_integer("noise_samples", 60000, "distill --dataset=noise: how many noise inputs make one epoch")
 flags.DEFINE_string("stats_file", "", "Activation statistics; default summaries/<run>/stats/activation_stats_<run>.npz")
 flags.DEFINE_integer("samples_per_class", 6400, "optimize_dataset: reconstructed samples per class")
+flags.DEFINE_string("class_weights", "", "optimize_dataset: each class's share of the reconstructed samples, "
+                    "comma-separated, one number per class (e.g. 1,1,2,1,1,1,2,1,1,1 gives classes 2 and 6 twice "
+                    "the others); the total stays --samples_per_class x classes. Default: equal shares")
 flags.DEFINE_integer("optimization_steps", 1000, "optimize_dataset: Adam steps per batch")
 flags.DEFINE_integer("optimize_batch_size", 640, "optimize_dataset: samples optimized together (classes mixed)")
 flags.DEFINE_integer("optimize_workers", 0, "optimize_dataset: batches optimized at once, each in its own process "

@@ -157,7 +157,7 @@ def reconstruction_batch(spec, objective_name, batch, steps, threads):
     rg = optimize_dataset.ReconstructionGraph(spec, values, objective, targets_source, 8.0, 0.07, steps)
     rng = np.random.default_rng(0)
     # As optimize_dataset draws them at the default 6,400 per class (spectral batches: one class).
-    labels = optimize_dataset.batch_labels(0, batch, 10, 6400 if objective.spectral else None)
+    labels = optimize_dataset.batch_labels(0, batch, [6400] * 10, objective.spectral)
     x0 = rng.normal(0.15, 0.1, (batch, spec.input_size)).astype(np.float32)
     targets = targets_source.sample(labels, rng)
     masks = optimize_dataset.dropout_masks(spec, rg, rng, batch)

@@ -15,7 +15,7 @@ READS = {
                          "rng_seed", "lr", "optimization_steps", "samples_per_class", "optimize_batch_size",
                          "optimize_workers", "num_shards", "shard_index", "noise_mean", "noise_std", "temperature",
                          "spectral_reading", "loss_form", "clip_inputs", "jitter", "tv_weight", "l2_weight",
-                         "batch_stats_weight", "flip", "bn_weight"),
+                         "batch_stats_weight", "flip", "bn_weight", "class_weights"),
     "distill": ("model", "model_meta", "model_checkpoint", "student_model", "dataset", "eval_dataset", "data_dir",
                 "rng_seed", "lr", "epochs", "train_batch_size", "test_batch_size", "eval_interval",
                 "checkpoint_interval", "temperature", "noise_samples", "noise_mean", "noise_std", "augment_shift",
@@ -39,7 +39,7 @@ NO_EFFECT = set(EVERY) | {"data_dir", "optimize_workers", "eval_interval", "chec
 # Flags added after runs were first recorded, with the value that does what the runs before them did:
 # at that value they stay out of an identity, so a finished or half-done stage still matches.
 ADDED = {"flip": False, "bn_weight": 10.0, "generator_lr": None, "augment_flip": False, "boundary_steps": 0,
-         "boundary_step_size": 0.03}
+         "boundary_step_size": 0.03, "class_weights": ""}
 
 
 def without_added_defaults(settings):

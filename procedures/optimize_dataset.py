@@ -158,18 +158,53 @@ def batch_plan(total, batch_size):
     return [(start, min(start + batch_size, total)) for start in range(0, total, batch_size)]
 
 
-def batch_labels(start, stop, num_classes, per_class=None):
-    """The intended class of samples start..stop-1: interleaved (0, 1, ..., C-1, 0, ...), or, given
-    per_class, class by class (each class's samples in a row, as the authors' code made them), which
-    lets a spectral step read each class's kept basis once for many rows."""
-    index = np.arange(start, stop)
-    return index % num_classes if per_class is None else index // per_class
+def class_counts(total, num_classes, weights=None):
+    """Samples per class: `total` split in proportion to `weights` (largest remainders get the rest),
+    or equally."""
+    weights = np.ones(num_classes) if weights is None else np.asarray(weights, np.float64)
+    exact = total * weights / weights.sum()
+    counts = np.floor(exact).astype(np.int64)
+    counts[np.argsort(counts - exact, kind="stable")[:total - counts.sum()]] += 1
+    return counts
+
+
+def parse_class_weights(text, num_classes):
+    """--class_weights: None (equal shares), or one non-negative number per class."""
+    if not text:
+        return None
+    try:
+        weights = np.array([float(w) for w in text.split(",")])
+    except ValueError:
+        raise UserError(f"--class_weights={text!r}: expected comma-separated numbers, one per class") from None
+    if len(weights) != num_classes:
+        raise UserError(f"--class_weights={text!r}: {len(weights)} numbers for a teacher of {num_classes} classes; "
+                        "give one per class")
+    if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise UserError(f"--class_weights={text!r}: expected finite numbers >= 0, not all 0")
+    return weights
+
+
+def batch_labels(start, stop, counts, class_major=False):
+    """The intended class of samples start..stop-1 of a run with counts[c] samples of class c: each
+    class spread evenly over the run (equal counts: 0, 1, ..., C-1, 0, ...), or, class_major, class by
+    class (each class's samples in a row, as the authors' code made them), which lets a spectral step
+    read each class's kept basis once for many rows."""
+    classes = np.repeat(np.arange(len(counts)), counts)
+    if not class_major:   # sample k of n sits at (k + 1/2) / n of the run; ties in class order
+        positions = np.concatenate([(np.arange(n) + 0.5) / n for n in counts])
+        classes = classes[np.lexsort((classes, positions))]
+    return classes[start:stop]
+
+
+def run_class_counts(cfg, num_classes):
+    return class_counts(cfg.samples_per_class * num_classes, num_classes,
+                        parse_class_weights(cfg.class_weights, num_classes))
 
 
 def draw_batch(cfg, spec, sampler, batch_index, start, stop, num_classes, attempt, class_major=False):
     """Everything random about one batch, from (seed, batch, attempt) alone."""
     rng = np.random.default_rng([cfg.rng_seed, batch_index, attempt])
-    labels = batch_labels(start, stop, num_classes, cfg.samples_per_class if class_major else None)
+    labels = batch_labels(start, stop, run_class_counts(cfg, num_classes), class_major)
     x0 = rng.normal(cfg.noise_mean, cfg.noise_std, (stop - start, spec.input_size)).astype(np.float32)
     targets = sampler.sample(labels, rng)
     return labels, x0, targets, rng
@@ -185,7 +220,7 @@ def dropout_masks(spec, graph, rng, n):
 def settings_of(cfg, fingerprint):
     keys = ("model", "optimization_objective", "rng_seed", "lr", "optimization_steps", "noise_mean",
             "noise_std", "samples_per_class", "optimize_batch_size", "temperature", "shard_index", "num_shards",
-            "spectral_reading", "loss_form", "bn_weight")
+            "spectral_reading", "loss_form", "bn_weight", "class_weights")
     return flag_use.without_added_defaults({**{k: getattr(cfg, k) for k in keys}, **Priors.from_cfg(cfg)._asdict(),
                                             "fingerprint": fingerprint})
 
@@ -342,6 +377,10 @@ def run(cfg):
     checks.writable_folder(os.path.dirname(out), "--summary_folder")
 
     total = cfg.samples_per_class * inputs.spec.num_classes
+    counts = run_class_counts(cfg, inputs.spec.num_classes)
+    if cfg.class_weights:
+        print(f"[optimize_dataset] --class_weights: {', '.join(map(str, counts))} samples of classes "
+              f"0..{len(counts) - 1}")
     plan = batch_plan(total, cfg.optimize_batch_size)
     mine = list(shard_batches(len(plan), cfg.shard_index, cfg.num_shards))
     partial_dir = os.path.join(os.path.dirname(out), "." + os.path.basename(out)[:-len(".npy")] + ".partial")
@@ -391,6 +430,8 @@ def run(cfg):
                "wall_seconds": round(wall + earlier_seconds, 1), "earlier_pieces_seconds": round(earlier_seconds, 1),
                "batch_size": cfg.optimize_batch_size, "workers": workers, "optimization_steps": cfg.optimization_steps,
                "sample_steps_per_second": round(sample_steps / wall, 1) if done else None}
+    if cfg.class_weights:
+        results["class_counts"] = counts.tolist()
     untimed = sum("seconds" not in p for p in earlier)
     if untimed:   # kept by a version that did not time its batches
         results["batches_without_time"] = untimed

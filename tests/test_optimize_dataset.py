@@ -237,5 +237,42 @@ def test_per_sample_loss_equals_numpy_reference(loss_form):
 
 
 def test_batch_labels_interleave_classes_or_keep_them_in_a_row():
-    np.testing.assert_array_equal(optimize_dataset.batch_labels(3, 8, 4), [3, 0, 1, 2, 3])
-    np.testing.assert_array_equal(optimize_dataset.batch_labels(3, 8, 4, per_class=2), [1, 2, 2, 3, 3])
+    np.testing.assert_array_equal(optimize_dataset.batch_labels(3, 8, [2] * 4), [3, 0, 1, 2, 3])
+    np.testing.assert_array_equal(optimize_dataset.batch_labels(3, 8, [2] * 4, class_major=True), [1, 2, 2, 3, 3])
+    # Equal shares are the interleaving of runs made before --class_weights existed.
+    np.testing.assert_array_equal(optimize_dataset.batch_labels(0, 640, [64] * 10), np.arange(640) % 10)
+
+
+def test_class_weights_split_the_budget_in_proportion():
+    counts = optimize_dataset.class_counts(64, 4, [1, 1, 2, 0])
+    assert counts.tolist() == [16, 16, 32, 0]
+    uneven = optimize_dataset.class_counts(10, 3, [1, 1, 1])   # the remainder goes somewhere, once
+    assert uneven.sum() == 10 and sorted(uneven.tolist()) == [3, 3, 4]
+    labels = optimize_dataset.batch_labels(0, 64, counts)
+    assert np.bincount(labels, minlength=4).tolist() == [16, 16, 32, 0]
+    # Spread over the run: each quarter (a batch) holds each class's share, not one class after another.
+    for quarter in labels.reshape(4, 16):
+        assert np.bincount(quarter, minlength=4).tolist() == [4, 4, 8, 0]
+    major = optimize_dataset.batch_labels(0, 64, counts, class_major=True)
+    assert major.tolist() == [0] * 16 + [1] * 16 + [2] * 32
+
+
+@pytest.mark.parametrize("text, says", [("1,2", "2 numbers for a teacher of 10 classes"),
+                                        ("1,x" + ",1" * 8, "comma-separated numbers"),
+                                        ("-1" + ",1" * 9, ">= 0"), (",".join(["0"] * 10), "not all 0")])
+def test_bad_class_weights_are_one_line_errors(text, says):
+    with pytest.raises(UserError, match="--class_weights") as error:
+        optimize_dataset.parse_class_weights(text, 10)
+    assert says in str(error.value)
+
+
+def test_class_weights_give_the_classes_their_samples(setups):
+    cfg = setups["hinton1200"]
+    cfg.optimization_objective, cfg.class_weights = "top_layer", "0,0,3,0,0,0,1,0,0,0"
+    try:
+        result = optimize_dataset.run(cfg)
+    finally:
+        cfg.class_weights = ""
+    labels = datasets.get(result["output"], data_dir=None).train_y
+    assert len(labels) == 40 and np.bincount(labels, minlength=10).tolist() == [0, 0, 30, 0, 0, 0, 10, 0, 0, 0]
+    assert result["class_counts"] == [0, 0, 30, 0, 0, 0, 10, 0, 0, 0]
