@@ -42,6 +42,11 @@ ADDED = {"flip": False, "bn_weight": 10.0, "generator_lr": None, "augment_flip":
          "boundary_step_size": 0.03, "class_weights": ""}
 
 
+# Flags without effect while another is off (0, False, empty): they stay out of an identity then, so
+# setting one alone does not make a finished stage look different.
+ONLY_WITH = {"boundary_step_size": "boundary_steps"}
+
+
 def without_added_defaults(settings):
     return {name: value for name, value in settings.items() if not (name in ADDED and value == ADDED[name])}
 
@@ -57,4 +62,5 @@ def unread(procedure, given):
 
 def identity(procedure, cfg):
     """{flag: value} of every flag that decides what `procedure` produces from `cfg`."""
-    return without_added_defaults({name: getattr(cfg, name) for name in READS[procedure] if name not in NO_EFFECT})
+    return without_added_defaults({name: getattr(cfg, name) for name in READS[procedure] if name not in NO_EFFECT
+                                   and (name not in ONLY_WITH or getattr(cfg, ONLY_WITH[name]))})

@@ -80,3 +80,12 @@ def test_flags_added_later_stay_out_of_an_identity_at_the_value_that_does_what_r
     flipped = flag_use.identity("optimize_dataset", make_cfg(procedure="optimize_dataset", flip=True, bn_weight=1.0))
     assert flipped == {**before, "flip": True, "bn_weight": 1.0}
     assert flag_use.identity("distill", make_cfg(procedure="distill", generator_lr=0.01))["generator_lr"] == 0.01
+
+
+def test_a_flag_that_needs_another_enters_an_identity_only_with_it():
+    from procedures import flag_use
+    from tests.conftest import make_cfg
+    plain = flag_use.identity("distill", make_cfg(procedure="distill"))
+    assert flag_use.identity("distill", make_cfg(procedure="distill", boundary_step_size=0.1)) == plain
+    pushed = flag_use.identity("distill", make_cfg(procedure="distill", boundary_steps=2, boundary_step_size=0.1))
+    assert pushed == {**plain, "boundary_steps": 2, "boundary_step_size": 0.1}
