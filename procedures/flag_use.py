@@ -62,5 +62,6 @@ def unread(procedure, given):
 
 def identity(procedure, cfg):
     """{flag: value} of every flag that decides what `procedure` produces from `cfg`."""
-    return without_added_defaults({name: getattr(cfg, name) for name in READS[procedure] if name not in NO_EFFECT
-                                   and (name not in ONLY_WITH or getattr(cfg, ONLY_WITH[name]))})
+    settings = {name: getattr(cfg, name) for name in READS[procedure] if name not in NO_EFFECT}
+    return without_added_defaults({name: value for name, value in settings.items()
+                                   if name not in ONLY_WITH or settings[ONLY_WITH[name]]})
