@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The resnet20 -> resnet8 tables of docs/results.md: mnist_conv at 10,000 reconstructed samples x 200 Adam
 # steps, fashion_mnist_conv at 5,000 x 200 (a ResNet's reconstruction step costs 16-22x lenet's on 2 CPU
-# cores; the Fashion table fits one 3-hour session on a 2-core AMD EPYC). Resumable: run it again and each
+# cores; the Fashion table runs in under 3 hours on a 2-core AMD EPYC). Resumable: run it again and each
 # reproduce continues from its finished stages and checkpoints.
 #   nohup bench/resnet_tables.sh [SUMMARY_FOLDER] >> resnet_tables.log 2>&1 &
 set -u
