@@ -21,6 +21,7 @@ tf1 = tf.compat.v1
 LATENT = 100
 ONE_HOT, ACTIVATION, ENTROPY = 1.0, 0.1, 5.0
 STEPS_PER_EPOCH = 120   # DAFL's MNIST epoch: 120 generator and student steps
+GENERATOR_LR = 0.2   # DAFL's MNIST lr_G
 SCOPE = "generator"
 
 

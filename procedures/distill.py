@@ -22,7 +22,7 @@ import models
 from datasets import noise
 from models import checkpoint
 from models.graph import build_frozen, build_trainable
-from procedures import boundary, checks, dafl, dfad, evaluation, flag_use, image_ops, resumable
+from procedures import boundary, checks, dafl, evaluation, flag_use, generator_methods, image_ops, resumable
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -68,7 +68,6 @@ def augmented_inputs(cfg, spec, inputs, step):
     return x
 
 
-GENERATOR_LR = {"dafl": 0.2, "dfad": dfad.GENERATOR_LR}   # each method's published MNIST setting
 # The flags that transform a dataset's batches on the fly (the teacher then labels them in the graph).
 BATCH_TRANSFORMS = ("augment_shift", "augment_flip", "mixup_alpha", "boundary_steps")
 
@@ -104,7 +103,8 @@ def run(cfg):
                         f"--model={teacher_spec.name} takes {teacher_spec.input_size}")
     values = checkpoint.load_teacher_values(teacher_spec, cfg.model_meta, cfg.model_checkpoint)
     data = load_data(cfg, teacher_spec)
-    generated = data is None
+    method = generator_methods.METHODS.get(cfg.dataset)   # DAFL, DFAD: a generator in place of data
+    generated = method is not None
     if generated:
         if augment:   # a generator draws fresh batches; there is no dataset batch to transform
             given = [f"--{name}" for name in BATCH_TRANSFORMS if getattr(cfg, name)]
@@ -112,7 +112,7 @@ def run(cfg):
                             "generator's samples: leave them unset")
         if cfg.generator_lr is not None:   # unset: the method's own
             checks.positive(cfg, "generator_lr")
-        generator_lr = GENERATOR_LR[cfg.dataset] if cfg.generator_lr is None else cfg.generator_lr
+        generator_lr = method.generator_lr if cfg.generator_lr is None else cfg.generator_lr
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
@@ -142,24 +142,20 @@ def run(cfg):
         tf1.set_random_seed(cfg.rng_seed)
         step_var = tf1.train.get_or_create_global_step()
         step_in = tf1.placeholder(tf.int64, [], name="step_index")
-        generator_op, student_vars = None, None
+        student_vars = None
         if generated:   # the batch is the generator's, for this step's codes (stream 1: DFAD's generator steps)
             stream = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="code_stream")
             shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, step_in, cfg.train_batch_size, stream))
             teacher = build_frozen(teacher_spec, values, shown)
             soft = tf.stop_gradient(teacher.logits)
             # The student's input: the generated batch, or test examples fed in its place for evaluation.
-            # DFAD's generator learns through the student, so only DAFL's batch stops the gradient.
+            # Only a generator that plays against the student learns through it.
             g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=tf1.placeholder_with_default(
-                tf.stop_gradient(shown) if cfg.dataset == "dafl" else shown, [None, student_spec.input_size]))
-            if cfg.dataset == "dafl":
-                generator_loss, parts = dafl.generator_loss(teacher)
-            else:   # the student and the generator play on the same discrepancy, with opposite signs
-                generator_loss = -dfad.discrepancy(g.model.logits, teacher.logits)
-                parts = {}
-                student_vars = dafl.other_trainable_variables()
+                shown if method.against_student else tf.stop_gradient(shown), [None, student_spec.input_size]))
+            generator_loss, parts = method.generator_loss(teacher, g.model.logits)
             generator_op = tf1.train.AdamOptimizer(generator_lr).minimize(
                 generator_loss, var_list=dafl.generator_variables())
+            student_vars = dafl.other_trainable_variables()   # the student's loss moves the student alone
             batch = None
         elif augment:
             batch = tf1.placeholder(tf.float32, [None, student_spec.input_size], name="batch")
@@ -175,7 +171,7 @@ def run(cfg):
             g = build_trainable(student_spec, seed=cfg.rng_seed)
             batch = g.inputs
             soft = tf1.placeholder(tf.float32, [None, teacher_spec.num_classes], name="teacher_logits")
-        loss = dfad.discrepancy(g.model.logits, soft) if cfg.dataset == "dfad" else \
+        loss = method.student_loss(g.model.logits, soft) if generated and method.student_loss else \
             kd_loss(g.model.logits, soft, cfg.temperature)
         train_op = g.minimize(tf1.train.AdamOptimizer(cfg.lr), loss, step_var, var_list=student_vars)
         saver = tf1.train.Saver(max_to_keep=2)
@@ -202,17 +198,16 @@ def run(cfg):
             if epoch * steps_per_epoch + i < start_step:
                 continue
             feed = {g.is_training: True, step_in: step}   # BatchNorm: batch moments while training
-            if cfg.dataset == "dafl":   # one generator step with each student step, on the same batch
-                _, _, value, g_value = sess.run([train_op, generator_op, loss, generator_loss], feed)
-                if (step + 1) % 50 == 0:
+            if generated:
+                if method.generator_shares_student_batch:   # DAFL: both steps at once, on the same batch
+                    _, _, value, g_value = sess.run([train_op, generator_op, loss, generator_loss], feed)
+                else:   # DFAD: a generator step on fresh codes after every few student steps
+                    _, value = sess.run([train_op, loss], feed)
+                    if (step + 1) % method.student_steps_per_generator_step == 0:
+                        _, g_value = sess.run([generator_op, generator_loss], {**feed, stream: 1})
+                if (step + 1) % 50 == 0 and (step + 1) % method.student_steps_per_generator_step == 0:
                     write_scalars(writer, step + 1, generator_loss=g_value,
-                                  **{k: v for k, v in zip(parts, sess.run(list(parts.values()), feed))})
-            elif generated:   # DFAD: a generator step on fresh codes after every few student steps
-                _, value = sess.run([train_op, loss], feed)
-                if (step + 1) % dfad.STUDENT_STEPS_PER_GENERATOR_STEP == 0:
-                    _, g_value = sess.run([generator_op, generator_loss], {**feed, stream: 1})
-                    if (step + 1) % 50 == 0:
-                        write_scalars(writer, step + 1, generator_loss=g_value)
+                                  **dict(zip(parts, sess.run(list(parts.values()), feed))))
             else:
                 idx = shuffled[i * cfg.train_batch_size:(i + 1) * cfg.train_batch_size]
                 feed[batch] = data.train_x[idx]
@@ -239,11 +234,9 @@ def run(cfg):
                "earlier_pieces_seconds": round(checkpoints.earlier, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "student_checkpoint": f"{prefix}-{step}"}
-    if generated:   # the synthesis cost: generator passes x batch (DFAD's generator steps draw batches too)
-        generator_steps = step if cfg.dataset == "dafl" else step // dfad.STUDENT_STEPS_PER_GENERATOR_STEP
-        results["generator_steps"] = generator_steps
-        results["generated_samples"] = (step + (0 if cfg.dataset == "dafl" else generator_steps)) * \
-            cfg.train_batch_size
+    if generated:   # the synthesis cost: generator passes x batch
+        results["generator_steps"] = method.generator_steps(step)
+        results["generated_samples"] = method.generated_samples(step, cfg.train_batch_size)
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{dataset_tag(cfg.dataset)}", vars(cfg), results)
     print(f"[distill] {student_spec.name} from {teacher_spec.name} on {dataset_tag(cfg.dataset)}: test accuracy "
           f"{100 * acc:.2f}%, agreement with teacher {100 * agree:.2f}% ({wall:.0f}s)")

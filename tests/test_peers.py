@@ -189,3 +189,14 @@ def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkey
     slow, fast = run("slow", 0.001), run("fast", 0.01)
     np.testing.assert_array_equal(slow.get_tensor("generator/conv1/weights"), fast.get_tensor("generator/conv1/weights"))
     assert not np.array_equal(slow.get_tensor("fc1/weights"), fast.get_tensor("fc1/weights"))
+
+
+def test_every_generated_dataset_name_has_its_generator_method():
+    """datasets.GENERATED (what --dataset accepts without data) and distill's methods name the same set,
+    and the synthesis cost counts the batches each method's generator drew."""
+    import datasets
+    from procedures import generator_methods
+    assert set(datasets.GENERATED) == set(generator_methods.METHODS)
+    dafl, dfad = generator_methods.METHODS["dafl"], generator_methods.METHODS["dfad"]
+    assert (dafl.generator_steps(10), dafl.generated_samples(10, 16)) == (10, 160)   # one shared batch per step
+    assert (dfad.generator_steps(10), dfad.generated_samples(10, 16)) == (2, 192)    # plus one per generator step

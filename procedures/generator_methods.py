@@ -1,0 +1,44 @@
+"""The methods that distill on a generator's samples instead of a dataset (`--dataset=dafl | dfad`):
+what each trains its generator towards, how often, and on which batch. distill reads these facts;
+the generator itself is DAFL's for both (procedures/dafl.py).
+
+  DAFL (procedures/dafl.py): the generator learns from the frozen teacher alone, one step on every
+       student batch; the student learns by the KD loss at --temperature.
+  DFAD (procedures/dfad.py): the generator plays against the student on DFAD's discrepancy, one step
+       on fresh codes after every few student steps; the student lowers the same discrepancy.
+"""
+from typing import Callable, NamedTuple, Optional
+
+from procedures import dafl, dfad
+
+
+class GeneratorMethod(NamedTuple):
+    generator_lr: float                    # the method's published MNIST Adam rate; --generator_lr overrides it
+    student_steps_per_generator_step: int
+    generator_shares_student_batch: bool   # True: the generator's step is on the student's batch, in its step
+    against_student: bool                  # the generator's loss reads the student, through the student's input
+    # (frozen teacher Model, student logits) -> (the loss the generator lowers, {term name: tensor})
+    generator_loss: Callable
+    # (student logits, teacher logits) -> the student's loss; None: the KD loss at --temperature
+    student_loss: Optional[Callable] = None
+
+    def generator_steps(self, student_steps):
+        return student_steps // self.student_steps_per_generator_step
+
+    def generated_samples(self, student_steps, batch_size):
+        """The synthesis cost: every generator pass that drew a batch (DFAD's own steps draw theirs)."""
+        own = 0 if self.generator_shares_student_batch else self.generator_steps(student_steps)
+        return (student_steps + own) * batch_size
+
+
+METHODS = {
+    "dafl": GeneratorMethod(generator_lr=dafl.GENERATOR_LR, student_steps_per_generator_step=1,
+                            generator_shares_student_batch=True, against_student=False,
+                            generator_loss=lambda teacher, student_logits: dafl.generator_loss(teacher)),
+    "dfad": GeneratorMethod(generator_lr=dfad.GENERATOR_LR,
+                            student_steps_per_generator_step=dfad.STUDENT_STEPS_PER_GENERATOR_STEP,
+                            generator_shares_student_batch=False, against_student=True,
+                            generator_loss=lambda teacher, student_logits: (
+                                -dfad.discrepancy(student_logits, teacher.logits), {}),
+                            student_loss=dfad.discrepancy),
+}
