@@ -3,9 +3,13 @@ student is distilled on, both in one loop (`--procedure=distill --dataset=dafl`)
 
 The generator is DAFL's MNIST one: a dense layer from a 100-dimensional normal code to a 128-channel
 map of a quarter of the image's side, then twice (nearest upsampling x2, 3x3 conv, BatchNorm, leaky
-ReLU 0.2; 128 then 64 channels), a 3x3 conv to the image's channels and a sigmoid, so its samples are
-pixels in [0, 1] as every input dfkd gives a teacher. Its BatchNorm always uses the batch's moments:
-the generator only ever runs while it trains. Its loss, on the teacher's outputs for its batch:
+ReLU 0.2; 128 then 64 channels), a 3x3 conv to the image's channels, standardized over the batch
+(DAFL's last BatchNorm, without scale or offset) and a sigmoid, so its samples are pixels in [0, 1] as
+every input dfkd gives a teacher. Its BatchNorm always uses the batch's moments: the generator only
+ever runs while it trains. The last standardization is what keeps the generator alive at DAFL's
+learning rate (0.2): without it the output conv's weights grow until the sigmoid saturates, every
+sample becomes the same image, and no gradient reaches the generator again (seen on lenet after
+about 950 steps). Its loss, on the teacher's outputs for its batch:
   one-hot:  cross-entropy of the logits towards their own argmax           (weight 1)
   activation: minus the mean |feature| the teacher's last layer reads      (weight 0.1)
   information entropy: sum_c p_c log10 p_c of the batch's mean softmax    (weight 5)
@@ -22,6 +26,9 @@ LATENT = 100
 ONE_HOT, ACTIVATION, ENTROPY = 1.0, 0.1, 5.0
 STEPS_PER_EPOCH = 120   # DAFL's MNIST epoch: 120 generator and student steps
 GENERATOR_LR = 0.2   # DAFL's MNIST lr_G
+# Part of every generator run's identity: a checkpoint or a finished reproduce stage made by another
+# definition of the generator is never resumed or reused. Raise it whenever generate() changes.
+GENERATOR_VERSION = 2
 SCOPE = "generator"
 
 
@@ -42,13 +49,18 @@ def _conv(x, filters, name):
     return tf.nn.conv2d(x, kernel, 1, "SAME") + bias
 
 
+def _standardize(x, epsilon, scale=None, offset=None):
+    """Each channel to zero mean and unit variance over the batch and the pixels."""
+    mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
+    return tf.nn.batch_normalization(x, mean, variance, offset, scale, epsilon)
+
+
 def _batchnorm(x, name, epsilon=0.8):
     """Batch moments, learned scale and offset; epsilon 0.8 as DAFL's generator has it."""
     channels = int(x.shape[-1])
     gamma = tf1.get_variable(f"{name}/gamma", (channels,), initializer=tf1.ones_initializer())
     beta = tf1.get_variable(f"{name}/beta", (channels,), initializer=tf1.zeros_initializer())
-    mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
-    return tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
+    return _standardize(x, epsilon, gamma, beta)
 
 
 def generate(spec, codes):
@@ -63,7 +75,7 @@ def generate(spec, codes):
         for k, filters in enumerate((128, 64), start=1):
             x = tf.image.resize(x, (int(x.shape[1]) * 2, int(x.shape[2]) * 2), method="nearest")
             x = tf.nn.leaky_relu(_batchnorm(_conv(x, filters, f"conv{k}"), f"bn{k}"), 0.2)
-        x = tf.sigmoid(_conv(x, c, "out"))
+        x = tf.sigmoid(_standardize(_conv(x, c, "out"), epsilon=1e-5))
     return tf.reshape(x, (-1, spec.input_size))
 
 

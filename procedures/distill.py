@@ -128,7 +128,10 @@ def run(cfg):
     ckpt_dir = os.path.join(out_dir, "checkpoint")
     checks.writable_folder(ckpt_dir, "--summary_folder")
     checkpoint.save_definition(ckpt_dir, student_spec, "--student_model")
-    checkpoints = resumable.Run(ckpt_dir, student_spec.name, flag_use.identity("distill", cfg))
+    identity = flag_use.identity("distill", cfg)
+    if generated:   # a generator of another definition is never resumed
+        identity["generator_version"] = dafl.GENERATOR_VERSION
+    checkpoints = resumable.Run(ckpt_dir, student_spec.name, identity)
     start_step, prefix = checkpoints.start_step, checkpoints.prefix
 
     t0 = time.time()

@@ -104,6 +104,31 @@ def test_a_dafl_generator_step_lowers_its_loss_on_a_tiny_teacher(teachers):
     assert after < before and pixels.shape == (64, 784) and 0 <= pixels.min() and pixels.max() <= 1
 
 
+def test_the_dafl_generator_cannot_saturate_into_one_image(teachers):
+    """With its output conv's weights and bias a thousand times too large (where DAFL's learning rate
+    of 0.2 drives them), the samples still differ from each other and the teacher's loss still
+    reaches the generator: the batch standardization before the sigmoid keeps it out of saturation."""
+    from models import checkpoint
+    from procedures import dafl
+    import models
+    _, trained = teachers["hinton1200"]
+    spec = models.get("hinton1200")
+    values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
+    with tf.Graph().as_default():
+        x = dafl.generate(spec, dafl.codes(0, 0, 64))
+        loss, _ = dafl.generator_loss(model_graph.build_frozen(spec, values, x))
+        out = [v for v in dafl.generator_variables() if v.name.startswith("generator/out/")]
+        gradients = tf.gradients(loss, dafl.generator_variables())
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            for v in out:
+                sess.run(v.assign(1000.0 * v + (1000.0 if "biases" in v.name else 0.0)))
+            pixels, grads = sess.run([x, gradients])
+    assert pixels.std(axis=0).mean() > 0.05   # samples differ pixel by pixel, not one image repeated
+    assert np.mean(np.abs(pixels - 0.5) > 0.499) < 0.5   # most pixels are not saturated at 0 or 1
+    assert sum(float(np.abs(g).sum()) for g in grads[:-2]) > 1e-3   # the layers below the output still learn
+
+
 def test_a_dfad_generator_step_raises_the_discrepancy_and_moves_only_the_generator(teachers):
     from models import checkpoint
     from procedures import dafl, dfad
@@ -200,3 +225,25 @@ def test_every_generated_dataset_name_has_its_generator_method():
     dafl, dfad = generator_methods.METHODS["dafl"], generator_methods.METHODS["dfad"]
     assert (dafl.generator_steps(10), dafl.generated_samples(10, 16)) == (10, 160)   # one shared batch per step
     assert (dfad.generator_steps(10), dfad.generated_samples(10, 16)) == (2, 192)    # plus one per generator step
+
+
+def test_a_generator_run_of_another_generator_version_is_not_resumed(tmp_path, teachers, monkeypatch):
+    """A DAFL run checkpointed by one definition of the generator is refused, by name, by the next."""
+    from unittest import mock
+
+    import datasets
+    from procedures import dafl, distill
+    from tests.conftest import toy_for
+    _, trained = teachers["hinton1200"]
+    monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)
+
+    def run(epochs):
+        with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
+            return distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name="g",
+                                        dataset="dafl", eval_dataset="toy", epochs=epochs, train_batch_size=16,
+                                        model_checkpoint=trained["model_checkpoint"]))
+    run(1)
+    monkeypatch.setattr(dafl, "GENERATOR_VERSION", dafl.GENERATOR_VERSION + 1)
+    with pytest.raises(UserError, match=rf"generator_version={dafl.GENERATOR_VERSION - 1} there, "
+                                        rf"{dafl.GENERATOR_VERSION} now"):
+        run(2)

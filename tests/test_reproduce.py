@@ -209,7 +209,8 @@ def test_a_given_teacher_is_used_as_it_is_and_its_row_says_so(tiny, tmp_path, te
     assert stages["compute_stats"]["settings"]["model_checkpoint"] == given
 
 
-def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd_best(tiny, tmp_path, monkeypatch):
+def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd_best(tiny, tmp_path, monkeypatch,
+                                                                                      capsys):
     monkeypatch.setitem(reproduce.PRESETS, "tiny_peers", dict(TINY, paper_rows=("spectral_layer_pairs",),
                                                               peer_rows=True))
     monkeypatch.setattr(reproduce.dafl, "STEPS_PER_EPOCH", 4)
@@ -233,3 +234,9 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
     assert [r["row"] for r in reproduce.run(tiny)][4:] == ["ZSKD"]
     tiny.preset = "tiny"   # any preset runs a peer row that --rows names
     assert [r["row"] for r in reproduce.run(tiny)][-1] == "ZSKD"
+    # a generator of another definition is never reused: its row is trained again
+    monkeypatch.setattr(reproduce.dafl, "GENERATOR_VERSION", reproduce.dafl.GENERATOR_VERSION + 1)
+    tiny.preset, tiny.rows = "tiny_peers", "DAFL"
+    capsys.readouterr()
+    reproduce.run(tiny)
+    assert "distill DAFL: settings changed (generator_version); starting it over" in capsys.readouterr().out
