@@ -140,5 +140,5 @@ def run(argv=None):
 
 
 if __name__ == "__main__":
-    from viz.common import main_guard
+    from utils.errors import main_guard
     sys.exit(main_guard(run))

@@ -1,5 +1,18 @@
 """The one exception type that means "the user asked for something we can't do"."""
 
 
+import sys
+
+
 class UserError(Exception):
     """A problem with flags or input files. main.py prints it as one line and exits 2."""
+
+
+def main_guard(fn, argv=None):
+    """Runs a command-line tool's fn(argv); a UserError becomes one line on stderr and exit code 2."""
+    try:
+        fn(argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,7 +1,6 @@
 """What every viz script shares: a headless backend, argument errors as one line,
 safe artifact loading and atomic PNG writes of a known pixel size."""
 import os
-import sys
 
 import matplotlib  # noqa: E402
 
@@ -10,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from utils import atomic  # noqa: E402
-from utils.errors import UserError  # noqa: E402
+from utils.errors import UserError, main_guard  # noqa: E402,F401 (main_guard: for the viz scripts)
 
 DPI = 100
 
@@ -97,15 +96,5 @@ def real_images(name, data_dir):
     from datasets.mnist import default_data_dir
     data = datasets.get(name, data_dir or default_data_dir(), flag="--real_dataset")
     return data.train_x, data.train_y
-
-
-def main_guard(fn, argv=None):
-    """Runs fn(argv); a UserError becomes one line on stderr and exit code 2."""
-    try:
-        fn(argv)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
 
 
