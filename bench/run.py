@@ -26,7 +26,7 @@ import tensorflow as tf  # noqa: E402
 import models  # noqa: E402
 from models import builder  # noqa: E402
 from models.spec import Conv, Dense  # noqa: E402
-from models.graph import build_frozen  # noqa: E402
+from models.graph import build_frozen, frozen_logits  # noqa: E402
 from procedures import compute_stats, distill, objectives, optimize_dataset, spectral, stats_file, train  # noqa: E402
 from utils.session import available_cores, make_session  # noqa: E402
 
@@ -227,7 +227,7 @@ def distill_rate(teacher, student, batch, steps, threads):
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(batch * 50, student.input_size)).astype(np.float32)
     t0 = time.perf_counter()
-    logits = distill.teacher_logits(teacher, random_weights(teacher), x, 1000, threads)
+    logits = frozen_logits(teacher, random_weights(teacher), x, 1000, threads)
     teacher_seconds_per_example = (time.perf_counter() - t0) / len(x)
 
     def loop():

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import builder
+from utils.session import make_session
 
 tf1 = tf.compat.v1
 
@@ -76,6 +77,17 @@ def build_frozen(spec, values, inputs, dropout=None):
     """The frozen teacher: `values` (numpy, from a checkpoint) become tf.constants."""
     with tf1.name_scope("teacher"):
         return builder.build(spec, inputs, builder.constants(spec, values), dropout)
+
+
+def frozen_logits(spec, values, x, batch_size, num_threads=0):
+    """The frozen model's logits for every row of x, batch by batch, in a graph of its own."""
+    graph = tf.Graph()
+    with graph.as_default():
+        inputs = tf1.placeholder(tf.float32, [None, spec.input_size])
+        logits = build_frozen(spec, values, inputs).logits
+    with make_session(graph, num_threads) as sess:
+        return np.concatenate([sess.run(logits, {inputs: x[i:i + batch_size]})
+                               for i in range(0, len(x), batch_size)])
 
 
 def recorded_layers(model, temperature):

@@ -332,8 +332,8 @@ def save_checkpoint(values, prefix):
 
 def dfkd_logits(spec, values, x):
     """The logits of a model as dfkd builds it; x: [N, ...] pixels in [0, 1]."""
-    from procedures.distill import teacher_logits
-    return teacher_logits(spec, values, x.reshape(len(x), -1), 1000, 0)
+    from models.graph import frozen_logits
+    return frozen_logits(spec, values, x.reshape(len(x), -1), 1000, 0)
 
 
 def write_and_check(imported, out_dir, source, expected_of, flag, checked_against=None):

@@ -21,7 +21,7 @@ import datasets
 import models
 from datasets import noise
 from models import checkpoint
-from models.graph import build_frozen, build_trainable
+from models.graph import build_frozen, build_trainable, frozen_logits
 from procedures import boundary, checks, dafl, evaluation, flag_use, generator_methods, image_ops, resumable
 from utils import runlog
 from utils.errors import UserError
@@ -38,17 +38,6 @@ def kd_loss(student_logits, teacher_logits, temperature):
     ce = tf.nn.softmax_cross_entropy_with_logits(labels=tf.stop_gradient(soft_targets),
                                                  logits=student_logits / temperature)
     return temperature ** 2 * tf.reduce_mean(ce)
-
-
-def teacher_logits(spec, values, x, batch_size, num_threads):
-    """Teacher outputs for every row of x, computed once in a graph of its own."""
-    graph = tf.Graph()
-    with graph.as_default():
-        inputs = tf1.placeholder(tf.float32, [None, spec.input_size])
-        logits = build_frozen(spec, values, inputs).logits
-    with make_session(graph, num_threads) as sess:
-        return np.concatenate([sess.run(logits, {inputs: x[i:i + batch_size]})
-                               for i in range(0, len(x), batch_size)])
 
 
 def dataset_tag(name):
@@ -136,9 +125,9 @@ def run(cfg):
 
     t0 = time.time()
     # Without augmentation the teacher's outputs never change: compute them once.
-    train_targets = None if augment or generated else teacher_logits(teacher_spec, values, data.train_x,
+    train_targets = None if augment or generated else frozen_logits(teacher_spec, values, data.train_x,
                                                                      cfg.test_batch_size, cfg.num_threads)
-    eval_teacher = np.argmax(teacher_logits(teacher_spec, values, eval_data.test_x, cfg.test_batch_size,
+    eval_teacher = np.argmax(frozen_logits(teacher_spec, values, eval_data.test_x, cfg.test_batch_size,
                                             cfg.num_threads), axis=1)
     graph = tf.Graph()
     with graph.as_default():

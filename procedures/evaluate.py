@@ -7,8 +7,8 @@ import numpy as np
 
 import datasets
 from models import checkpoint
+from models.graph import frozen_logits
 from procedures import checks
-from procedures.distill import teacher_logits
 from utils import runlog
 from utils.errors import UserError
 
@@ -28,7 +28,7 @@ def run(cfg):
     if not data.has_test:
         raise UserError(f"--dataset={cfg.dataset} has no test split; evaluate needs labelled test data")
     t0 = time.time()
-    predicted = np.argmax(teacher_logits(spec, values, data.test_x, cfg.test_batch_size, cfg.num_threads), axis=1)
+    predicted = np.argmax(frozen_logits(spec, values, data.test_x, cfg.test_batch_size, cfg.num_threads), axis=1)
     accuracy = float(np.mean(predicted == data.test_y))
     per_class = class_accuracy(predicted, data.test_y, spec.num_classes)
     results = {"test_accuracy": accuracy, "class_accuracy": per_class, "examples": int(len(data.test_y)),

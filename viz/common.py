@@ -66,12 +66,12 @@ def show(ax, row, shape, cmap="gray"):
 def teacher_predictions(model_name, checkpoint_prefix, x):
     """Softmax of the frozen teacher on x (T = 1)."""
     from models import checkpoint
-    from procedures.distill import teacher_logits
+    from models.graph import frozen_logits
     spec = checkpoint.spec_for(model_name, checkpoint_prefix)
     if spec.input_size != x.shape[1]:
         raise UserError(f"--model={model_name} takes inputs {spec.input_size} wide, the --dataset rows are "
                         f"{x.shape[1]} wide")
-    logits = teacher_logits(spec, checkpoint.load_teacher_values(spec, "", checkpoint_prefix), x, 1000, 0)
+    logits = frozen_logits(spec, checkpoint.load_teacher_values(spec, "", checkpoint_prefix), x, 1000, 0)
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
 
