@@ -126,9 +126,9 @@ def run(cfg):
     t0 = time.time()
     # Without augmentation the teacher's outputs never change: compute them once.
     train_targets = None if augment or generated else frozen_logits(teacher_spec, values, data.train_x,
-                                                                     cfg.test_batch_size, cfg.num_threads)
+                                                                    cfg.test_batch_size, cfg.num_threads)
     eval_teacher = np.argmax(frozen_logits(teacher_spec, values, eval_data.test_x, cfg.test_batch_size,
-                                            cfg.num_threads), axis=1)
+                                           cfg.num_threads), axis=1)
     graph = tf.Graph()
     with graph.as_default():
         tf1.set_random_seed(cfg.rng_seed)
