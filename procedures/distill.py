@@ -40,6 +40,12 @@ def kd_loss(student_logits, teacher_logits, temperature):
     return temperature ** 2 * tf.reduce_mean(ce)
 
 
+def definition_versions(dataset):
+    """What a run's settings hold beside its flags: the version of a generator's definition, so that a
+    run (or a reproduce stage) made by another definition is never resumed or reused."""
+    return {"generator_version": dafl.GENERATOR_VERSION} if dataset in generator_methods.METHODS else {}
+
+
 def dataset_tag(name):
     return os.path.splitext(os.path.basename(name))[0] if name.endswith(".npy") else name
 
@@ -117,10 +123,8 @@ def run(cfg):
     ckpt_dir = os.path.join(out_dir, "checkpoint")
     checks.writable_folder(ckpt_dir, "--summary_folder")
     checkpoint.save_definition(ckpt_dir, student_spec, "--student_model")
-    identity = flag_use.identity("distill", cfg)
-    if generated:   # a generator of another definition is never resumed
-        identity["generator_version"] = dafl.GENERATOR_VERSION
-    checkpoints = resumable.Run(ckpt_dir, student_spec.name, identity)
+    checkpoints = resumable.Run(ckpt_dir, student_spec.name,
+                                {**flag_use.identity("distill", cfg), **definition_versions(cfg.dataset)})
     start_step, prefix = checkpoints.start_step, checkpoints.prefix
 
     t0 = time.time()

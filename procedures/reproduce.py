@@ -251,8 +251,7 @@ def run(cfg):
         artifacts = dict(teacher=fingerprint, student_definition=to_json(student))
         if row in reconstructions:   # a reconstruction made again is distilled again
             artifacts["reconstruction_written"] = os.stat(dataset).st_mtime_ns
-        if row in GENERATOR_ROWS:   # a generator of another definition is trained again
-            artifacts["generator_version"] = dafl.GENERATOR_VERSION
+        artifacts.update(distill.definition_versions(dataset))   # another generator's row is trained again
         ckpt_dir = os.path.join(rows_folder, tag, "distill", distill.dataset_tag(dataset), "checkpoint")
         distilled[row] = stage(f"distill {row}", "distill", child, checkpoint_valid(student, "student_checkpoint"),
                                lambda: resumable.discard(ckpt_dir, student.name), **artifacts)

@@ -1,6 +1,5 @@
-"""The one exception type that means "the user asked for something we can't do"."""
-
-
+"""The one exception type that means "the user asked for something we can't do", and the guard that
+turns it into one line for a command-line tool."""
 import sys
 
 
