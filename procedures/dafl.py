@@ -4,12 +4,15 @@ student is distilled on, both in one loop (`--procedure=distill --dataset=dafl`)
 The generator is DAFL's MNIST one: a dense layer from a 100-dimensional normal code to a 128-channel
 map of a quarter of the image's side, then twice (nearest upsampling x2, 3x3 conv, BatchNorm, leaky
 ReLU 0.2; 128 then 64 channels), a 3x3 conv to the image's channels, standardized over the batch
-(DAFL's last BatchNorm, without scale or offset) and a sigmoid, so its samples are pixels in [0, 1] as
-every input dfkd gives a teacher. Its BatchNorm always uses the batch's moments: the generator only
-ever runs while it trains. The last standardization is what keeps the generator alive at DAFL's
-learning rate (0.2): without it the output conv's weights grow until the sigmoid saturates, every
-sample becomes the same image, and no gradient reaches the generator again (seen on lenet after
-about 950 steps). Its loss, on the teacher's outputs for its batch:
+(DAFL's last BatchNorm), a learned offset per channel, and a sigmoid, so its samples are pixels in
+[0, 1] as every input dfkd gives a teacher. Its BatchNorm always uses the batch's moments: the
+generator only ever runs while it trains. The last standardization is what keeps the generator alive
+at DAFL's learning rate (0.2): without it the output conv's weights grow until the sigmoid saturates,
+every sample becomes the same image, and no gradient reaches the generator again (seen on lenet after
+about 950 steps). The offset stands in for DAFL's normalization constants: DAFL's teachers read
+images normalized by the data's mean and spread, so a standardized output has the data's brightness;
+dfkd's read [0, 1] pixels, and without the offset every batch would have a sigmoid's mean of one half,
+grey where a digit's background is black. Its loss, on the teacher's outputs for its batch:
   one-hot:  cross-entropy of the logits towards their own argmax           (weight 1)
   activation: minus the mean |feature| the teacher's last layer reads      (weight 0.1)
   information entropy: sum_c p_c log10 p_c of the batch's mean softmax    (weight 5)
@@ -28,7 +31,7 @@ STEPS_PER_EPOCH = 120   # DAFL's MNIST epoch: 120 generator and student steps
 GENERATOR_LR = 0.2   # DAFL's MNIST lr_G
 # Part of every generator run's identity: a checkpoint or a finished reproduce stage made by another
 # definition of the generator is never resumed or reused. Raise it whenever generate() changes.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3   # 2: no offset before the sigmoid; 1: no standardization either
 SCOPE = "generator"
 
 
@@ -75,7 +78,8 @@ def generate(spec, codes):
         for k, filters in enumerate((128, 64), start=1):
             x = tf.image.resize(x, (int(x.shape[1]) * 2, int(x.shape[2]) * 2), method="nearest")
             x = tf.nn.leaky_relu(_batchnorm(_conv(x, filters, f"conv{k}"), f"bn{k}"), 0.2)
-        x = tf.sigmoid(_standardize(_conv(x, c, "out"), epsilon=1e-5))
+        offset = tf1.get_variable("out/offset", (c,), initializer=tf1.zeros_initializer())
+        x = tf.sigmoid(_standardize(_conv(x, c, "out"), epsilon=1e-5) + offset)
     return tf.reshape(x, (-1, spec.input_size))
 
 
