@@ -224,9 +224,14 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
     assert table[-2]["synthesis_sample_steps"] == table[-1]["synthesis_sample_steps"] == 4 * 32
     peers = {r["row"]: r for r in table if r["row"] in reproduce.PEERS}
     assert all(r["synthesis_sample_steps"] == 20 * TINY["optimization_steps"] for r in peers.values())
+    # hinton1200 -> hinton800 on MNIST: DAFL's paper has the pair, the others' do not
+    assert [r["row"] for r in table if r["paper"] is not None and r["row"] in ("DeepInversion", "ZSKD", "DAFL",
+                                                                                 "DFAD")] == ["DAFL"]
+    assert next(r for r in table if r["row"] == "DAFL")["paper"] == 97.91
     text = (tmp_path / "grid" / "results.md").read_text()
     assert "Protocol: every student is the last epoch's; none is chosen on test data." in text
     assert "| DeepInversion |" in text and "| 200 |" in text   # its synthesis cost column
+    assert "DAFL: Chen et al. 2019 (teacher 98.91 lenet, 98.39 hinton1200)" in text and "ZSKD: Nayak" not in text
     saved = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
     di = saved["optimize_dataset DeepInversion"]["settings"]
     assert di["optimization_objective"] == "deep_inversion" and di["flip"] and di["jitter"] == 2
@@ -240,3 +245,11 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
     capsys.readouterr()
     reproduce.run(tiny)
     assert "distill DAFL: settings changed (generator_version); starting it over" in capsys.readouterr().out
+
+
+def test_published_numbers_follow_the_data_not_its_layout():
+    """Lopes et al.'s numbers are MNIST's only; a later method's appear on any layout of its paper's data."""
+    lenet_mnist = reproduce.published("mnist_conv", "lenet", "lenet_half")
+    assert lenet_mnist["spectral_layer_pairs"] == 92.47 and lenet_mnist["DAFL"] == 98.20
+    assert reproduce.published("fashion_mnist_conv", "lenet", "lenet_half") == {"ZSKD": 79.62}
+    assert reproduce.published("cifar10", "resnet20", "resnet8") == {}
