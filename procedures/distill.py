@@ -23,13 +23,14 @@ from datasets import noise
 from models import checkpoint
 from models.graph import build_frozen, build_trainable, frozen_logits
 from procedures import boundary, checks, dafl, evaluation, flag_use, generator_methods, image_ops, resumable
-from utils import runlog
+from utils import atomic, runlog
 from utils.errors import UserError
 from utils.progress import Progress
 from utils.session import make_session
 from utils.tensorboard import write_scalars
 
 tf1 = tf.compat.v1
+PICTURED_SAMPLES = 1024   # of the last generator, kept beside its checkpoints for viz.view
 
 
 def kd_loss(student_logits, teacher_logits, temperature):
@@ -222,6 +223,11 @@ def run(cfg):
             progress.update(step - start_step, epoch=epoch + 1, loss=float(value), test_acc=acc)
     acc, agree = evaluate(step)   # the last step's student: never one chosen on the test set
     checkpoints.save_last(sess, saver, step)
+    if generated:   # what the last generator makes: the codes the next steps would draw
+        batches = -(-PICTURED_SAMPLES // cfg.train_batch_size)
+        pictured = np.concatenate([sess.run(shown, {step_in: step + k}) for k in range(batches)])
+        generated_file = os.path.join(out_dir, "generated.npy")
+        atomic.save_npy(generated_file, pictured[:PICTURED_SAMPLES])
     writer.close()
     sess.close()
     wall = time.time() - t0
@@ -233,8 +239,13 @@ def run(cfg):
     if generated:   # the synthesis cost: generator passes x batch
         results["generator_steps"] = method.generator_steps(step)
         results["generated_samples"] = method.generated_samples(step, cfg.train_batch_size)
+        results["generated_file"] = generated_file
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{dataset_tag(cfg.dataset)}", vars(cfg), results)
     print(f"[distill] {student_spec.name} from {teacher_spec.name} on {dataset_tag(cfg.dataset)}: test accuracy "
           f"{100 * acc:.2f}%, agreement with teacher {100 * agree:.2f}% ({wall:.0f}s)")
     print(f"[distill] student checkpoint {prefix}-{step}")
+    if generated:
+        print(f"[distill] {PICTURED_SAMPLES} of the last generator's samples: {generated_file} (see them with "
+              f"python -m viz.view --dataset={generated_file} --model={teacher_spec.name} "
+              f"--model_checkpoint={cfg.model_checkpoint})")
     return results

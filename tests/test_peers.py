@@ -207,6 +207,10 @@ def test_generator_distillation_resumes_exactly_where_it_stopped(tmp_path, teach
     for name in ("generator/conv1/weights", "fc1/weights"):
         np.testing.assert_allclose(read(resumed).get_tensor(name), read(whole).get_tensor(name), rtol=1e-5, atol=1e-6)
     assert resumed["test_accuracy"] == pytest.approx(whole["test_accuracy"])
+    # the last generator's samples, kept to be looked at: the same generator makes the same ones
+    pictured = [np.load(r["generated_file"]) for r in (whole, resumed)]
+    assert pictured[0].shape == (distill.PICTURED_SAMPLES, 784) and 0 <= pictured[0].min() <= pictured[0].max() <= 1
+    np.testing.assert_allclose(pictured[1], pictured[0], atol=1e-5)
     spec = models.get("hinton800")
     checkpoint.load_teacher_values(spec, "", resumed["student_checkpoint"])   # the student reads as any student
 
