@@ -96,6 +96,18 @@ def published(dataset, teacher, student):
     return numbers
 
 
+def published_sources(dataset, teacher, student, rows):
+    """The line under a table that names where its later methods' published numbers come from, or None."""
+    numbers = published(dataset, teacher, student)
+    sources = [PUBLISHED_SOURCES[row] for row in rows if row in PUBLISHED_SOURCES and row in numbers]
+    if not sources:
+        return None
+    lopes = ["Lopes et al. 2017 for the reference rows and the paper's objectives"] \
+        if dataset in PAPER_DATASETS and (teacher, student) in PAPER else []
+    return ("Paper: " + "; ".join(lopes + sources) +
+            ". The later methods' released scripts keep the student of the best test epoch.")
+
+
 def settings_for(cfg):
     preset = cfg.preset or "paper"
     if preset not in PRESETS:
@@ -338,10 +350,9 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
         lines.append(f"| {r['row']} | {r['test_accuracy']:.2f} | {blank(r['paper'])} | "
                      f"{blank(r['teacher_assigns_intended_class'])} | {'' if steps is None else f'{steps:,}'} | "
                      f"{'' if r['wall_seconds'] is None else round(r['wall_seconds'])} |")
-    sources = [PUBLISHED_SOURCES[r["row"]] for r in table if r["row"] in PUBLISHED_SOURCES and r["paper"] is not None]
+    sources = published_sources(cfg.dataset, teacher.name, student.name, [r["row"] for r in table])
     if sources:
-        lines += ["", "Paper: Lopes et al. 2017 for the reference rows and the paper's objectives; " + "; ".join(sources)
-                  + ". The later methods' released scripts keep the student of the best test epoch."]
+        lines += ["", sources]
     lines += ["", "Stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in wall.items()), ""]
     markdown = "\n".join(lines)
     atomic.save_bytes(os.path.join(run_dir, "results.md"), markdown.encode())

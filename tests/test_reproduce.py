@@ -253,3 +253,7 @@ def test_published_numbers_follow_the_data_not_its_layout():
     assert lenet_mnist["spectral_layer_pairs"] == 92.47 and lenet_mnist["DAFL"] == 98.20
     assert reproduce.published("fashion_mnist_conv", "lenet", "lenet_half") == {"ZSKD": 79.62}
     assert reproduce.published("cifar10", "resnet20", "resnet8") == {}
+    fashion = reproduce.published_sources("fashion_mnist_conv", "lenet", "lenet_half", ["vanilla KD", "ZSKD", "DAFL"])
+    assert fashion.startswith("Paper: ZSKD: Nayak et al. 2019") and "Lopes" not in fashion and "DAFL" not in fashion
+    assert "Lopes et al. 2017" in reproduce.published_sources("mnist_conv", "lenet", "lenet_half", ["DAFL"])
+    assert reproduce.published_sources("mnist_conv", "lenet", "lenet_half", ["DeepInversion"]) is None
