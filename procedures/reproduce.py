@@ -91,7 +91,7 @@ def published(dataset, teacher, student):
     """{row: test accuracy (%)} that papers report for this pair: Lopes et al.'s rows on MNIST, and
     the later methods' own numbers where their papers have the pair."""
     numbers = dict(PAPER.get((teacher, student), {})) if dataset in PAPER_DATASETS else {}
-    family = dataset[:-len("_conv")] if dataset.endswith("_conv") else dataset
+    family = dataset.removesuffix("_conv")
     numbers.update(PEERS_PUBLISHED.get((family, teacher, student), {}))
     return numbers
 
