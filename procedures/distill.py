@@ -13,6 +13,7 @@ so the student always matches the teacher on exactly what it is shown. --boundar
 batch a copy pushed towards the student's disagreement with the teacher (procedures/boundary.py)."""
 import os
 import time
+import types
 
 import numpy as np
 import tensorflow as tf
@@ -79,6 +80,57 @@ def load_data(cfg, teacher_spec):
     return datasets.get(cfg.dataset, cfg.data_dir)
 
 
+def build_graph(cfg, teacher_spec, student_spec, values, method, augment):
+    """The distillation graph, for one of three sources of batches: a generator trained alongside
+    (method: DAFL's or DFAD's), a dataset's batches transformed on the fly (the teacher labels them in
+    the graph), or a dataset's batches with the teacher's logits computed once and fed.
+    Returns a namespace of what the training loop feeds and runs; a source's unused entries are None."""
+    net = types.SimpleNamespace(graph=tf.Graph(), batch=None, soft=None, shown=None, student_in=None,
+                                pushed=None, stream=None, generator_op=None, generator_loss=None, parts=None)
+    with net.graph.as_default():
+        tf1.set_random_seed(cfg.rng_seed)
+        net.step_var = tf1.train.get_or_create_global_step()
+        net.step_in = tf1.placeholder(tf.int64, [], name="step_index")
+        student_vars = None
+        if method is not None:   # the generator's batch for this step's codes (stream 1: DFAD's generator steps)
+            net.stream = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="code_stream")
+            net.shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, net.step_in, cfg.train_batch_size,
+                                                               net.stream))
+            teacher = build_frozen(teacher_spec, values, net.shown)
+            net.soft = tf.stop_gradient(teacher.logits)
+            # The student's input: the generated batch, or test examples fed in its place for evaluation.
+            # Only a generator that plays against the student learns through it.
+            net.g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=tf1.placeholder_with_default(
+                net.shown if method.against_student else tf.stop_gradient(net.shown), [None, student_spec.input_size]))
+            net.generator_loss, net.parts = method.generator_loss(teacher, net.g.model.logits)
+            generator_lr = method.generator_lr if cfg.generator_lr is None else cfg.generator_lr
+            net.generator_op = tf1.train.AdamOptimizer(generator_lr).minimize(
+                net.generator_loss, var_list=dafl.generator_variables())
+            student_vars = dafl.other_trainable_variables()   # the student's loss moves the student alone
+        elif augment:
+            net.batch = tf1.placeholder(tf.float32, [None, student_spec.input_size], name="batch")
+            net.shown = augmented_inputs(cfg, teacher_spec, net.batch, net.step_var)
+            # With --boundary_steps the step's batch and its pushed copy are fed here together.
+            net.student_in = tf1.placeholder_with_default(net.shown, [None, student_spec.input_size])
+            net.soft = build_frozen(teacher_spec, values, net.student_in).logits
+            net.g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=net.student_in)
+            if cfg.boundary_steps:
+                net.pushed = boundary.pushed(net.shown, teacher_spec, values, student_spec, net.g.model.params,
+                                             net.g.is_training, cfg.boundary_steps, cfg.boundary_step_size,
+                                             cfg.temperature)
+        else:
+            net.g = build_trainable(student_spec, seed=cfg.rng_seed)
+            net.batch = net.g.inputs
+            net.soft = tf1.placeholder(tf.float32, [None, teacher_spec.num_classes], name="teacher_logits")
+        logits = net.g.model.logits
+        net.loss = method.student_loss(logits, net.soft) if method is not None and method.student_loss else \
+            kd_loss(logits, net.soft, cfg.temperature)
+        net.train_op = net.g.minimize(tf1.train.AdamOptimizer(cfg.lr), net.loss, net.step_var, var_list=student_vars)
+        net.saver = tf1.train.Saver(max_to_keep=2)
+        net.init = tf1.global_variables_initializer()
+    return net
+
+
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "student_model", "dataset")
@@ -108,7 +160,6 @@ def run(cfg):
                             "generator's samples: leave them unset")
         if cfg.generator_lr is not None:   # unset: the method's own
             checks.positive(cfg, "generator_lr")
-        generator_lr = method.generator_lr if cfg.generator_lr is None else cfg.generator_lr
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
@@ -134,51 +185,14 @@ def run(cfg):
                                                                     cfg.test_batch_size, cfg.num_threads)
     eval_teacher = np.argmax(frozen_logits(teacher_spec, values, eval_data.test_x, cfg.test_batch_size,
                                            cfg.num_threads), axis=1)
-    graph = tf.Graph()
-    with graph.as_default():
-        tf1.set_random_seed(cfg.rng_seed)
-        step_var = tf1.train.get_or_create_global_step()
-        step_in = tf1.placeholder(tf.int64, [], name="step_index")
-        student_vars = None
-        if generated:   # the batch is the generator's, for this step's codes (stream 1: DFAD's generator steps)
-            stream = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="code_stream")
-            shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, step_in, cfg.train_batch_size, stream))
-            teacher = build_frozen(teacher_spec, values, shown)
-            soft = tf.stop_gradient(teacher.logits)
-            # The student's input: the generated batch, or test examples fed in its place for evaluation.
-            # Only a generator that plays against the student learns through it.
-            g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=tf1.placeholder_with_default(
-                shown if method.against_student else tf.stop_gradient(shown), [None, student_spec.input_size]))
-            generator_loss, parts = method.generator_loss(teacher, g.model.logits)
-            generator_op = tf1.train.AdamOptimizer(generator_lr).minimize(
-                generator_loss, var_list=dafl.generator_variables())
-            student_vars = dafl.other_trainable_variables()   # the student's loss moves the student alone
-            batch = None
-        elif augment:
-            batch = tf1.placeholder(tf.float32, [None, student_spec.input_size], name="batch")
-            shown = augmented_inputs(cfg, teacher_spec, batch, step_var)
-            # With --boundary_steps the step's batch and its pushed copy are fed here together.
-            student_in = tf1.placeholder_with_default(shown, [None, student_spec.input_size])
-            soft = build_frozen(teacher_spec, values, student_in).logits
-            g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=student_in)
-            if cfg.boundary_steps:
-                pushed = boundary.pushed(shown, teacher_spec, values, student_spec, g.model.params, g.is_training,
-                                         cfg.boundary_steps, cfg.boundary_step_size, cfg.temperature)
-        else:
-            g = build_trainable(student_spec, seed=cfg.rng_seed)
-            batch = g.inputs
-            soft = tf1.placeholder(tf.float32, [None, teacher_spec.num_classes], name="teacher_logits")
-        loss = method.student_loss(g.model.logits, soft) if generated and method.student_loss else \
-            kd_loss(g.model.logits, soft, cfg.temperature)
-        train_op = g.minimize(tf1.train.AdamOptimizer(cfg.lr), loss, step_var, var_list=student_vars)
-        saver = tf1.train.Saver(max_to_keep=2)
-        init = tf1.global_variables_initializer()
-    sess = make_session(graph, cfg.num_threads)
-    checkpoints.restore_or_init(sess, saver, init, "distill")
+    net = build_graph(cfg, teacher_spec, student_spec, values, method, augment)
+    sess = make_session(net.graph, cfg.num_threads)
+    checkpoints.restore_or_init(sess, net.saver, net.init, "distill")
     writer = tf1.summary.FileWriter(out_dir)
 
     def evaluate(step):
-        predicted = evaluation.predictions(sess, g.inputs, g.model.logits, eval_data.test_x, cfg.test_batch_size)
+        predicted = evaluation.predictions(sess, net.g.inputs, net.g.model.logits, eval_data.test_x,
+                                           cfg.test_batch_size)
         acc = float(np.mean(predicted == eval_data.test_y))
         agree = float(np.mean(predicted == eval_teacher))
         write_scalars(writer, step, test_accuracy=acc, teacher_agreement=agree)
@@ -194,38 +208,39 @@ def run(cfg):
         for i in range(steps_per_epoch):
             if epoch * steps_per_epoch + i < start_step:
                 continue
-            feed = {g.is_training: True, step_in: step}   # BatchNorm: batch moments while training
+            feed = {net.g.is_training: True, net.step_in: step}   # BatchNorm: batch moments while training
             if generated:
                 if method.generator_shares_student_batch:   # DAFL: both steps at once, on the same batch
-                    _, _, value, g_value = sess.run([train_op, generator_op, loss, generator_loss], feed)
+                    _, _, value, g_value = sess.run(
+                        [net.train_op, net.generator_op, net.loss, net.generator_loss], feed)
                 else:   # DFAD: a generator step on fresh codes after every few student steps
-                    _, value = sess.run([train_op, loss], feed)
+                    _, value = sess.run([net.train_op, net.loss], feed)
                     if (step + 1) % method.student_steps_per_generator_step == 0:
-                        _, g_value = sess.run([generator_op, generator_loss], {**feed, stream: 1})
+                        _, g_value = sess.run([net.generator_op, net.generator_loss], {**feed, net.stream: 1})
                 if (step + 1) % 50 == 0 and (step + 1) % method.student_steps_per_generator_step == 0:
                     write_scalars(writer, step + 1, generator_loss=g_value,
-                                  **dict(zip(parts, sess.run(list(parts.values()), feed))))
+                                  **dict(zip(net.parts, sess.run(list(net.parts.values()), feed))))
             else:
                 idx = shuffled[i * cfg.train_batch_size:(i + 1) * cfg.train_batch_size]
-                feed[batch] = data.train_x[idx]
+                feed[net.batch] = data.train_x[idx]
                 if not augment:
-                    feed[soft] = train_targets[idx]
+                    feed[net.soft] = train_targets[idx]
                 if cfg.boundary_steps:   # the pushes read the student as it is before this step
-                    feed[student_in] = np.concatenate(sess.run([shown, pushed], feed))
-                _, value = sess.run([train_op, loss], feed)
+                    feed[net.student_in] = np.concatenate(sess.run([net.shown, net.pushed], feed))
+                _, value = sess.run([net.train_op, net.loss], feed)
             step += 1
             if step % 50 == 0 or step == total:
                 write_scalars(writer, step, kd_loss=value)
             if step % cfg.eval_interval == 0 and step != total:
                 acc, agree = evaluate(step)
             if step % cfg.checkpoint_interval == 0 and step != total:
-                checkpoints.save(sess, saver, step)
+                checkpoints.save(sess, net.saver, step)
             progress.update(step - start_step, epoch=epoch + 1, loss=float(value), test_acc=acc)
     acc, agree = evaluate(step)   # the last step's student: never one chosen on the test set
-    checkpoints.save_last(sess, saver, step)
+    checkpoints.save_last(sess, net.saver, step)
     if generated:   # what the last generator makes: the codes the next steps would draw
         batches = -(-PICTURED_SAMPLES // cfg.train_batch_size)
-        pictured = np.concatenate([sess.run(shown, {step_in: step + k}) for k in range(batches)])
+        pictured = np.concatenate([sess.run(net.shown, {net.step_in: step + k}) for k in range(batches)])
         generated_file = os.path.join(out_dir, "generated.npy")
         atomic.save_npy(generated_file, pictured[:PICTURED_SAMPLES])
     writer.close()
