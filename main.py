@@ -111,6 +111,12 @@ flags.DEFINE_boolean("flip", False, "optimize_dataset: the teacher sees each sam
                      "probability 1/2 each step (DeepInversion's augmentation)")
 flags.DEFINE_float("generator_lr", None, "distill --dataset=dafl or dfad: Adam learning rate of the generator. "
                    "Default: the method's MNIST setting, 0.2 for DAFL, 0.001 for DFAD")
+flags.DEFINE_string("pixel_mean", "", "distill --dataset=dafl or dfad: the teacher's training pixels' mean, per "
+                    "channel (comma-separated) or one for all; with --pixel_std, what the generator's standardized "
+                    "image is mapped to (DAFL's normalization constants; MNIST: 0.1307). Default: the teacher's own "
+                    "input normalization")
+flags.DEFINE_string("pixel_std", "", "distill --dataset=dafl or dfad: the teacher's training pixels' std, per "
+                    "channel or one for all (MNIST: 0.3081); see --pixel_mean")
 flags.DEFINE_float("bn_weight", 10.0, "optimize_dataset, --optimization_objective=deep_inversion: weight of "
                    "matching each BatchNorm layer's batch mean and variance to its moving statistics")
 flags.DEFINE_integer("augment_shift", 0, "distill: shift each example by up to N pixels; the teacher labels "

@@ -4,25 +4,31 @@ student is distilled on, both in one loop (`--procedure=distill --dataset=dafl`)
 The generator is DAFL's MNIST one: a dense layer from a 100-dimensional normal code to a 128-channel
 map of a quarter of the image's side, then twice (nearest upsampling x2, 3x3 conv, BatchNorm, leaky
 ReLU 0.2; 128 then 64 channels), a 3x3 conv to the image's channels, standardized over the batch
-(DAFL's last BatchNorm), a learned offset per channel, and a sigmoid, so its samples are pixels in
-[0, 1] as every input dfkd gives a teacher. Its BatchNorm always uses the batch's moments: the
+(DAFL's last BatchNorm, without scale or offset). Its BatchNorm always uses the batch's moments: the
 generator only ever runs while it trains. The last standardization is what keeps the generator alive
-at DAFL's learning rate (0.2): without it the output conv's weights grow until the sigmoid saturates,
-every sample becomes the same image, and no gradient reaches the generator again (seen on lenet after
-about 950 steps). The offset stands in for DAFL's normalization constants: DAFL's teachers read
-images normalized by the data's mean and spread, so a standardized output has the data's brightness;
-dfkd's read [0, 1] pixels, and without the offset every batch would have a sigmoid's mean of one half,
-grey where a digit's background is black. Its loss, on the teacher's outputs for its batch:
+at DAFL's learning rate (0.2): without it the output conv's weights grow until every sample is the
+same image and no gradient reaches the generator again (seen on lenet after about 950 steps).
+The standardized image is what DAFL's teachers read: they normalize pixels by the training data's mean
+and std, so the generator's batch has the data's brightness and contrast by construction. dfkd maps it
+back to pixels with the same constants (PixelConstants: --pixel_mean and --pixel_std, or the teacher's
+own input normalization), so a teacher that normalizes reads the standardized image itself. Leaving
+brightness to the generator instead (a learned offset and a sigmoid to [0, 1], this generator's third
+version) let it drift to bright images that taught a resnet8 student nothing about dark-background
+digits (docs/results.md). Its loss, on the teacher's outputs for its batch:
   one-hot:  cross-entropy of the logits towards their own argmax           (weight 1)
   activation: minus the mean |feature| the teacher's last layer reads      (weight 0.1)
   information entropy: sum_c p_c log10 p_c of the batch's mean softmax    (weight 5)
 the weights of DAFL's MNIST runs. The codes are drawn from the seed and the step alone, so a resumed
 run draws the same batches.
 """
+import math
+from typing import NamedTuple, Tuple
+
 import numpy as np
 import tensorflow as tf
 
 from procedures import image_ops
+from utils.errors import UserError
 
 tf1 = tf.compat.v1
 LATENT = 100
@@ -31,7 +37,7 @@ STEPS_PER_EPOCH = 120   # DAFL's MNIST epoch: 120 generator and student steps
 GENERATOR_LR = 0.2   # DAFL's MNIST lr_G
 # Part of every generator run's identity: a checkpoint or a finished reproduce stage made by another
 # definition of the generator is never resumed or reused. Raise it whenever generate() changes.
-GENERATOR_VERSION = 3   # 2: no offset before the sigmoid; 1: no standardization either
+GENERATOR_VERSION = 4   # 3: a learned offset and a sigmoid; 2: a sigmoid alone; 1: no standardization either
 SCOPE = "generator"
 
 
@@ -39,7 +45,6 @@ def generator_shape(spec):
     """(height, width, channels) of the teacher's input; the side must be a multiple of 4."""
     shape = image_ops.image_shape(spec)
     if shape[0] % 4 or shape[1] % 4:
-        from utils.errors import UserError
         raise UserError(f"--dataset=dafl: --model={spec.name}'s input {shape[:2]} is not a multiple of 4 on each "
                         "side, which DAFL's generator (two x2 upsamplings) needs")
     return shape
@@ -66,8 +71,51 @@ def _batchnorm(x, name, epsilon=0.8):
     return _standardize(x, epsilon, gamma, beta)
 
 
-def generate(spec, codes):
-    """Flat [B, input_size] pixels in [0, 1] from codes [B, LATENT]."""
+class PixelConstants(NamedTuple):
+    """The training data's pixel mean and std per channel (DAFL's normalization constants), and where
+    they came from, for the run's output."""
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+    source: str
+
+
+def _parse(text, flag, channels):
+    try:
+        numbers = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"{flag}={text!r}: expected comma-separated numbers, one per channel or one for all") from None
+    if len(numbers) not in (1, channels):
+        raise UserError(f"{flag}={text!r}: {len(numbers)} numbers for an input of {channels} channels; give one "
+                        f"per channel or one for all")
+    if not all(math.isfinite(v) for v in numbers):
+        raise UserError(f"{flag}={text!r}: expected finite numbers")
+    return numbers
+
+
+def pixel_constants(spec, pixel_mean="", pixel_std=""):
+    """What the generator's standardized image is mapped to pixels by: --pixel_mean and --pixel_std,
+    else the teacher's own input normalization; with neither, a one-line refusal naming both."""
+    channels = generator_shape(spec)[2]
+    if pixel_mean or pixel_std:
+        if not (pixel_mean and pixel_std):
+            missing = "--pixel_std" if pixel_mean else "--pixel_mean"
+            raise UserError(f"{missing} is needed too: the generator's pixels take the data's mean and std together")
+        constants = PixelConstants(_parse(pixel_mean, "--pixel_mean", channels),
+                                   _parse(pixel_std, "--pixel_std", channels), "--pixel_mean, --pixel_std")
+        if min(constants.std) <= 0:
+            raise UserError(f"--pixel_std={pixel_std!r}: expected numbers > 0")
+        return constants
+    if spec.normalize is not None:
+        return PixelConstants(tuple(spec.normalize.mean), tuple(spec.normalize.std),
+                              f"--model={spec.name}'s input normalization")
+    raise UserError(f"--dataset=dafl and dfad map the generator's standardized image to pixels by the mean and std "
+                    f"of the teacher's training pixels, and --model={spec.name} normalizes no input: give "
+                    f"--pixel_mean and --pixel_std (per channel; MNIST's are 0.1307 and 0.3081)")
+
+
+def generate(spec, codes, pixels: PixelConstants):
+    """Flat [B, input_size] pixels from codes [B, LATENT]: each channel has the mean and std of
+    `pixels` over the batch."""
     h, w, c = generator_shape(spec)
     with tf1.variable_scope(SCOPE, reuse=tf1.AUTO_REUSE):
         dense = tf1.get_variable("dense/weights", (LATENT, 128 * (h // 4) * (w // 4)),
@@ -78,8 +126,8 @@ def generate(spec, codes):
         for k, filters in enumerate((128, 64), start=1):
             x = tf.image.resize(x, (int(x.shape[1]) * 2, int(x.shape[2]) * 2), method="nearest")
             x = tf.nn.leaky_relu(_batchnorm(_conv(x, filters, f"conv{k}"), f"bn{k}"), 0.2)
-        offset = tf1.get_variable("out/offset", (c,), initializer=tf1.zeros_initializer())
-        x = tf.sigmoid(_standardize(_conv(x, c, "out"), epsilon=1e-5) + offset)
+        standardized = _standardize(_conv(x, c, "out"), epsilon=1e-5)
+        x = np.float32(pixels.mean) + np.float32(pixels.std) * standardized
     return tf.reshape(x, (-1, spec.input_size))
 
 

@@ -80,11 +80,11 @@ def load_data(cfg, teacher_spec):
     return datasets.get(cfg.dataset, cfg.data_dir)
 
 
-def build_graph(cfg, teacher_spec, student_spec, values, method, augment):
+def build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels=None):
     """The distillation graph, for one of three sources of batches: a generator trained alongside
     (method: DAFL's or DFAD's), a dataset's batches transformed on the fly (the teacher labels them in
-    the graph), or a dataset's batches with the teacher's logits computed once and fed.
-    Returns a namespace of what the training loop feeds and runs; a source's unused entries are None."""
+    the graph), or a dataset's batches with the teacher's logits computed once and fed. pixels: the
+    generator's dafl.PixelConstants. Returns a namespace of what the training loop feeds and runs; a source's unused entries are None."""
     net = types.SimpleNamespace(graph=tf.Graph(), batch=None, soft=None, shown=None, student_in=None,
                                 pushed=None, stream=None, generator_op=None, generator_loss=None, parts=None)
     with net.graph.as_default():
@@ -95,7 +95,7 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment):
         if method is not None:   # the generator's batch for this step's codes (stream 1: DFAD's generator steps)
             net.stream = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="code_stream")
             net.shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, net.step_in, cfg.train_batch_size,
-                                                               net.stream))
+                                                               net.stream), pixels)
             teacher = build_frozen(teacher_spec, values, net.shown)
             net.soft = tf.stop_gradient(teacher.logits)
             # The student's input: the generated batch, or test examples fed in its place for evaluation.
@@ -152,7 +152,7 @@ def run(cfg):
     values = checkpoint.load_teacher_values(teacher_spec, cfg.model_meta, cfg.model_checkpoint)
     data = load_data(cfg, teacher_spec)
     method = generator_methods.METHODS.get(cfg.dataset)   # DAFL, DFAD: a generator in place of data
-    generated = method is not None
+    generated, pixels = method is not None, None
     if generated:
         if augment:   # a generator draws fresh batches; there is no dataset batch to transform
             given = [f"--{name}" for name in BATCH_TRANSFORMS if getattr(cfg, name)]
@@ -160,6 +160,9 @@ def run(cfg):
                             "generator's samples: leave them unset")
         if cfg.generator_lr is not None:   # unset: the method's own
             checks.positive(cfg, "generator_lr")
+        pixels = dafl.pixel_constants(teacher_spec, cfg.pixel_mean, cfg.pixel_std)
+        print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
+              f"{', '.join(map(str, pixels.std))} per channel over each batch ({pixels.source})")
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
@@ -185,7 +188,7 @@ def run(cfg):
                                                                     cfg.test_batch_size, cfg.num_threads)
     eval_teacher = np.argmax(frozen_logits(teacher_spec, values, eval_data.test_x, cfg.test_batch_size,
                                            cfg.num_threads), axis=1)
-    net = build_graph(cfg, teacher_spec, student_spec, values, method, augment)
+    net = build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels)
     sess = make_session(net.graph, cfg.num_threads)
     checkpoints.restore_or_init(sess, net.saver, net.init, "distill")
     writer = tf1.summary.FileWriter(out_dir)

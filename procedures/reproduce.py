@@ -306,14 +306,26 @@ def run(cfg):
         distill_row(row, reconstructions[row]["output"], s["distill_epochs"], distill_options)
         write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
+    pixels = pixel_constants(cfg, teacher) if generator_rows else {}
     for row in generator_rows:
         presented = s["samples_per_class"] * teacher.num_classes * s["distill_epochs"]
         epochs = -(-presented // (dafl.STEPS_PER_EPOCH * cfg.train_batch_size))
-        distill_row(row, GENERATOR_ROWS[row], epochs, {})
+        distill_row(row, GENERATOR_ROWS[row], epochs, pixels)
         write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
     # 5. the table
     return write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir)
+
+
+def pixel_constants(cfg, teacher):
+    """DAFL's and DFAD's normalization constants as distill's flags: the training pixels' mean and std per
+    channel, for a teacher that normalizes no input (one that does carries its own)."""
+    if teacher.normalize is not None:
+        return {}
+    x = datasets.get(cfg.dataset, cfg.data_dir).train_x
+    per_channel = x.reshape(len(x), -1, dafl.generator_shape(teacher)[2])
+    text = lambda values: ",".join(f"{v:.4f}" for v in values)  # noqa: E731
+    return dict(pixel_mean=text(per_channel.mean(axis=(0, 1))), pixel_std=text(per_channel.std(axis=(0, 1))))
 
 
 def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=True):

@@ -6,11 +6,12 @@ import tensorflow as tf
 
 from models import builder, graph as model_graph
 from models.spec import BatchNorm, Dense, GlobalAvgPool, ModelSpec, ReLU
-from procedures import objectives
+from procedures import dafl, objectives
 from tests.conftest import make_cfg
 from utils.errors import UserError
 
 tf1 = tf.compat.v1
+MNIST_PIXELS = dafl.PixelConstants((0.1307,), (0.3081,), "MNIST's")
 
 
 def bn_loss(spec, values, x):
@@ -91,7 +92,7 @@ def test_a_dafl_generator_step_lowers_its_loss_on_a_tiny_teacher(teachers):
     values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
     with tf.Graph().as_default():
         step = tf1.placeholder(tf.int64, [])
-        x = dafl.generate(spec, dafl.codes(0, step, 64))
+        x = dafl.generate(spec, dafl.codes(0, step, 64), MNIST_PIXELS)
         loss, _ = dafl.generator_loss(model_graph.build_frozen(spec, values, x))
         train = tf1.train.AdamOptimizer(1e-3).minimize(loss, var_list=dafl.generator_variables())
         with tf1.Session() as sess:
@@ -101,13 +102,14 @@ def test_a_dafl_generator_step_lowers_its_loss_on_a_tiny_teacher(teachers):
                 sess.run(train, {step: 0})
             after = sess.run(loss, {step: 0})
             pixels = sess.run(x, {step: 0})
-    assert after < before and pixels.shape == (64, 784) and 0 <= pixels.min() and pixels.max() <= 1
+    assert after < before and pixels.shape == (64, 784)
+    assert pixels.mean() == pytest.approx(0.1307, abs=1e-4) and pixels.std() == pytest.approx(0.3081, abs=1e-3)
 
 
-def test_the_dafl_generator_cannot_saturate_into_one_image(teachers):
+def test_the_dafl_generator_cannot_collapse_into_one_image(teachers):
     """With its output conv's weights and bias a thousand times too large (where DAFL's learning rate
-    of 0.2 drives them), the samples still differ from each other and the teacher's loss still
-    reaches the generator: the batch standardization before the sigmoid keeps it out of saturation."""
+    of 0.2 drives them), the samples still differ from each other, keep the data's mean and std, and the
+    teacher's loss still reaches the layers below: the batch standardization of the output sees to it."""
     from models import checkpoint
     from procedures import dafl
     import models
@@ -115,7 +117,7 @@ def test_the_dafl_generator_cannot_saturate_into_one_image(teachers):
     spec = models.get("hinton1200")
     values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
     with tf.Graph().as_default():
-        x = dafl.generate(spec, dafl.codes(0, 0, 64))
+        x = dafl.generate(spec, dafl.codes(0, 0, 64), MNIST_PIXELS)
         loss, _ = dafl.generator_loss(model_graph.build_frozen(spec, values, x))
         out = [v for v in dafl.generator_variables() if v.name.startswith("generator/out/")]
         below = [v for v in dafl.generator_variables() if v not in out]
@@ -126,25 +128,45 @@ def test_the_dafl_generator_cannot_saturate_into_one_image(teachers):
                 sess.run(v.assign(1000.0 * v + (1000.0 if "biases" in v.name else 0.0)))
             pixels, grads = sess.run([x, gradients])
     assert pixels.std(axis=0).mean() > 0.05   # samples differ pixel by pixel, not one image repeated
-    assert np.mean(np.abs(pixels - 0.5) > 0.499) < 0.5   # most pixels are not saturated at 0 or 1
+    assert pixels.mean() == pytest.approx(0.1307, abs=1e-3) and pixels.std() == pytest.approx(0.3081, abs=1e-3)
     assert sum(float(np.abs(g).sum()) for g in grads) > 1e-3   # the layers below the output still learn
 
 
-def test_the_dafl_generator_learns_its_images_brightness(teachers):
-    """The offset before the sigmoid is the generator's own (trained with it) and sets the batch's
-    mean pixel, which a standardized output alone pins at one half: a digit's background is black."""
+def test_each_channel_of_a_generated_batch_has_the_given_pixel_mean_and_std():
+    """DAFL's teachers read the generator's standardized image; dfkd's read pixels, so each channel is
+    mapped back by the data's constants (a colour teacher's three differ)."""
     from procedures import dafl
-    import models
-    spec = models.get("hinton1200")
+    spec = ModelSpec("rgb", (8, 8, 3), (GlobalAvgPool(), Dense("logits", 2)))
+    pixels = dafl.PixelConstants((0.49, 0.48, 0.45), (0.25, 0.24, 0.26), "test")
     with tf.Graph().as_default():
-        x = dafl.generate(spec, dafl.codes(0, 0, 64))
-        offset, = [v for v in dafl.generator_variables() if v.name == "generator/out/offset:0"]
+        x = dafl.generate(spec, dafl.codes(0, 0, 32), pixels)
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
-            grey = sess.run(x).mean()
-            sess.run(offset.assign([-3.0]))
-            dark = sess.run(x).mean()
-    assert abs(grey - 0.5) < 0.05 and dark < 0.15
+            images = sess.run(x).reshape(32, 64, 3)
+    np.testing.assert_allclose(images.mean(axis=(0, 1)), pixels.mean, atol=1e-4)
+    np.testing.assert_allclose(images.std(axis=(0, 1)), pixels.std, atol=1e-3)
+
+
+def test_the_generators_pixel_constants_come_from_the_flags_or_the_teachers_normalization():
+    from models.spec import Normalize
+    from procedures import dafl
+    plain = ModelSpec("plain", (8, 8, 3), (GlobalAvgPool(), Dense("logits", 2)))
+    given = dafl.pixel_constants(plain, "0.5", "0.2,0.25,0.3")
+    assert (given.mean, given.std) == ((0.5,), (0.2, 0.25, 0.3))   # one value stands for every channel
+    normalizing = plain._replace(normalize=Normalize((0.4, 0.5, 0.6), (0.2, 0.2, 0.2)))
+    own = dafl.pixel_constants(normalizing)
+    assert (own.mean, own.std) == ((0.4, 0.5, 0.6), (0.2, 0.2, 0.2)) and "input normalization" in own.source
+    assert dafl.pixel_constants(normalizing, "0.1", "0.3").mean == (0.1,)   # the flags win
+    with pytest.raises(UserError, match="--model=plain normalizes no input: give --pixel_mean and --pixel_std"):
+        dafl.pixel_constants(plain)
+    with pytest.raises(UserError, match="^--pixel_std is needed too"):
+        dafl.pixel_constants(plain, "0.5", "")
+    with pytest.raises(UserError, match="2 numbers for an input of 3 channels"):
+        dafl.pixel_constants(plain, "0.5,0.4", "0.2")
+    with pytest.raises(UserError, match="expected numbers > 0"):
+        dafl.pixel_constants(plain, "0.5", "0")
+    with pytest.raises(UserError, match="expected comma-separated numbers"):
+        dafl.pixel_constants(plain, "grey", "0.2")
 
 
 def test_a_dfad_generator_step_raises_the_discrepancy_and_moves_only_the_generator(teachers):
@@ -155,7 +177,7 @@ def test_a_dfad_generator_step_raises_the_discrepancy_and_moves_only_the_generat
     spec, student_spec = models.get("hinton1200"), models.get("hinton800")
     values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
     with tf.Graph().as_default():
-        x = dafl.generate(spec, dafl.codes(0, 0, 64, stream=1))
+        x = dafl.generate(spec, dafl.codes(0, 0, 64, stream=1), MNIST_PIXELS)
         student = model_graph.build_trainable(student_spec, seed=0, inputs=x)
         gap = dfad.discrepancy(student.model.logits, model_graph.build_frozen(spec, values, x).logits)
         train = tf1.train.AdamOptimizer(1e-3).minimize(-gap, var_list=dafl.generator_variables())
@@ -189,7 +211,8 @@ def test_generator_distillation_resumes_exactly_where_it_stopped(tmp_path, teach
         with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
             return distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name=name,
                                         dataset=method, eval_dataset="toy", epochs=2, train_batch_size=16,
-                                        checkpoint_interval=3, model_checkpoint=trained["model_checkpoint"]))
+                                        checkpoint_interval=3, model_checkpoint=trained["model_checkpoint"],
+                                        pixel_mean="0.1307", pixel_std="0.3081"))
 
     class Interrupted(distill.Progress):   # stops the run at step 4, after the checkpoint of step 3
         def update(self, done, **values):
@@ -209,7 +232,7 @@ def test_generator_distillation_resumes_exactly_where_it_stopped(tmp_path, teach
     assert resumed["test_accuracy"] == pytest.approx(whole["test_accuracy"])
     # the last generator's samples, kept to be looked at: the same generator makes the same ones
     pictured = [np.load(r["generated_file"]) for r in (whole, resumed)]
-    assert pictured[0].shape == (distill.PICTURED_SAMPLES, 784) and 0 <= pictured[0].min() <= pictured[0].max() <= 1
+    assert pictured[0].shape == (distill.PICTURED_SAMPLES, 784)
     np.testing.assert_allclose(pictured[1], pictured[0], atol=1e-5)
     spec = models.get("hinton800")
     checkpoint.load_teacher_values(spec, "", resumed["student_checkpoint"])   # the student reads as any student
@@ -231,7 +254,8 @@ def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkey
         with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
             result = distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name=name,
                                           dataset="dfad", eval_dataset="toy", epochs=1, train_batch_size=16, lr=lr,
-                                          model_checkpoint=trained["model_checkpoint"]))
+                                          model_checkpoint=trained["model_checkpoint"], pixel_mean="0.1307",
+                                          pixel_std="0.3081"))
         return tf.train.load_checkpoint(result["student_checkpoint"])
     slow, fast = run("slow", 0.001), run("fast", 0.01)
     np.testing.assert_array_equal(slow.get_tensor("generator/conv1/weights"), fast.get_tensor("generator/conv1/weights"))
@@ -263,7 +287,8 @@ def test_a_generator_run_of_another_generator_version_is_not_resumed(tmp_path, t
         with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
             return distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name="g",
                                         dataset="dafl", eval_dataset="toy", epochs=epochs, train_batch_size=16,
-                                        model_checkpoint=trained["model_checkpoint"]))
+                                        model_checkpoint=trained["model_checkpoint"], pixel_mean="0.1307",
+                                        pixel_std="0.3081"))
     run(1)
     monkeypatch.setattr(dafl, "GENERATOR_VERSION", dafl.GENERATOR_VERSION + 1)
     with pytest.raises(UserError, match=rf"generator_version={dafl.GENERATOR_VERSION - 1} there, "

@@ -235,6 +235,13 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
     saved = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
     di = saved["optimize_dataset DeepInversion"]["settings"]
     assert di["optimization_objective"] == "deep_inversion" and di["flip"] and di["jitter"] == 2
+    # the generators' pixels take the training data's mean and std (DAFL's normalization constants)
+    import datasets
+    train_x = datasets.get(tiny.dataset, tiny.data_dir).train_x
+    for row in ("DAFL", "DFAD"):
+        settings = saved[f"distill {row}"]["settings"]
+        assert float(settings["pixel_mean"]) == pytest.approx(train_x.mean(), abs=1e-4)
+        assert float(settings["pixel_std"]) == pytest.approx(train_x.std(), abs=1e-4)
     tiny.rows = "ZSKD"   # --rows runs only what it names, DAFL included
     assert [r["row"] for r in reproduce.run(tiny)][4:] == ["ZSKD"]
     tiny.preset = "tiny"   # any preset runs a peer row that --rows names
