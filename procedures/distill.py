@@ -181,6 +181,8 @@ def run(cfg):
     checkpoints = resumable.Run(ckpt_dir, student_spec.name,
                                 {**flag_use.identity("distill", cfg), **definition_versions(cfg.dataset)})
     start_step, prefix = checkpoints.start_step, checkpoints.prefix
+    if start_step == 0:   # the folder is this student's alone (one per --dataset)
+        resumable.discard_events(out_dir)
 
     t0 = time.time()
     # Without augmentation the teacher's outputs never change: compute them once.

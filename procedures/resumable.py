@@ -88,6 +88,14 @@ class Run:
             self.save(sess, saver, step)
 
 
+def discard_events(folder):
+    """Removes a folder's TensorBoard event files. A run that starts at step 0 writes its curves afresh;
+    those of a run it replaces (discarded on changed settings, or stopped before its first checkpoint)
+    would otherwise show in the same TensorBoard run as one tangled curve."""
+    for path in glob.glob(os.path.join(glob.escape(folder), "events.out.tfevents.*")):
+        os.remove(path)
+
+
 def discard(ckpt_dir, model_name):
     """Removes a run's checkpoints and records, so that it starts over (reproduce, on changed settings)."""
     for path in glob.glob(os.path.join(glob.escape(ckpt_dir), f"{glob.escape(model_name)}[-.]*")):

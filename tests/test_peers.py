@@ -294,3 +294,29 @@ def test_a_generator_run_of_another_generator_version_is_not_resumed(tmp_path, t
     with pytest.raises(UserError, match=rf"generator_version={dafl.GENERATOR_VERSION - 1} there, "
                                         rf"{dafl.GENERATOR_VERSION} now"):
         run(2)
+
+
+def test_a_run_started_over_leaves_no_curves_of_the_run_it_replaced(tmp_path, teachers, monkeypatch):
+    """reproduce discards a stage's checkpoints when its settings change; the run that starts over
+    must not show its predecessor's TensorBoard curves beside its own."""
+    import glob
+    import os
+    from unittest import mock
+
+    import datasets
+    from procedures import distill, resumable
+    from tests.conftest import toy_for
+    _, trained = teachers["hinton1200"]
+    monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)
+
+    def run():
+        with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
+            return distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name="g",
+                                        dataset="dafl", eval_dataset="toy", epochs=1, train_batch_size=16,
+                                        model_checkpoint=trained["model_checkpoint"], pixel_mean="0.1307",
+                                        pixel_std="0.3081"))
+    folder = os.path.dirname(os.path.dirname(run()["student_checkpoint"]))
+    resumable.discard(os.path.join(folder, "checkpoint"), "hinton800")
+    run()
+    assert len(glob.glob(os.path.join(folder, "events.out.tfevents.*"))) == 1
+
