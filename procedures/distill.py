@@ -84,7 +84,8 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels
     """The distillation graph, for one of three sources of batches: a generator trained alongside
     (method: DAFL's or DFAD's), a dataset's batches transformed on the fly (the teacher labels them in
     the graph), or a dataset's batches with the teacher's logits computed once and fed. pixels: the
-    generator's dafl.PixelConstants. Returns a namespace of what the training loop feeds and runs; a source's unused entries are None."""
+    generator's dafl.PixelConstants. Returns a namespace of what the training loop feeds and runs; a
+    source's unused entries are None."""
     net = types.SimpleNamespace(graph=tf.Graph(), batch=None, soft=None, shown=None, student_in=None,
                                 pushed=None, stream=None, generator_op=None, generator_loss=None, parts=None)
     with net.graph.as_default():
