@@ -28,6 +28,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.import_graph import INPUT, Node, clean_name, to_spec, write_and_check  # noqa: E402
 from models.spec import Normalize  # noqa: E402
+from utils import number_list  # noqa: E402
 from utils.errors import UserError  # noqa: E402
 
 FLAG = "--onnx_model"
@@ -218,13 +219,6 @@ def graph_of(model):
     return nodes, renamed[output_name], input_shape, input_name
 
 
-def _values(text, flag):
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise UserError(f"{flag}: {text!r} is not a number or a comma-separated list of numbers")
-
-
 def run(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--onnx_model", required=True, help="an .onnx file, e.g. from torch.onnx.export")
@@ -245,7 +239,8 @@ def run(argv=None):
         raise UserError(f"{FLAG}: {args.onnx_model} is not an ONNX model ({type(e).__name__}: {e})")
     normalize = None
     if args.input_mean:
-        normalize = Normalize(_values(args.input_mean, "--input_mean"), _values(args.input_std, "--input_std"))
+        normalize = Normalize(number_list.parse(args.input_mean, "--input_mean", "one per channel or one for all"),
+                              number_list.parse(args.input_std, "--input_std", "one per channel or one for all"))
         if min(normalize.std) <= 0:
             raise UserError(f"--input_std: {args.input_std} must be positive")
     nodes, output, input_shape, input_name = graph_of(model)

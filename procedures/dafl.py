@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from procedures import image_ops
+from utils import number_list
 from utils.errors import UserError
 
 tf1 = tf.compat.v1
@@ -80,10 +81,7 @@ class PixelConstants(NamedTuple):
 
 
 def _parse(text, flag, channels):
-    try:
-        numbers = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise UserError(f"{flag}={text!r}: expected comma-separated numbers, one per channel or one for all") from None
+    numbers = number_list.parse(text, flag, "one per channel or one for all")
     if len(numbers) not in (1, channels):
         raise UserError(f"{flag}={text!r}: {len(numbers)} numbers for an input of {channels} channels; give one "
                         f"per channel or one for all")

@@ -27,7 +27,7 @@ from models.graph import build_frozen, recorded_layers
 from procedures import checks, compute_stats, flag_use, image_ops, objectives, stats_file
 from procedures import priors as priors_lib
 from procedures.priors import Priors
-from utils import atomic, runlog
+from utils import atomic, number_list, runlog
 from utils.errors import UserError
 from utils.progress import Progress
 from utils.session import available_cores, make_session
@@ -172,10 +172,7 @@ def parse_class_weights(text, num_classes):
     """--class_weights: None (equal shares), or one non-negative number per class."""
     if not text:
         return None
-    try:
-        weights = np.array([float(w) for w in text.split(",")])
-    except ValueError:
-        raise UserError(f"--class_weights={text!r}: expected comma-separated numbers, one per class") from None
+    weights = np.array(number_list.parse(text, "--class_weights", "one per class"))
     if len(weights) != num_classes:
         raise UserError(f"--class_weights={text!r}: {len(weights)} numbers for a teacher of {num_classes} classes; "
                         "give one per class")
