@@ -44,8 +44,26 @@ def kd_loss(student_logits, teacher_logits, temperature):
 
 def definition_versions(dataset):
     """What a run's settings hold beside its flags: the version of a generator's definition, so that a
-    run (or a reproduce stage) made by another definition is never resumed or reused."""
-    return {"generator_version": dafl.GENERATOR_VERSION} if dataset in generator_methods.METHODS else {}
+    run (or a reproduce stage) made by another definition is never resumed or reused, and of a method's own
+    student optimizer (DFAD's SGD; 1 was dfkd's Adam)."""
+    method = generator_methods.METHODS.get(dataset)
+    if method is None:
+        return {}
+    versions = {"generator_version": dafl.GENERATOR_VERSION}
+    if method.student_optimizer is not None:
+        versions["student_optimizer_version"] = method.student_optimizer.version
+    return versions
+
+
+def student_training(loss, student_vars, lr, method):
+    """(optimizer, the loss it lowers): dfkd's Adam on the loss, or a method's own SGD with momentum on the
+    loss plus PyTorch's weight decay (weight_decay / 2 x the squared weights: its gradient adds
+    weight_decay x each weight)."""
+    own = method.student_optimizer if method is not None else None
+    if own is None:
+        return tf1.train.AdamOptimizer(lr), loss
+    decay = own.weight_decay / 2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in student_vars])
+    return tf1.train.MomentumOptimizer(lr, own.momentum), loss + decay
 
 
 def dataset_tag(name):
@@ -126,7 +144,8 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels
         logits = net.g.model.logits
         net.loss = method.student_loss(logits, net.soft) if method is not None and method.student_loss else \
             kd_loss(logits, net.soft, cfg.temperature)
-        net.train_op = net.g.minimize(tf1.train.AdamOptimizer(cfg.lr), net.loss, net.step_var, var_list=student_vars)
+        optimizer, lowered = student_training(net.loss, student_vars or tf1.trainable_variables(), cfg.lr, method)
+        net.train_op = net.g.minimize(optimizer, lowered, net.step_var, var_list=student_vars)
         net.saver = tf1.train.Saver(max_to_keep=2)
         net.init = tf1.global_variables_initializer()
     return net
@@ -135,7 +154,9 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "student_model", "dataset")
-    cfg.lr = cfg.lr if cfg.lr is not None else 0.001
+    method = generator_methods.METHODS.get(cfg.dataset)   # DAFL, DFAD: a generator in place of data
+    if cfg.lr is None:   # a method's own student optimizer brings its rate
+        cfg.lr = method.student_optimizer.lr if method is not None and method.student_optimizer else 0.001
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval",
                     "checkpoint_interval")
     checks.non_negative(cfg, "augment_shift", "mixup_alpha", "boundary_steps")
@@ -152,7 +173,6 @@ def run(cfg):
                         f"--model={teacher_spec.name} takes {teacher_spec.input_size}")
     values = checkpoint.load_teacher_values(teacher_spec, cfg.model_meta, cfg.model_checkpoint)
     data = load_data(cfg, teacher_spec)
-    method = generator_methods.METHODS.get(cfg.dataset)   # DAFL, DFAD: a generator in place of data
     generated, pixels = method is not None, None
     if generated:
         if augment:   # a generator draws fresh batches; there is no dataset batch to transform
@@ -164,6 +184,10 @@ def run(cfg):
         pixels = dafl.pixel_constants(teacher_spec, cfg.pixel_mean, cfg.pixel_std)
         print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
               f"{', '.join(map(str, pixels.std))} per channel over each batch ({pixels.source})")
+        if method.student_optimizer is not None:
+            own = method.student_optimizer
+            print(f"[distill] the student: SGD at {cfg.lr:g}, momentum {own.momentum:g}, weight decay "
+                  f"{own.weight_decay:g} ({cfg.dataset.upper()}'s own optimizer)")
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")

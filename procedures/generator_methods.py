@@ -5,11 +5,21 @@ the generator itself is DAFL's for both (procedures/dafl.py).
   DAFL (procedures/dafl.py): the generator learns from the frozen teacher alone, one step on every
        student batch; the student learns by the KD loss at --temperature.
   DFAD (procedures/dfad.py): the generator plays against the student on DFAD's discrepancy, one step
-       on fresh codes after every few student steps; the student lowers the same discrepancy.
+       on fresh codes after every few student steps; the student lowers the same discrepancy, with
+       DFAD's own optimizer (SGD with momentum): with dfkd's Adam the game does not settle.
 """
 from typing import Callable, NamedTuple, Optional
 
 from procedures import dafl, dfad
+
+
+class StudentOptimizer(NamedTuple):
+    """SGD with momentum and PyTorch's weight decay (its gradient plus weight_decay x the weight), as a
+    method's published script trains its student; --lr overrides the rate."""
+    lr: float
+    momentum: float
+    weight_decay: float
+    version: int   # part of a run's identity: a run made with another student optimizer is not resumed
 
 
 class GeneratorMethod(NamedTuple):
@@ -21,6 +31,8 @@ class GeneratorMethod(NamedTuple):
     generator_loss: Callable
     # (student logits, teacher logits) -> the student's loss; None: the KD loss at --temperature
     student_loss: Optional[Callable] = None
+    # the student's optimizer; None: dfkd's distillation optimizer (Adam at --lr), as every other row
+    student_optimizer: Optional[StudentOptimizer] = None
 
     def generator_steps(self, student_steps):
         return student_steps // self.student_steps_per_generator_step
@@ -40,5 +52,7 @@ METHODS = {
                             generator_shares_student_batch=False, against_student=True,
                             generator_loss=lambda teacher, student_logits: (
                                 -dfad.discrepancy(student_logits, teacher.logits), {}),
-                            student_loss=dfad.discrepancy),
+                            student_loss=dfad.discrepancy,
+                            student_optimizer=StudentOptimizer(lr=dfad.STUDENT_LR, momentum=dfad.STUDENT_MOMENTUM,
+                                                               weight_decay=dfad.STUDENT_WEIGHT_DECAY, version=2)),
 }

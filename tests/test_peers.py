@@ -262,6 +262,54 @@ def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkey
     assert not np.array_equal(slow.get_tensor("fc1/weights"), fast.get_tensor("fc1/weights"))
 
 
+def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_adam(tmp_path, teachers, monkeypatch):
+    """Without --lr, a DFAD student takes DFAD's own optimizer (SGD at 0.01 with momentum: its checkpoint
+    holds momentum slots, no Adam ones) and its run records that; DAFL's takes dfkd's Adam at 0.001."""
+    import json
+    import os
+    from unittest import mock
+
+    import datasets
+    from procedures import dafl, distill
+    from tests.conftest import toy_for
+    _, trained = teachers["hinton1200"]
+    monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 2)
+    for method in ("dfad", "dafl"):
+        with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
+            result = distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name=method,
+                                          dataset=method, eval_dataset="toy", epochs=1, train_batch_size=16,
+                                          model_checkpoint=trained["model_checkpoint"], pixel_mean="0.1307",
+                                          pixel_std="0.3081"))
+        names = {name for name, _ in tf.train.list_variables(result["student_checkpoint"])}
+        with open(os.path.join(os.path.dirname(result["student_checkpoint"]), "hinton800.settings.json")) as f:
+            settings = json.load(f)
+        if method == "dfad":
+            assert "fc1/weights/Momentum" in names and "fc1/weights/Adam" not in names   # the generator keeps Adam
+            assert settings["lr"] == 0.01 and settings["student_optimizer_version"] == 2
+        else:
+            assert "fc1/weights/Adam" in names and not any(n.endswith("/Momentum") for n in names)
+            assert settings["lr"] == 0.001 and "student_optimizer_version" not in settings
+
+
+def test_a_methods_own_student_optimizer_decays_weights_as_pytorch_does():
+    """One SGD step on a loss with no gradient of its own moves each weight by -lr x weight_decay x weight
+    (PyTorch's SGD weight decay); without a method's optimizer the loss is left as it is."""
+    from procedures import distill, generator_methods
+    dfad = generator_methods.METHODS["dfad"]
+    method = dfad._replace(student_optimizer=dfad.student_optimizer._replace(weight_decay=0.1))
+    with tf.Graph().as_default():
+        w = tf1.get_variable("w", initializer=np.array([1.0, -2.0], np.float32))
+        loss = 0.0 * tf.reduce_sum(w)
+        optimizer, lowered = distill.student_training(loss, [w], 0.5, method)
+        step = optimizer.minimize(lowered)
+        adam_optimizer, adam_lowered = distill.student_training(loss, [w], 0.5, None)
+        assert isinstance(adam_optimizer, tf1.train.AdamOptimizer) and adam_lowered is loss
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            sess.run(step)
+            np.testing.assert_allclose(sess.run(w), [1.0 * 0.95, -2.0 * 0.95], rtol=1e-6)
+
+
 def test_every_generated_dataset_name_has_its_generator_method():
     """datasets.GENERATED (what --dataset accepts without data) and distill's methods name the same set,
     and the synthesis cost counts the batches each method's generator drew."""
