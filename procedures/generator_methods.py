@@ -6,7 +6,7 @@ the generator itself is DAFL's for both (procedures/dafl.py).
        student batch; the student learns by the KD loss at --temperature.
   DFAD (procedures/dfad.py): the generator plays against the student on DFAD's discrepancy, one step
        on fresh codes after every few student steps; the student lowers the same discrepancy, with
-       DFAD's own optimizer (SGD with momentum): with dfkd's Adam the game does not settle.
+       DFAD's own optimizer (SGD with momentum), which holds the student far steadier than dfkd's Adam.
 """
 from typing import Callable, NamedTuple, Optional
 
