@@ -57,8 +57,8 @@ def definition_versions(dataset):
 
 def student_training(loss, student_vars, lr, method):
     """(optimizer, the loss it lowers): dfkd's Adam on the loss, or a method's own SGD with momentum on the
-    loss plus PyTorch's weight decay (weight_decay / 2 x the squared weights: its gradient adds
-    weight_decay x each weight)."""
+    loss plus PyTorch's weight decay on student_vars (weight_decay / 2 x the squared weights: its gradient
+    adds weight_decay x each weight). student_vars is None only where no method is given."""
     own = method.student_optimizer if method is not None else None
     if own is None:
         return tf1.train.AdamOptimizer(lr), loss
@@ -144,7 +144,7 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels
         logits = net.g.model.logits
         net.loss = method.student_loss(logits, net.soft) if method is not None and method.student_loss else \
             kd_loss(logits, net.soft, cfg.temperature)
-        optimizer, lowered = student_training(net.loss, student_vars or tf1.trainable_variables(), cfg.lr, method)
+        optimizer, lowered = student_training(net.loss, student_vars, cfg.lr, method)
         net.train_op = net.g.minimize(optimizer, lowered, net.step_var, var_list=student_vars)
         net.saver = tf1.train.Saver(max_to_keep=2)
         net.init = tf1.global_variables_initializer()
