@@ -50,16 +50,16 @@ def definition_versions(dataset):
     if method is None:
         return {}
     versions = {"generator_version": dafl.GENERATOR_VERSION}
-    if method.student_optimizer is not None:
-        versions["student_optimizer_version"] = method.student_optimizer.version
+    own = generator_methods.own_student_optimizer(dataset)
+    if own is not None:
+        versions["student_optimizer_version"] = own.version
     return versions
 
 
-def student_training(loss, student_vars, lr, method):
-    """(optimizer, the loss it lowers): dfkd's Adam on the loss, or a method's own SGD with momentum on the
-    loss plus PyTorch's weight decay on student_vars (weight_decay / 2 x the squared weights: its gradient
-    adds weight_decay x each weight). student_vars is None only where no method is given."""
-    own = method.student_optimizer if method is not None else None
+def student_training(loss, student_vars, lr, own):
+    """(optimizer, the loss it lowers): dfkd's Adam on the loss (own None), or a method's own SGD with
+    momentum on the loss plus PyTorch's weight decay on student_vars (weight_decay / 2 x the squared
+    weights: its gradient adds weight_decay x each weight)."""
     if own is None:
         return tf1.train.AdamOptimizer(lr), loss
     decay = own.weight_decay / 2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in student_vars])
@@ -144,7 +144,8 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels
         logits = net.g.model.logits
         net.loss = method.student_loss(logits, net.soft) if method is not None and method.student_loss else \
             kd_loss(logits, net.soft, cfg.temperature)
-        optimizer, lowered = student_training(net.loss, student_vars, cfg.lr, method)
+        optimizer, lowered = student_training(net.loss, student_vars, cfg.lr,
+                                              generator_methods.own_student_optimizer(cfg.dataset))
         net.train_op = net.g.minimize(optimizer, lowered, net.step_var, var_list=student_vars)
         net.saver = tf1.train.Saver(max_to_keep=2)
         net.init = tf1.global_variables_initializer()
@@ -155,8 +156,9 @@ def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "student_model", "dataset")
     method = generator_methods.METHODS.get(cfg.dataset)   # DAFL, DFAD: a generator in place of data
+    own_optimizer = generator_methods.own_student_optimizer(cfg.dataset)
     if cfg.lr is None:   # a method's own student optimizer brings its rate
-        cfg.lr = method.student_optimizer.lr if method is not None and method.student_optimizer else 0.001
+        cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval",
                     "checkpoint_interval")
     checks.non_negative(cfg, "augment_shift", "mixup_alpha", "boundary_steps")
@@ -184,10 +186,9 @@ def run(cfg):
         pixels = dafl.pixel_constants(teacher_spec, cfg.pixel_mean, cfg.pixel_std)
         print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
               f"{', '.join(map(str, pixels.std))} per channel over each batch ({pixels.source})")
-        if method.student_optimizer is not None:
-            own = method.student_optimizer
-            print(f"[distill] the student: SGD at {cfg.lr:g}, momentum {own.momentum:g}, weight decay "
-                  f"{own.weight_decay:g} ({cfg.dataset.upper()}'s own optimizer)")
+        if own_optimizer is not None:
+            print(f"[distill] the student: SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay "
+                  f"{own_optimizer.weight_decay:g} ({cfg.dataset.upper()}'s own optimizer)")
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")

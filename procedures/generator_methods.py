@@ -56,3 +56,10 @@ METHODS = {
                             student_optimizer=StudentOptimizer(lr=dfad.STUDENT_LR, momentum=dfad.STUDENT_MOMENTUM,
                                                                weight_decay=dfad.STUDENT_WEIGHT_DECAY, version=2)),
 }
+
+
+def own_student_optimizer(dataset):
+    """The published student optimizer of the method --dataset names; None for dfkd's Adam (every dataset,
+    DAFL too)."""
+    method = METHODS.get(dataset)
+    return method.student_optimizer if method is not None else None

@@ -295,12 +295,11 @@ def test_a_methods_own_student_optimizer_decays_weights_as_pytorch_does():
     """One SGD step on a loss with no gradient of its own moves each weight by -lr x weight_decay x weight
     (PyTorch's SGD weight decay); without a method's optimizer the loss is left as it is."""
     from procedures import distill, generator_methods
-    dfad = generator_methods.METHODS["dfad"]
-    method = dfad._replace(student_optimizer=dfad.student_optimizer._replace(weight_decay=0.1))
+    own = generator_methods.own_student_optimizer("dfad")._replace(weight_decay=0.1)
     with tf.Graph().as_default():
         w = tf1.get_variable("w", initializer=np.array([1.0, -2.0], np.float32))
         loss = 0.0 * tf.reduce_sum(w)
-        optimizer, lowered = distill.student_training(loss, [w], 0.5, method)
+        optimizer, lowered = distill.student_training(loss, [w], 0.5, own)
         step = optimizer.minimize(lowered)
         adam_optimizer, adam_lowered = distill.student_training(loss, [w], 0.5, None)
         assert isinstance(adam_optimizer, tf1.train.AdamOptimizer) and adam_lowered is loss
