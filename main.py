@@ -64,15 +64,18 @@ flags.DEFINE_enum("preset", "paper", choices.PRESETS, "reproduce: paper (the pap
                   "paper's best and dfkd best); --epochs, --samples_per_class and "
                   "--optimization_steps override it")
 flags.DEFINE_string("rows", "", "reproduce: only these data-free rows, comma-separated (objective names, "
-                    "'dfkd best', DeepInversion, ZSKD, DAFL, DFAD); the reference rows always run. Default: every row of the preset")
+                    "'dfkd best', DeepInversion, ZSKD, DAFL, DFAD); the reference rows always run. "
+                    "Default: every row of the preset")
 flags.DEFINE_float("spectral_fraction", 0.1, "compute_stats: share of graph Fourier coefficients kept per class")
-flags.DEFINE_enum("spectral_reading", "sampled_full", choices.SPECTRAL_READINGS, "optimize_dataset, spectral objectives: what a sample matches. "
-                    "sampled_full: its class's kept coefficients, drawn with their recorded full covariance; "
-                    "sampled_diag: drawn with a diagonal spread; kept_mean: the class mean of the kept coefficients; "
-                    "vertex: the class mean rebuilt from them (F^-1), matched layer by layer")
-flags.DEFINE_enum("loss_form", "dfkd", choices.LOSS_FORMS, "optimize_dataset: dfkd (top layer compared as is, layers weighted "
-                    "equally) or authors (ReLU on the top layer too, each layer's error weighted by 1/size, as "
-                    "the authors' code)")
+flags.DEFINE_enum("spectral_reading", "sampled_full", choices.SPECTRAL_READINGS,
+                  "optimize_dataset, spectral objectives: what a sample matches. "
+                  "sampled_full: its class's kept coefficients, drawn with their recorded full covariance; "
+                  "sampled_diag: drawn with a diagonal spread; kept_mean: the class mean of the kept coefficients; "
+                  "vertex: the class mean rebuilt from them (F^-1), matched layer by layer")
+flags.DEFINE_enum("loss_form", "dfkd", choices.LOSS_FORMS,
+                  "optimize_dataset: dfkd (top layer compared as is, layers weighted "
+                  "equally) or authors (ReLU on the top layer too, each layer's error weighted by 1/size, as "
+                  "the authors' code)")
 flags.DEFINE_integer("noise_samples", 60000, "distill --dataset=noise: how many noise inputs make one epoch")
 flags.DEFINE_string("stats_file", "", "Activation statistics; default summaries/<run>/stats/activation_stats_<run>.npz")
 flags.DEFINE_integer("samples_per_class", 6400, "optimize_dataset: reconstructed samples per class")

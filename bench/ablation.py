@@ -201,8 +201,8 @@ def shown_command(command):
 def write_markdown(out_dir, args, teacher_name, student_name, table, rows_of_set):
     lines = [f"# Ablation: {teacher_name} -> {student_name}, {10 * args.samples_per_class} samples x "
              f"{args.optimization_steps} steps, {args.epochs} distillation epochs", "",
-             f"| row | options{' (beyond the faithful top_layer)' if args.shared else ''} | test accuracy (%) | teacher assigns intended "
-             "class (%) | optimize (s) | distill (s) |", "|---|---|---|---|---|---|"]
+             f"| row | options{' (beyond the faithful top_layer)' if args.shared else ''} | test accuracy (%) | "
+             "teacher assigns intended class (%) | optimize (s) | distill (s) |", "|---|---|---|---|---|---|"]
     for name in [n for n in rows_of_set if n in table]:
         r, (optimize_opts, distill_opts) = table[name], rows_of_set[name]
         options = " ".join(as_flags({k: v for k, v in optimize_opts.items() if (k, v) not in args.shared.items()}))

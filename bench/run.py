@@ -113,7 +113,8 @@ def fake_stats(spec):
     sizes = [int(np.prod(s)) for s in builder.recorded_shapes(spec).values()]
     rng = np.random.default_rng(0)
     arrays = {"model": np.str_(spec.name), "run_name": np.str_("bench"), "temperature": np.float64(8.0),
-              "fingerprint": np.str_("bench"), "counts": np.full(10, 100), "format_version": np.int64(stats_file.FORMAT_VERSION),
+              "fingerprint": np.str_("bench"), "counts": np.full(10, 100),
+              "format_version": np.int64(stats_file.FORMAT_VERSION),
               "layer_names": np.array(names), "cov_kind": np.array(["diag"] * len(names))}
     for name, size, shape in zip(names, sizes, builder.recorded_shapes(spec).values()):
         arrays[f"mean__{name}"] = rng.standard_normal((10, size)).astype(np.float32)

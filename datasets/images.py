@@ -49,7 +49,8 @@ def from_arrays(name, train_images, train_labels, test_images, test_labels, sour
     num_classes = int(train_y.max()) + 1
     empty = np.flatnonzero(np.bincount(train_y, minlength=num_classes) == 0)
     if len(empty):
-        raise UserError(f"{source}: classes {empty.tolist()} have no training examples (classes are 0..{num_classes - 1})")
+        raise UserError(f"{source}: classes {empty.tolist()} have no training examples "
+                        f"(classes are 0..{num_classes - 1})")
     test_y = labels_of(test_labels, len(test), f"{source} (test)", num_classes)
     flat = lambda x: to_unit_float(x, source).reshape(len(x), -1)
     return ArrayDataset(name, flat(train), train_y, flat(test), test_y, input_shape=train.shape[1:],

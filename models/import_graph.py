@@ -201,7 +201,8 @@ class _Builder:
                 inputs = int(np.prod(shape))
                 if weights.shape[0] != inputs:
                     fail(node, f"reads {weights.shape[0]} values but its input has {inputs} {shape}")
-                if flatten_chw is not None:   # rows in (channel, height, width) order -> dfkd's (height, width, channel)
+                # rows in (channel, height, width) order -> dfkd's (height, width, channel)
+                if flatten_chw is not None:
                     h, w, c = flatten_chw
                     weights = weights[np.arange(h * w * c).reshape(c, h, w).transpose(1, 2, 0).ravel()]
                     flatten_chw = None

@@ -193,8 +193,9 @@ def run(cfg):
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
     if not eval_name:
+        suggestion = "mnist_conv" if teacher_spec.input_size == 1024 else "mnist"
         raise UserError("--eval_dataset is required when --dataset is a .npy, noise, dafl or dfad: "
-                        f"{'mnist_conv' if teacher_spec.input_size == 1024 else 'mnist'} for --model={teacher_spec.name}")
+                        f"{suggestion} for --model={teacher_spec.name}")
     eval_data = datasets.get(eval_name, cfg.data_dir, flag="--eval_dataset")
     if not eval_data.has_test:
         raise UserError(f"--eval_dataset={eval_name} has no test labels; use the real dataset the teacher learned")

@@ -309,7 +309,8 @@ def get(name):
 
 def check_options(reading, loss_form):
     if reading not in SPECTRAL_READINGS:
-        raise UserError(f"--spectral_reading: unknown reading {reading!r}; choose one of {', '.join(SPECTRAL_READINGS)}")
+        raise UserError(f"--spectral_reading: unknown reading {reading!r}; "
+                        f"choose one of {', '.join(SPECTRAL_READINGS)}")
     if loss_form not in LOSS_FORMS:
         raise UserError(f"--loss_form: unknown form {loss_form!r}; choose one of {', '.join(LOSS_FORMS)}")
 

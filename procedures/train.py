@@ -77,8 +77,8 @@ def run(cfg):
     spec = models.get(cfg.model, channels=datasets.channels(data), classes=data.num_classes)
     checks.dataset_fits(spec, data)
     if not data.has_test:
-        raise UserError(f"--dataset={cfg.dataset}: train needs a dataset with a test split (mnist, a folder, an .npz...); "
-                        "reconstructed .npy files are for --procedure=distill")
+        raise UserError(f"--dataset={cfg.dataset}: train needs a dataset with a test split (mnist, a folder, "
+                        "an .npz...); reconstructed .npy files are for --procedure=distill")
     out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "train")
     ckpt_dir = os.path.join(out_dir, "checkpoint")
     checks.writable_folder(ckpt_dir, "--summary_folder")

@@ -25,7 +25,8 @@ def parse(argv):
     p.add_argument("--per_class", type=int, default=8)
     p.add_argument("--model", default="", help="teacher model, with --model_checkpoint, to show its predictions")
     p.add_argument("--model_checkpoint", default="")
-    p.add_argument("--real_dataset", default="", help="the real dataset (e.g. mnist, mnist_conv): show real examples alongside")
+    p.add_argument("--real_dataset", default="",
+                   help="the real dataset (e.g. mnist, mnist_conv): show real examples alongside")
     p.add_argument("--data_dir", default="")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="")
