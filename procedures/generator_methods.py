@@ -59,7 +59,7 @@ METHODS = {
 
 
 def own_student_optimizer(dataset):
-    """The published student optimizer of the method --dataset names; None for dfkd's Adam (every dataset,
-    DAFL too)."""
+    """The published student optimizer of the method --dataset names; None where the student trains with
+    dfkd's Adam (a real or reconstructed dataset, or a method without its own, as DAFL)."""
     method = METHODS.get(dataset)
     return method.student_optimizer if method is not None else None
