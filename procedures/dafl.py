@@ -7,8 +7,7 @@ ReLU 0.2; 128 then 64 channels), a 3x3 conv to the image's channels, a tanh, sta
 batch (DAFL's last BatchNorm, without scale or offset). Its BatchNorm always uses the batch's moments: the
 generator only ever runs while it trains. The last standardization is what keeps the generator alive
 at DAFL's learning rate (0.2): without it the output conv's weights grow until every sample is the
-same image and no gradient reaches the generator again (seen on lenet after about 950 steps). The
-tanh can still saturate until the same happens (lenet, after 3,250 steps of the fifth version).
+same image and no gradient reaches the generator again (seen on lenet after about 950 steps).
 The standardized image is what DAFL's teachers read: they normalize pixels by the training data's mean
 and std, so the generator's batch has the data's brightness and contrast by construction. dfkd maps it
 back to pixels with the same constants (PixelConstants: --pixel_mean and --pixel_std, or the teacher's
@@ -127,8 +126,7 @@ def generate(spec, codes, pixels: PixelConstants):
             x = tf.image.resize(x, (int(x.shape[1]) * 2, int(x.shape[2]) * 2), method="nearest")
             x = tf.nn.leaky_relu(_batchnorm(_conv(x, filters, f"conv{k}"), f"bn{k}"), 0.2)
         # DAFL's tanh bounds each pixel before the standardization: without it the generator drove some
-        # pixels of lenet's batches 15 standard deviations from the mean. With it, at DAFL's rate, lenet's
-        # generator saturated to -1 everywhere after 3,250 steps and died (docs/results.md).
+        # pixels of lenet's batches 15 standard deviations from the mean.
         standardized = _standardize(tf.tanh(_conv(x, c, "out")), epsilon=1e-5)
         x = np.float32(pixels.mean) + np.float32(pixels.std) * standardized
     return tf.reshape(x, (-1, spec.input_size))
