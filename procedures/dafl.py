@@ -8,6 +8,9 @@ ReLU 0.2; 128 then 64 channels), a 3x3 conv to the image's channels, standardize
 generator only ever runs while it trains. The last standardization is what keeps the generator alive
 at DAFL's learning rate (0.2): without it the output conv's weights grow until every sample is the
 same image and no gradient reaches the generator again (seen on lenet after about 950 steps).
+DAFL's generator has a tanh before that normalization; this one does not: with it, at DAFL's rate and
+batches of 64, the tanh saturated to -1 everywhere after 550 (hinton1200) and 3,250 steps (lenet), and
+the generator died the same way (docs/results.md).
 The standardized image is what DAFL's teachers read: they normalize pixels by the training data's mean
 and std, so the generator's batch has the data's brightness and contrast by construction. dfkd maps it
 back to pixels with the same constants (PixelConstants: --pixel_mean and --pixel_std, or the teacher's
@@ -39,6 +42,7 @@ GENERATOR_LR = 0.2   # DAFL's MNIST lr_G
 # Part of every generator run's identity: a checkpoint or a finished reproduce stage made by another
 # definition of the generator is never resumed or reused. Raise it whenever generate() changes.
 GENERATOR_VERSION = 4   # 3: a learned offset and a sigmoid; 2: a sigmoid alone; 1: no standardization either
+# 5 was DAFL's tanh before the standardization (tried, not kept; runs of it exist): the next change is 6.
 SCOPE = "generator"
 
 
