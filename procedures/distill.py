@@ -50,9 +50,8 @@ def definition_versions(dataset):
     if method is None:
         return {}
     versions = {"generator_version": dafl.GENERATOR_VERSION}
-    own = generator_methods.own_student_optimizer(dataset)
-    if own is not None:
-        versions["student_optimizer_version"] = own.version
+    if method.student_optimizer is not None:
+        versions["student_optimizer_version"] = method.student_optimizer.version
     return versions
 
 
