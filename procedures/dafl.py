@@ -39,11 +39,23 @@ LATENT = 100
 ONE_HOT, ACTIVATION, ENTROPY = 1.0, 0.1, 5.0
 STEPS_PER_EPOCH = 120   # DAFL's MNIST epoch: 120 generator and student steps
 GENERATOR_LR = 0.2   # DAFL's MNIST lr_G
-# Part of every generator run's identity: a checkpoint or a finished reproduce stage made by another
-# definition of the generator is never resumed or reused. Raise it whenever generate() changes.
-GENERATOR_VERSION = 4   # 3: a learned offset and a sigmoid; 2: a sigmoid alone; 1: no standardization either
-# 5 was DAFL's tanh before the standardization (tried, not kept; runs of it exist): the next change is 6.
 SCOPE = "generator"
+
+
+class GeneratorLayers(NamedTuple):
+    """What differs between the generators of the methods' scripts, and the definition's version: part of
+    every generator run's identity, so that a checkpoint or a finished reproduce stage made by another
+    definition is never resumed or reused. Raise it whenever generate() or these values change."""
+    version: int
+    tanh: bool             # a tanh between the output conv and the last standardization
+    hidden_epsilon: float  # the epsilon of the BatchNorms after the two hidden convs
+
+
+# DAFL's: its script's epsilon 0.8, and no tanh (its script has one; at its rate of 0.2 it killed the
+# generator here, see the module's docstring). Versions: 3 had a learned offset and a sigmoid, 2 a sigmoid
+# alone, 1 no standardization either; 5 was the tanh (tried, not kept; runs of it exist). Both methods
+# share one numbering (DFAD's is 6): the next change is 7.
+LAYERS = GeneratorLayers(version=4, tanh=False, hidden_epsilon=0.8)
 
 
 def generator_shape(spec):
@@ -68,8 +80,8 @@ def _standardize(x, epsilon, scale=None, offset=None):
     return tf.nn.batch_normalization(x, mean, variance, offset, scale, epsilon)
 
 
-def _batchnorm(x, name, epsilon=0.8):
-    """Batch moments, learned scale and offset; epsilon 0.8 as DAFL's generator has it."""
+def _batchnorm(x, name, epsilon):
+    """Batch moments, learned scale and offset."""
     channels = int(x.shape[-1])
     gamma = tf1.get_variable(f"{name}/gamma", (channels,), initializer=tf1.ones_initializer())
     beta = tf1.get_variable(f"{name}/beta", (channels,), initializer=tf1.zeros_initializer())
@@ -115,9 +127,9 @@ def pixel_constants(spec, pixel_mean="", pixel_std=""):
                     f"--pixel_mean and --pixel_std (per channel; MNIST's are 0.1307 and 0.3081)")
 
 
-def generate(spec, codes, pixels: PixelConstants):
+def generate(spec, codes, pixels: PixelConstants, layers: GeneratorLayers):
     """Flat [B, input_size] pixels from codes [B, LATENT]: each channel has the mean and std of
-    `pixels` over the batch."""
+    `pixels` over the batch. layers: the method's (LAYERS, dfad.LAYERS)."""
     h, w, c = generator_shape(spec)
     with tf1.variable_scope(SCOPE, reuse=tf1.AUTO_REUSE):
         dense = tf1.get_variable("dense/weights", (LATENT, 128 * (h // 4) * (w // 4)),
@@ -127,8 +139,9 @@ def generate(spec, codes, pixels: PixelConstants):
         x = _batchnorm(x, "bn0", epsilon=1e-5)
         for k, filters in enumerate((128, 64), start=1):
             x = tf.image.resize(x, (int(x.shape[1]) * 2, int(x.shape[2]) * 2), method="nearest")
-            x = tf.nn.leaky_relu(_batchnorm(_conv(x, filters, f"conv{k}"), f"bn{k}"), 0.2)
-        standardized = _standardize(_conv(x, c, "out"), epsilon=1e-5)
+            x = tf.nn.leaky_relu(_batchnorm(_conv(x, filters, f"conv{k}"), f"bn{k}", layers.hidden_epsilon), 0.2)
+        out = _conv(x, c, "out")
+        standardized = _standardize(tf.tanh(out) if layers.tanh else out, epsilon=1e-5)
         x = np.float32(pixels.mean) + np.float32(pixels.std) * standardized
     return tf.reshape(x, (-1, spec.input_size))
 

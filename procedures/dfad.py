@@ -1,5 +1,10 @@
-"""DFAD (Fang et al., "Data-Free Adversarial Distillation", 2019): the generator of procedures/dafl.py
-trained *against* the student (`--procedure=distill --dataset=dfad`).
+"""DFAD (Fang et al., "Data-Free Adversarial Distillation", 2019): a generator trained *against* the
+student (`--procedure=distill --dataset=dfad`).
+
+The generator is DFAD's `GeneratorA` (its network/gan.py): procedures/dafl.py's layers with a tanh
+between the output conv and the last standardization, and PyTorch's default BatchNorm epsilon (1e-5)
+where DAFL's script has 0.8. At DFAD's generator rate (0.001, 200 times DAFL's) the tanh does not
+saturate as it does under DAFL's rate (docs/results.md).
 
 Both sides play on one quantity, the mean absolute difference between the teacher's and the student's
 logits on generated samples: the student lowers it, the generator raises it (hard samples, where the
@@ -18,6 +23,9 @@ is the last step's (DFAD's script keeps the epoch's student with the best test a
 """
 import tensorflow as tf
 
+from procedures import dafl
+
+LAYERS = dafl.GeneratorLayers(version=6, tanh=True, hidden_epsilon=1e-5)   # DFAD's GeneratorA
 STUDENT_STEPS_PER_GENERATOR_STEP = 5
 GENERATOR_LR = 1e-3   # DFAD's MNIST lr_G
 STUDENT_LR, STUDENT_MOMENTUM, STUDENT_WEIGHT_DECAY = 0.01, 0.9, 1e-4   # DFAD's MNIST student SGD

@@ -49,7 +49,7 @@ def definition_versions(dataset):
     method = generator_methods.METHODS.get(dataset)
     if method is None:
         return {}
-    versions = {"generator_version": dafl.GENERATOR_VERSION}
+    versions = {"generator_version": method.layers.version}
     if method.student_optimizer is not None:
         versions["student_optimizer_version"] = method.student_optimizer.version
     return versions
@@ -113,7 +113,7 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels
         if method is not None:   # the generator's batch for this step's codes (stream 1: DFAD's generator steps)
             net.stream = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="code_stream")
             net.shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, net.step_in, cfg.train_batch_size,
-                                                               net.stream), pixels)
+                                                               net.stream), pixels, method.layers)
             teacher = build_frozen(teacher_spec, values, net.shown)
             net.soft = tf.stop_gradient(teacher.logits)
             # The student's input: the generated batch, or test examples fed in its place for evaluation.

@@ -1,6 +1,6 @@
 """The methods that distill on a generator's samples instead of a dataset (`--dataset=dafl | dfad`):
 what each trains its generator towards, how often, and on which batch. distill reads these facts;
-the generator itself is DAFL's for both (procedures/dafl.py).
+the generator's layers are DAFL's for both (procedures/dafl.py), with the differences of DFAD's script.
 
   DAFL (procedures/dafl.py): the generator learns from the frozen teacher alone, one step on every
        student batch; the student learns by the KD loss at --temperature.
@@ -23,6 +23,7 @@ class StudentOptimizer(NamedTuple):
 
 
 class GeneratorMethod(NamedTuple):
+    layers: dafl.GeneratorLayers           # the generator's definition, and its version
     generator_lr: float                    # the method's published MNIST Adam rate; --generator_lr overrides it
     student_steps_per_generator_step: int
     generator_shares_student_batch: bool   # True: the generator's step is on the student's batch, in its step
@@ -44,10 +45,10 @@ class GeneratorMethod(NamedTuple):
 
 
 METHODS = {
-    "dafl": GeneratorMethod(generator_lr=dafl.GENERATOR_LR, student_steps_per_generator_step=1,
+    "dafl": GeneratorMethod(layers=dafl.LAYERS, generator_lr=dafl.GENERATOR_LR, student_steps_per_generator_step=1,
                             generator_shares_student_batch=True, against_student=False,
                             generator_loss=lambda teacher, student_logits: dafl.generator_loss(teacher)),
-    "dfad": GeneratorMethod(generator_lr=dfad.GENERATOR_LR,
+    "dfad": GeneratorMethod(layers=dfad.LAYERS, generator_lr=dfad.GENERATOR_LR,
                             student_steps_per_generator_step=dfad.STUDENT_STEPS_PER_GENERATOR_STEP,
                             generator_shares_student_batch=False, against_student=True,
                             generator_loss=lambda teacher, student_logits: (

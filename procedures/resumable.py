@@ -28,7 +28,7 @@ def check_resume(ckpt_dir, model_name, settings, resuming):
         except (OSError, ValueError):
             raise UserError(f"{path} is unreadable; delete {ckpt_dir} to start the run over")
         differ = [k for k in sorted(set(saved) | set(settings)) if saved.get(k) != settings.get(k)]
-        if differ:   # a key ending in _version is a definition's version (dafl.GENERATOR_VERSION), not a flag
+        if differ:   # a key ending in _version is a definition's version (a generator's layers.version), not a flag
             said = "; ".join(f"{'' if k.endswith('_version') else '--'}{k}={saved.get(k)} there, {settings.get(k)} now"
                              for k in differ[:3])
             raise UserError(f"{ckpt_dir} holds a {model_name} run with other settings ({said}); give another "

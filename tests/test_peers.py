@@ -92,7 +92,7 @@ def test_a_dafl_generator_step_lowers_its_loss_on_a_tiny_teacher(teachers):
     values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
     with tf.Graph().as_default():
         step = tf1.placeholder(tf.int64, [])
-        x = dafl.generate(spec, dafl.codes(0, step, 64), MNIST_PIXELS)
+        x = dafl.generate(spec, dafl.codes(0, step, 64), MNIST_PIXELS, dafl.LAYERS)
         loss, _ = dafl.generator_loss(model_graph.build_frozen(spec, values, x))
         train = tf1.train.AdamOptimizer(1e-3).minimize(loss, var_list=dafl.generator_variables())
         with tf1.Session() as sess:
@@ -117,7 +117,7 @@ def test_the_dafl_generator_cannot_collapse_into_one_image(teachers):
     spec = models.get("hinton1200")
     values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
     with tf.Graph().as_default():
-        x = dafl.generate(spec, dafl.codes(0, 0, 64), MNIST_PIXELS)
+        x = dafl.generate(spec, dafl.codes(0, 0, 64), MNIST_PIXELS, dafl.LAYERS)
         loss, _ = dafl.generator_loss(model_graph.build_frozen(spec, values, x))
         out = [v for v in dafl.generator_variables() if v.name.startswith("generator/out/")]
         below = [v for v in dafl.generator_variables() if v not in out]
@@ -132,6 +132,28 @@ def test_the_dafl_generator_cannot_collapse_into_one_image(teachers):
     assert sum(float(np.abs(g).sum()) for g in grads) > 1e-3   # the layers below the output still learn
 
 
+def test_dfads_generator_has_its_tanh_and_dafls_has_none(teachers):
+    """DFAD's GeneratorA bounds the output conv by a tanh before the last standardization: with that
+    conv's weights a thousand times too large, almost every pixel saturates to one of two values. DAFL's
+    keeps a continuum (the tanh killed its generator at DAFL's rate)."""
+    from procedures import dafl, dfad
+    import models
+    spec = models.get("hinton1200")
+    saturated = {}   # the share of pixels at the batch's lowest or highest value
+    for name, layers in (("dafl", dafl.LAYERS), ("dfad", dfad.LAYERS)):
+        with tf.Graph().as_default():
+            x = dafl.generate(spec, dafl.codes(0, 0, 64), MNIST_PIXELS, layers)
+            out = [v for v in dafl.generator_variables() if v.name.startswith("generator/out/weights")]
+            with tf1.Session() as sess:
+                sess.run(tf1.global_variables_initializer())
+                sess.run(out[0].assign(1000.0 * out[0]))
+                pixels = sess.run(x)
+                saturated[name] = np.mean(np.isclose(pixels, pixels.min(), atol=1e-3) |
+                                          np.isclose(pixels, pixels.max(), atol=1e-3))
+    assert saturated["dfad"] > 0.9 and saturated["dafl"] < 0.01
+    assert dfad.LAYERS.version != dafl.LAYERS.version   # each method's runs carry their own definition
+
+
 def test_each_channel_of_a_generated_batch_has_the_given_pixel_mean_and_std():
     """DAFL's teachers read the generator's standardized image; dfkd's read pixels, so each channel is
     mapped back by the data's constants (a colour teacher's three differ)."""
@@ -139,7 +161,7 @@ def test_each_channel_of_a_generated_batch_has_the_given_pixel_mean_and_std():
     spec = ModelSpec("rgb", (8, 8, 3), (GlobalAvgPool(), Dense("logits", 2)))
     pixels = dafl.PixelConstants((0.49, 0.48, 0.45), (0.25, 0.24, 0.26), "test")
     with tf.Graph().as_default():
-        x = dafl.generate(spec, dafl.codes(0, 0, 32), pixels)
+        x = dafl.generate(spec, dafl.codes(0, 0, 32), pixels, dafl.LAYERS)
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
             images = sess.run(x).reshape(32, 64, 3)
@@ -177,7 +199,7 @@ def test_a_dfad_generator_step_raises_the_discrepancy_and_moves_only_the_generat
     spec, student_spec = models.get("hinton1200"), models.get("hinton800")
     values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
     with tf.Graph().as_default():
-        x = dafl.generate(spec, dafl.codes(0, 0, 64, stream=1), MNIST_PIXELS)
+        x = dafl.generate(spec, dafl.codes(0, 0, 64, stream=1), MNIST_PIXELS, dfad.LAYERS)
         student = model_graph.build_trainable(student_spec, seed=0, inputs=x)
         gap = dfad.discrepancy(student.model.logits, model_graph.build_frozen(spec, values, x).logits)
         train = tf1.train.AdamOptimizer(1e-3).minimize(-gap, var_list=dafl.generator_variables())
@@ -245,7 +267,7 @@ def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkey
     from unittest import mock
 
     import datasets
-    from procedures import dafl, distill
+    from procedures import dafl, distill, generator_methods
     from tests.conftest import toy_for
     _, trained = teachers["hinton1200"]
     monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)
@@ -325,7 +347,7 @@ def test_a_generator_run_of_another_generator_version_is_not_resumed(tmp_path, t
     from unittest import mock
 
     import datasets
-    from procedures import dafl, distill
+    from procedures import dafl, distill, generator_methods
     from tests.conftest import toy_for
     _, trained = teachers["hinton1200"]
     monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)
@@ -337,9 +359,10 @@ def test_a_generator_run_of_another_generator_version_is_not_resumed(tmp_path, t
                                         model_checkpoint=trained["model_checkpoint"], pixel_mean="0.1307",
                                         pixel_std="0.3081"))
     run(1)
-    monkeypatch.setattr(dafl, "GENERATOR_VERSION", dafl.GENERATOR_VERSION + 1)
-    with pytest.raises(UserError, match=rf"generator_version={dafl.GENERATOR_VERSION - 1} there, "
-                                        rf"{dafl.GENERATOR_VERSION} now"):
+    version = dafl.LAYERS.version
+    methods = generator_methods.METHODS
+    monkeypatch.setitem(methods, "dafl", methods["dafl"]._replace(layers=dafl.LAYERS._replace(version=version + 1)))
+    with pytest.raises(UserError, match=rf"generator_version={version} there, {version + 1} now"):
         run(2)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import datasets
-from procedures import reproduce
+from procedures import generator_methods, reproduce
 from tests.conftest import make_cfg, toy_for
 
 TINY = dict(train_epochs=1, samples_per_class=2, optimization_steps=10, distill_epochs=1, kd_epochs=1)
@@ -247,7 +247,9 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
     tiny.preset = "tiny"   # any preset runs a peer row that --rows names
     assert [r["row"] for r in reproduce.run(tiny)][-1] == "ZSKD"
     # a generator of another definition is never reused: its row is trained again
-    monkeypatch.setattr(reproduce.dafl, "GENERATOR_VERSION", reproduce.dafl.GENERATOR_VERSION + 1)
+    methods = generator_methods.METHODS
+    monkeypatch.setitem(methods, "dafl", methods["dafl"]._replace(
+        layers=methods["dafl"].layers._replace(version=methods["dafl"].layers.version + 1)))
     tiny.preset, tiny.rows = "tiny_peers", "DAFL"
     capsys.readouterr()
     reproduce.run(tiny)
