@@ -63,11 +63,15 @@ def check_definition(spec, checkpoint_prefix, flag="--model"):
                         f"{path}); use that definition, or train again")
 
 
+def checkpoint_steps(checkpoint_dir, model_name):
+    """Steps of the complete `<model>-<step>` checkpoints in the folder, in order."""
+    return sorted(int(m.group(1)) for path in glob.glob(os.path.join(checkpoint_dir, f"{model_name}-*.index"))
+                  if (m := re.search(rf"{re.escape(model_name)}-(\d+)\.index$", path)))
+
+
 def latest_step(checkpoint_dir, model_name):
     """Step of the newest complete `<model>-<step>` checkpoint in the folder, or 0."""
-    steps = [int(m.group(1)) for path in glob.glob(os.path.join(checkpoint_dir, f"{model_name}-*.index"))
-             if (m := re.search(rf"{re.escape(model_name)}-(\d+)\.index$", path))]
-    return max(steps, default=0)
+    return max(checkpoint_steps(checkpoint_dir, model_name), default=0)
 
 
 def later_checkpoint(model_checkpoint):

@@ -75,6 +75,11 @@ class Run:
         if self.start_step:
             saver.restore(sess, f"{self.prefix}-{self.start_step}")   # weights, optimizer slots and the step
             print(f"[{label}] resuming from {self.prefix}-{self.start_step}")
+            # The saver deletes its oldest checkpoints beyond max_to_keep as it saves, but knows only its own:
+            # told of the earlier pieces' too, it does not leave each piece's last ones behind.
+            from models.checkpoint import checkpoint_steps
+            saver.recover_last_checkpoints([f"{self.prefix}-{s}" for s in checkpoint_steps(self.ckpt_dir,
+                                                                                          self.model_name)])
         else:
             sess.run(init_op)
 

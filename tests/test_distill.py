@@ -123,6 +123,8 @@ def test_an_interrupted_distillation_resumes_to_the_same_student(teachers, tmp_p
     b = checkpoint.load_teacher_values(models.get("hinton800"), "", resumed["student_checkpoint"])
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5)
+    # the saver keeps its last two checkpoints across the pieces too, not each piece's last two
+    assert checkpoint.checkpoint_steps(ckpt_dir, "hinton800") == [9, 10]
 
 
 def test_a_distillation_with_other_settings_is_not_resumed_from_an_earlier_one(teachers, tmp_path, monkeypatch):
