@@ -39,7 +39,8 @@ flags.DEFINE_float("lr", None, "Adam learning rate; default 0.001 for train and 
 flags.DEFINE_integer("epochs", 10, "Passes over the data. train: over the training set; distill: over --dataset "
                      "(a reconstruction, real data or noise); reproduce: the data-free and noise rows' distillation "
                      "(overrides the preset)")
-flags.DEFINE_integer("train_batch_size", 64, "Examples per training step")
+flags.DEFINE_integer("train_batch_size", None, "Examples per training step; default 64, and for distill "
+                     "--dataset=dafl DAFL's 512")
 flags.DEFINE_integer("test_batch_size", 1000, "Examples per evaluation batch")
 flags.DEFINE_integer("eval_interval", 1000, "Training steps between test-set evaluations")
 flags.DEFINE_integer("checkpoint_interval", 1000, "train, distill: steps between checkpoints; a run started again "

@@ -3,14 +3,15 @@ student is distilled on, both in one loop (`--procedure=distill --dataset=dafl`)
 
 The generator is DAFL's MNIST one: a dense layer from a 100-dimensional normal code to a 128-channel
 map of a quarter of the image's side, then twice (nearest upsampling x2, 3x3 conv, BatchNorm, leaky
-ReLU 0.2; 128 then 64 channels), a 3x3 conv to the image's channels, standardized over the batch
-(DAFL's last BatchNorm, without scale or offset). Its BatchNorm always uses the batch's moments: the
-generator only ever runs while it trains. The last standardization is what keeps the generator alive
-at DAFL's learning rate (0.2): without it the output conv's weights grow until every sample is the
-same image and no gradient reaches the generator again (seen on lenet after about 950 steps).
-DAFL's generator has a tanh before that normalization; this one does not: with it, at DAFL's rate and
-batches of 64, the tanh saturated to -1 everywhere after 550 (hinton1200) and 3,250 steps (lenet), and
-the generator died the same way (docs/results.md).
+ReLU 0.2; 128 then 64 channels), a 3x3 conv to the image's channels, a tanh, standardized over the
+batch (DAFL's last BatchNorm, without scale or offset). Its BatchNorm always uses the batch's moments:
+the generator only ever runs while it trains. The last standardization is what keeps the generator
+alive at DAFL's learning rate (0.2): without it the output conv's weights grow until every sample is
+the same image and no gradient reaches the generator again (seen on lenet after about 950 steps).
+The tanh bounds each pixel before it (without it lenet's generator put pixels 15 standard deviations
+from the mean), but it needs DAFL's batches of 512: at dfkd's usual 64 it saturated to -1 everywhere
+after 550 (hinton1200) and 3,250 steps (lenet), and the generator died (docs/results.md). So a DAFL run
+takes DAFL's batch and its student's Adam rate (BATCH_SIZE, STUDENT_LR) unless the flags say otherwise.
 The standardized image is what DAFL's teachers read: they normalize pixels by the training data's mean
 and std, so the generator's batch has the data's brightness and contrast by construction. dfkd maps it
 back to pixels with the same constants (PixelConstants: --pixel_mean and --pixel_std, or the teacher's
@@ -39,6 +40,8 @@ LATENT = 100
 ONE_HOT, ACTIVATION, ENTROPY = 1.0, 0.1, 5.0
 STEPS_PER_EPOCH = 120   # DAFL's MNIST epoch: 120 generator and student steps
 GENERATOR_LR = 0.2   # DAFL's MNIST lr_G
+BATCH_SIZE = 512     # DAFL's MNIST batch_size, its generator's and its student's
+STUDENT_LR = 2e-3    # DAFL's MNIST lr_S (Adam)
 SCOPE = "generator"
 
 
@@ -51,11 +54,10 @@ class GeneratorLayers(NamedTuple):
     hidden_epsilon: float  # the epsilon of the BatchNorms after the two hidden convs
 
 
-# DAFL's: its script's epsilon 0.8, and no tanh (its script has one; at its rate of 0.2 it killed the
-# generator here, see the module's docstring). Versions: 3 had a learned offset and a sigmoid, 2 a sigmoid
-# alone, 1 no standardization either; 5 was the tanh (tried, not kept; runs of it exist). Both methods
-# share one numbering (DFAD's is 6): the next change is 7.
-LAYERS = GeneratorLayers(version=4, tanh=False, hidden_epsilon=0.8)
+# DAFL's script's: the tanh and epsilon 0.8. Versions: 4 had no tanh, 3 a learned offset and a sigmoid in
+# its place, 2 a sigmoid alone, 1 no standardization either; 5 was this one, run at batches of 64 (it died).
+# Both methods share one numbering (DFAD's is 6): the next change is 8.
+LAYERS = GeneratorLayers(version=7, tanh=True, hidden_epsilon=0.8)
 
 
 def generator_shape(spec):

@@ -1,10 +1,9 @@
 """DFAD (Fang et al., "Data-Free Adversarial Distillation", 2019): a generator trained *against* the
 student (`--procedure=distill --dataset=dfad`).
 
-The generator is DFAD's `GeneratorA` (its network/gan.py): procedures/dafl.py's layers with a tanh
-between the output conv and the last standardization, and PyTorch's default BatchNorm epsilon (1e-5)
-where DAFL's script has 0.8. At DFAD's generator rate (0.001, 200 times DAFL's) the tanh does not
-saturate as it does under DAFL's rate (docs/results.md).
+The generator is DFAD's `GeneratorA` (its network/gan.py): procedures/dafl.py's layers, tanh included,
+with PyTorch's default BatchNorm epsilon (1e-5) where DAFL's script has 0.8. DFAD's generator rate is
+a 200th of DAFL's, and at batches of 64 its tanh has not saturated as DAFL's did (docs/results.md).
 
 Both sides play on one quantity, the mean absolute difference between the teacher's and the student's
 logits on generated samples: the student lowers it, the generator raises it (hard samples, where the

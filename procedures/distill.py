@@ -56,10 +56,10 @@ def definition_versions(dataset):
 
 
 def student_training(loss, student_vars, lr, own):
-    """(optimizer, the loss it lowers): dfkd's Adam on the loss (own None), or a method's own SGD with
-    momentum on the loss plus PyTorch's weight decay on student_vars (weight_decay / 2 x the squared
-    weights: its gradient adds weight_decay x each weight)."""
-    if own is None:
+    """(optimizer, the loss it lowers): Adam on the loss (dfkd's, own None, or a method's), or a method's
+    own SGD with momentum on the loss plus PyTorch's weight decay on student_vars (weight_decay / 2 x the
+    squared weights: its gradient adds weight_decay x each weight)."""
+    if own is None or own.kind == "adam":
         return tf1.train.AdamOptimizer(lr), loss
     decay = own.weight_decay / 2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in student_vars])
     return tf1.train.MomentumOptimizer(lr, own.momentum), loss + decay
@@ -158,6 +158,7 @@ def run(cfg):
     own_optimizer = generator_methods.own_student_optimizer(cfg.dataset)
     if cfg.lr is None:   # a method's own student optimizer brings its rate
         cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
+    cfg.train_batch_size = generator_methods.train_batch_size(cfg.dataset, cfg.train_batch_size)
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval",
                     "checkpoint_interval")
     checks.non_negative(cfg, "augment_shift", "mixup_alpha", "boundary_steps")
@@ -185,7 +186,10 @@ def run(cfg):
         pixels = dafl.pixel_constants(teacher_spec, cfg.pixel_mean, cfg.pixel_std)
         print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
               f"{', '.join(map(str, pixels.std))} per channel over each batch ({pixels.source})")
-        if own_optimizer is not None:
+        if own_optimizer is not None and own_optimizer.kind == "adam":
+            print(f"[distill] the student: Adam at {cfg.lr:g}, batches of {cfg.train_batch_size} ({cfg.dataset.upper()}'s "
+                  f"script: {own_optimizer.lr:g}, {method.batch_size})")
+        elif own_optimizer is not None:
             print(f"[distill] the student: SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay "
                   f"{own_optimizer.weight_decay:g} ({cfg.dataset.upper()}'s own optimizer)")
     else:

@@ -14,12 +14,13 @@ from procedures import dafl, dfad
 
 
 class StudentOptimizer(NamedTuple):
-    """SGD with momentum and PyTorch's weight decay (its gradient plus weight_decay x the weight), as a
-    method's published script trains its student; --lr overrides the rate."""
+    """How a method's published script trains its student: Adam, or SGD with momentum and PyTorch's weight
+    decay (its gradient plus weight_decay x the weight); --lr overrides the rate."""
+    kind: str      # "adam" | "sgd"
     lr: float
-    momentum: float
-    weight_decay: float
     version: int   # part of a run's identity: a run made with another student optimizer is not resumed
+    momentum: float = 0.0       # sgd
+    weight_decay: float = 0.0   # sgd
 
 
 class GeneratorMethod(NamedTuple):
@@ -30,6 +31,8 @@ class GeneratorMethod(NamedTuple):
     against_student: bool                  # the generator's loss reads the student, through the student's input
     # (frozen teacher Model, student logits) -> (the loss the generator lowers, {term name: tensor})
     generator_loss: Callable
+    # the method's published batch, its generator's and its student's: what --train_batch_size defaults to
+    batch_size: Optional[int] = None
     # (student logits, teacher logits) -> the student's loss; None: the KD loss at --temperature
     student_loss: Optional[Callable] = None
     # the student's optimizer; None: dfkd's distillation optimizer (Adam at --lr), as every other row
@@ -47,20 +50,35 @@ class GeneratorMethod(NamedTuple):
 METHODS = {
     "dafl": GeneratorMethod(layers=dafl.LAYERS, generator_lr=dafl.GENERATOR_LR, student_steps_per_generator_step=1,
                             generator_shares_student_batch=True, against_student=False,
-                            generator_loss=lambda teacher, student_logits: dafl.generator_loss(teacher)),
+                            generator_loss=lambda teacher, student_logits: dafl.generator_loss(teacher),
+                            batch_size=dafl.BATCH_SIZE,
+                            student_optimizer=StudentOptimizer(kind="adam", lr=dafl.STUDENT_LR, version=1)),
     "dfad": GeneratorMethod(layers=dfad.LAYERS, generator_lr=dfad.GENERATOR_LR,
                             student_steps_per_generator_step=dfad.STUDENT_STEPS_PER_GENERATOR_STEP,
                             generator_shares_student_batch=False, against_student=True,
                             generator_loss=lambda teacher, student_logits: (
                                 -dfad.discrepancy(student_logits, teacher.logits), {}),
                             student_loss=dfad.discrepancy,
-                            student_optimizer=StudentOptimizer(lr=dfad.STUDENT_LR, momentum=dfad.STUDENT_MOMENTUM,
-                                                               weight_decay=dfad.STUDENT_WEIGHT_DECAY, version=2)),
+                            student_optimizer=StudentOptimizer(kind="sgd", lr=dfad.STUDENT_LR, version=2,
+                                                               momentum=dfad.STUDENT_MOMENTUM,
+                                                               weight_decay=dfad.STUDENT_WEIGHT_DECAY)),
 }
 
 
 def own_student_optimizer(dataset):
     """The published student optimizer of the method --dataset names; None where the student trains with
-    dfkd's Adam (a real or reconstructed dataset, or a method without its own, as DAFL)."""
+    dfkd's Adam at its rate (a real or reconstructed dataset)."""
     method = METHODS.get(dataset)
     return method.student_optimizer if method is not None else None
+
+
+DEFAULT_BATCH_SIZE = 64   # --train_batch_size unset, for every dataset but a method that brings its own
+
+
+def train_batch_size(dataset, given):
+    """--train_batch_size if given, else the published batch of the method --dataset names (DAFL's 512),
+    else 64."""
+    if given is not None:
+        return given
+    method = METHODS.get(dataset)
+    return method.batch_size if method is not None and method.batch_size else DEFAULT_BATCH_SIZE

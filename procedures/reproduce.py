@@ -23,7 +23,7 @@ from datasets import optimized
 from models import checkpoint
 from models.spec import to_json
 import procedures
-from procedures import checks, dafl, distill, flag_use, resumable, spectral, stats_file
+from procedures import checks, dafl, distill, flag_use, generator_methods, resumable, spectral, stats_file
 from procedures import objectives as objectives_registry
 from procedures.priors import Priors
 from utils import atomic, runlog
@@ -206,7 +206,9 @@ def run(cfg):
     no_graph = spectral.why_no_graph(teacher)   # why the spectral rows cannot run, or None
     # Rows run as the paper describes unless a row sets an option itself (flag_use.REPRODUCE_SETS).
     base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0,
-                   compute_graphwise_stats=not no_graph, **BEYOND_PAPER_OFF)
+                   compute_graphwise_stats=not no_graph,
+                   train_batch_size=generator_methods.train_batch_size(cfg.dataset, cfg.train_batch_size),
+                   **BEYOND_PAPER_OFF)
 
     def checkpoint_valid(spec, key="model_checkpoint"):
         return lambda r: checkpoint.load_teacher_values(spec, r.get("model_meta", ""), r[key])
@@ -307,10 +309,11 @@ def run(cfg):
         write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
     pixels = pixel_constants(cfg, teacher) if generator_rows else {}
-    for row in generator_rows:
+    for row in generator_rows:   # as many samples as a reconstruction row's student sees, in the method's batches
         presented = s["samples_per_class"] * teacher.num_classes * s["distill_epochs"]
-        epochs = -(-presented // (dafl.STEPS_PER_EPOCH * cfg.train_batch_size))
-        distill_row(row, GENERATOR_ROWS[row], epochs, pixels)
+        batch = generator_methods.train_batch_size(GENERATOR_ROWS[row], cfg.train_batch_size)
+        epochs = -(-presented // (dafl.STEPS_PER_EPOCH * batch))
+        distill_row(row, GENERATOR_ROWS[row], epochs, dict(pixels, train_batch_size=batch))
         write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
     # 5. the table

@@ -10,7 +10,7 @@ import datasets
 import models
 from models import checkpoint
 from models.graph import build_trainable
-from procedures import checks, evaluation, flag_use, image_ops, resumable
+from procedures import checks, evaluation, flag_use, generator_methods, image_ops, resumable
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -70,6 +70,7 @@ def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
     cfg.lr = cfg.lr if cfg.lr is not None else 0.001
+    cfg.train_batch_size = generator_methods.train_batch_size(cfg.dataset, cfg.train_batch_size)
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "eval_interval",
                     "checkpoint_interval")
     checks.non_negative(cfg, "weight_decay")

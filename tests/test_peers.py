@@ -132,15 +132,15 @@ def test_the_dafl_generator_cannot_collapse_into_one_image(teachers):
     assert sum(float(np.abs(g).sum()) for g in grads) > 1e-3   # the layers below the output still learn
 
 
-def test_dfads_generator_has_its_tanh_and_dafls_has_none(teachers):
-    """DFAD's GeneratorA bounds the output conv by a tanh before the last standardization: with that
-    conv's weights a thousand times too large, almost every pixel saturates to one of two values. DAFL's
-    keeps a continuum (the tanh killed its generator at DAFL's rate)."""
+def test_each_methods_generator_has_its_scripts_tanh(teachers):
+    """DAFL's and DFAD's generators bound the output conv by a tanh before the last standardization: with
+    that conv's weights a thousand times too large, almost every pixel saturates to one of two values
+    (without the tanh the standardization keeps a continuum)."""
     from procedures import dafl, dfad
     import models
     spec = models.get("hinton1200")
     saturated = {}   # the share of pixels at the batch's lowest or highest value
-    for name, layers in (("dafl", dafl.LAYERS), ("dfad", dfad.LAYERS)):
+    for name, layers in (("dafl", dafl.LAYERS), ("dfad", dfad.LAYERS), ("none", dafl.LAYERS._replace(tanh=False))):
         with tf.Graph().as_default():
             x = dafl.generate(spec, dafl.codes(0, 0, 64), MNIST_PIXELS, layers)
             out = [v for v in dafl.generator_variables() if v.name.startswith("generator/out/weights")]
@@ -150,7 +150,7 @@ def test_dfads_generator_has_its_tanh_and_dafls_has_none(teachers):
                 pixels = sess.run(x)
                 saturated[name] = np.mean(np.isclose(pixels, pixels.min(), atol=1e-3) |
                                           np.isclose(pixels, pixels.max(), atol=1e-3))
-    assert saturated["dfad"] > 0.9 and saturated["dafl"] < 0.01
+    assert saturated["dafl"] > 0.9 and saturated["dfad"] > 0.9 and saturated["none"] < 0.01
     assert dfad.LAYERS.version != dafl.LAYERS.version   # each method's runs carry their own definition
 
 
@@ -284,9 +284,11 @@ def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkey
     assert not np.array_equal(slow.get_tensor("fc1/weights"), fast.get_tensor("fc1/weights"))
 
 
-def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_adam(tmp_path, teachers, monkeypatch):
-    """Without --lr, a DFAD student takes DFAD's own optimizer (SGD at 0.01 with momentum: its checkpoint
-    holds momentum slots, no Adam ones) and its run records that; DAFL's takes dfkd's Adam at 0.001."""
+def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_dafls_adam_and_batch(tmp_path, teachers,
+                                                                                        monkeypatch):
+    """Without --lr and --train_batch_size, a DFAD student takes DFAD's own optimizer (SGD at 0.01 with
+    momentum: its checkpoint holds momentum slots, no Adam ones) and dfkd's batch of 64, and its run
+    records that; DAFL's takes DAFL's Adam at 0.002 and its batch of 512."""
     import json
     import os
     from unittest import mock
@@ -299,7 +301,7 @@ def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_adam(tmp_path
     for method in ("dfad", "dafl"):
         with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
             result = distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name=method,
-                                          dataset=method, eval_dataset="toy", epochs=1, train_batch_size=16,
+                                          dataset=method, eval_dataset="toy", epochs=1, train_batch_size=None,
                                           model_checkpoint=trained["model_checkpoint"], pixel_mean="0.1307",
                                           pixel_std="0.3081"))
         names = {name for name, _ in tf.train.list_variables(result["student_checkpoint"])}
@@ -308,9 +310,11 @@ def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_adam(tmp_path
         if method == "dfad":
             assert "fc1/weights/Momentum" in names and "fc1/weights/Adam" not in names   # the generator keeps Adam
             assert settings["lr"] == 0.01 and settings["student_optimizer_version"] == 2
+            assert settings["train_batch_size"] == 64 and result["generated_samples"] == (2 + 0) * 64
         else:
             assert "fc1/weights/Adam" in names and not any(n.endswith("/Momentum") for n in names)
-            assert settings["lr"] == 0.001 and "student_optimizer_version" not in settings
+            assert settings["lr"] == 0.002 and settings["student_optimizer_version"] == 1
+            assert settings["train_batch_size"] == 512 and result["generated_samples"] == 2 * 512
 
 
 def test_a_methods_own_student_optimizer_decays_weights_as_pytorch_does():
