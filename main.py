@@ -34,8 +34,8 @@ flags.DEFINE_enum("procedure", None, choices.PROCEDURES, "What to run: train a m
                   "metadata (compute_stats), reconstruct inputs (optimize_dataset), distill a student, the whole "
                   "table (reproduce), or measure a checkpoint's test accuracy (evaluate)")
 flags.DEFINE_float("lr", None, "Adam learning rate; default 0.001 for train and distill, 0.07 for optimize_dataset; "
-                   "distill --dataset=dfad: the student's SGD rate, default 0.01 (DFAD's); reproduce gives it to its "
-                   "train and distill stages")
+                   "distill --dataset=dafl: default 0.002 (DAFL's); --dataset=dfad: the student's SGD rate, default "
+                   "0.01 (DFAD's); reproduce gives it to its train and distill stages")
 flags.DEFINE_integer("epochs", 10, "Passes over the data. train: over the training set; distill: over --dataset "
                      "(a reconstruction, real data or noise); reproduce: the data-free and noise rows' distillation "
                      "(overrides the preset)")

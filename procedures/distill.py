@@ -45,7 +45,7 @@ def kd_loss(student_logits, teacher_logits, temperature):
 def definition_versions(dataset):
     """What a run's settings hold beside its flags: the version of a generator's definition, so that a
     run (or a reproduce stage) made by another definition is never resumed or reused, and of a method's own
-    student optimizer (DFAD's SGD; 1 was dfkd's Adam)."""
+    student optimizer (2: DFAD's SGD; 1: Adam, dfkd's for DFAD before, DAFL's)."""
     method = generator_methods.METHODS.get(dataset)
     if method is None:
         return {}
@@ -187,8 +187,8 @@ def run(cfg):
         print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
               f"{', '.join(map(str, pixels.std))} per channel over each batch ({pixels.source})")
         if own_optimizer is not None and own_optimizer.kind == "adam":
-            print(f"[distill] the student: Adam at {cfg.lr:g}, batches of {cfg.train_batch_size} ({cfg.dataset.upper()}'s "
-                  f"script: {own_optimizer.lr:g}, {method.batch_size})")
+            print(f"[distill] the student: Adam at {cfg.lr:g}, batches of {cfg.train_batch_size} "
+                  f"({cfg.dataset.upper()}'s script: {own_optimizer.lr:g}, {method.batch_size})")
         elif own_optimizer is not None:
             print(f"[distill] the student: SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay "
                   f"{own_optimizer.weight_decay:g} ({cfg.dataset.upper()}'s own optimizer)")
