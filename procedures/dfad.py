@@ -16,7 +16,9 @@ and std (dafl.PixelConstants), which is what DFAD's teacher reads after its inpu
 The student trains as in DFAD's script, with SGD (0.01, momentum 0.9, weight decay 1e-4; --lr sets
 the rate), not with the Adam every other row of a table uses: with Adam at 0.001, on lenet ->
 lenet_half the student's test accuracy rose to 94.86% by step 4,000 and then fell, to 71.37% at step
-30,000; with SGD it held 95-97% from step 3,000 to 12,000 and ended at 83.03% (docs/results.md).
+30,000; with SGD it held 95-97% from step 3,000 to 12,000 and ended at 83.03% (both with a generator
+without the tanh); with this generator and SGD, 97.3-98.3% from step 3,000 to 11,000, ending at
+90.27% (docs/results.md).
 Where dfkd differs from DFAD's script: batches of --train_batch_size (DFAD's are 512), and the student
 is the last step's (DFAD's script keeps the epoch's student with the best test accuracy).
 """
