@@ -62,10 +62,11 @@ class Run:
     records the seconds so far over every piece of the run."""
 
     def __init__(self, ckpt_dir, model_name, settings):
-        from models.checkpoint import latest_step
+        from models.checkpoint import checkpoint_steps
         self.prefix = os.path.join(ckpt_dir, model_name)
         self.ckpt_dir, self.model_name = ckpt_dir, model_name
-        self.start_step = latest_step(ckpt_dir, model_name)
+        self.earlier_steps = checkpoint_steps(ckpt_dir, model_name)
+        self.start_step = max(self.earlier_steps, default=0)
         check_resume(ckpt_dir, model_name, settings, resuming=bool(self.start_step))
         self.seconds_at = checkpoint_seconds(ckpt_dir, model_name)
         self.earlier = self.seconds_at.get(self.start_step, 0.0) if self.start_step else 0.0
@@ -77,9 +78,7 @@ class Run:
             print(f"[{label}] resuming from {self.prefix}-{self.start_step}")
             # The saver deletes its oldest checkpoints beyond max_to_keep as it saves, but knows only its own:
             # told of the earlier pieces' too, it does not leave each piece's last ones behind.
-            from models.checkpoint import checkpoint_steps
-            saver.recover_last_checkpoints([f"{self.prefix}-{s}" for s in checkpoint_steps(self.ckpt_dir,
-                                                                                          self.model_name)])
+            saver.recover_last_checkpoints([f"{self.prefix}-{s}" for s in self.earlier_steps])
         else:
             sess.run(init_op)
 

@@ -267,7 +267,7 @@ def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkey
     from unittest import mock
 
     import datasets
-    from procedures import dafl, distill, generator_methods
+    from procedures import dafl, distill
     from tests.conftest import toy_for
     _, trained = teachers["hinton1200"]
     monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)
