@@ -40,7 +40,7 @@ flags.DEFINE_integer("epochs", 10, "Passes over the data. train: over the traini
                      "(a reconstruction, real data or noise); reproduce: the data-free and noise rows' distillation "
                      "(overrides the preset)")
 flags.DEFINE_integer("train_batch_size", None, "Examples per training step; default 64, and for distill "
-                     "--dataset=dafl DAFL's 512")
+                     "--dataset=dafl or dfad the method's own 512")
 flags.DEFINE_integer("test_batch_size", 1000, "Examples per evaluation batch")
 flags.DEFINE_integer("eval_interval", 1000, "Training steps between test-set evaluations")
 flags.DEFINE_integer("checkpoint_interval", 1000, "train, distill: steps between checkpoints; a run started again "

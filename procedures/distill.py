@@ -191,7 +191,8 @@ def run(cfg):
                   f"({cfg.dataset.upper()}'s script: {own_optimizer.lr:g}, {method.batch_size})")
         elif own_optimizer is not None:
             print(f"[distill] the student: SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay "
-                  f"{own_optimizer.weight_decay:g} ({cfg.dataset.upper()}'s own optimizer)")
+                  f"{own_optimizer.weight_decay:g}, batches of {cfg.train_batch_size} ({cfg.dataset.upper()}'s "
+                  f"script: {own_optimizer.lr:g}, {method.batch_size})")
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")

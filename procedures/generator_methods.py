@@ -58,7 +58,7 @@ METHODS = {
                             generator_shares_student_batch=False, against_student=True,
                             generator_loss=lambda teacher, student_logits: (
                                 -dfad.discrepancy(student_logits, teacher.logits), {}),
-                            student_loss=dfad.discrepancy,
+                            batch_size=dfad.BATCH_SIZE, student_loss=dfad.discrepancy,
                             student_optimizer=StudentOptimizer(kind="sgd", lr=dfad.STUDENT_LR, version=2,
                                                                momentum=dfad.STUDENT_MOMENTUM,
                                                                weight_decay=dfad.STUDENT_WEIGHT_DECAY)),
@@ -76,8 +76,8 @@ DEFAULT_BATCH_SIZE = 64   # --train_batch_size unset, for every dataset but a me
 
 
 def train_batch_size(dataset, given):
-    """--train_batch_size if given, else the published batch of the method --dataset names (DAFL's 512),
-    else 64."""
+    """--train_batch_size if given, else the published batch of the method --dataset names (DAFL's and
+    DFAD's 512), else 64."""
     if given is not None:
         return given
     method = METHODS.get(dataset)

@@ -287,7 +287,7 @@ def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkey
 def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_dafls_adam_and_batch(tmp_path, teachers,
                                                                                         monkeypatch):
     """Without --lr and --train_batch_size, a DFAD student takes DFAD's own optimizer (SGD at 0.01 with
-    momentum: its checkpoint holds momentum slots, no Adam ones) and dfkd's batch of 64, and its run
+    momentum: its checkpoint holds momentum slots, no Adam ones) and DFAD's batch of 512, and its run
     records that; DAFL's takes DAFL's Adam at 0.002 and its batch of 512."""
     import json
     import os
@@ -310,7 +310,7 @@ def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_dafls_adam_an
         if method == "dfad":
             assert "fc1/weights/Momentum" in names and "fc1/weights/Adam" not in names   # the generator keeps Adam
             assert settings["lr"] == 0.01 and settings["student_optimizer_version"] == 2
-            assert settings["train_batch_size"] == 64 and result["generated_samples"] == (2 + 0) * 64
+            assert settings["train_batch_size"] == 512 and result["generated_samples"] == (2 + 0) * 512
         else:
             assert "fc1/weights/Adam" in names and not any(n.endswith("/Momentum") for n in names)
             assert settings["lr"] == 0.002 and settings["student_optimizer_version"] == 1
