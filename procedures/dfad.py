@@ -3,7 +3,7 @@ student (`--procedure=distill --dataset=dfad`).
 
 The generator is DFAD's `GeneratorA` (its network/gan.py): procedures/dafl.py's layers, tanh included,
 with PyTorch's default BatchNorm epsilon (1e-5) where DAFL's script has 0.8. DFAD's generator rate is
-a 200th of DAFL's, and at batches of 64 its tanh has not saturated as DAFL's did (docs/results.md).
+a 200th of DAFL's, and at batches of 64 or 512 its tanh has not saturated as DAFL's did (docs/results.md).
 
 Both sides play on one quantity, the mean absolute difference between the teacher's and the student's
 logits on generated samples: the student lowers it, the generator raises it (hard samples, where the
