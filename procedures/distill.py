@@ -186,13 +186,11 @@ def run(cfg):
         pixels = dafl.pixel_constants(teacher_spec, cfg.pixel_mean, cfg.pixel_std)
         print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
               f"{', '.join(map(str, pixels.std))} per channel over each batch ({pixels.source})")
-        if own_optimizer is not None and own_optimizer.kind == "adam":
-            print(f"[distill] the student: Adam at {cfg.lr:g}, batches of {cfg.train_batch_size} "
+        if own_optimizer is not None:
+            rule = f"Adam at {cfg.lr:g}" if own_optimizer.kind == "adam" else (
+                f"SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay {own_optimizer.weight_decay:g}")
+            print(f"[distill] the student: {rule}, batches of {cfg.train_batch_size} "
                   f"({cfg.dataset.upper()}'s script: {own_optimizer.lr:g}, {method.batch_size})")
-        elif own_optimizer is not None:
-            print(f"[distill] the student: SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay "
-                  f"{own_optimizer.weight_decay:g}, batches of {cfg.train_batch_size} ({cfg.dataset.upper()}'s "
-                  f"script: {own_optimizer.lr:g}, {method.batch_size})")
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
