@@ -92,6 +92,10 @@ flags.DEFINE_integer("num_shards", 1, "optimize_dataset: split the reconstructio
 flags.DEFINE_integer("shard_index", 0, "optimize_dataset: which piece this run makes, 0..num_shards-1")
 flags.DEFINE_float("noise_mean", 0.15, "Mean of the Gaussian noise that reconstruction starts from")
 flags.DEFINE_float("noise_std", 0.1, "Std of the Gaussian noise that reconstruction starts from")
+flags.DEFINE_integer("stats_modes", 1, "compute_stats: record each class as this many modes (k-means on the "
+                     "teacher's next-to-top layer), statistics per mode, in activation_stats_<run>_modes<K>.npz; "
+                     "optimize_dataset: read that file (its default --stats_file), each class's samples spread over "
+                     "its modes in proportion to their examples. 1: one set per class, as the paper")
 flags.DEFINE_integer("max_full_cov_dim", 2048,
                      "compute_stats: layers at most this wide get a full covariance, wider ones a diagonal")
 flags.DEFINE_enum("optimizer", "adam", choices.OPTIMIZERS, "train: adam (the original tool's), or sgd with "

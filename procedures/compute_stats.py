@@ -1,7 +1,8 @@
 """--procedure=compute_stats: one pass of the frozen teacher over the training set,
 recording per class and per layer the mean, standard deviation, covariance (full
 where the layer is at most --max_full_cov_dim wide, else diagonal) and count; with
---compute_graphwise_stats, in the same pass, the spectral statistics (procedures/spectral.py)."""
+--compute_graphwise_stats, in the same pass, the spectral statistics (procedures/spectral.py); with
+--stats_modes=K, per mode of each class instead (procedures/stats_modes.py), in a file of its own."""
 import os
 import time
 
@@ -11,7 +12,7 @@ import tensorflow as tf
 import datasets
 from models import builder, checkpoint
 from models.graph import build_frozen, recorded_layers
-from procedures import checks, sampling, spectral, stats_file
+from procedures import checks, sampling, spectral, stats_file, stats_modes
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -21,8 +22,9 @@ tf1 = tf.compat.v1
 
 
 def stats_path(cfg):
+    modes = f"_modes{cfg.stats_modes}" if cfg.stats_modes > 1 else ""
     return os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "stats",
-                        f"activation_stats_{cfg.run_name}.npz")
+                        f"activation_stats_{cfg.run_name}{modes}.npz")
 
 
 def compute(sess, inputs, layer_tensors, layer_names, x, y, num_classes, batch_size, max_full_cov_dim,
@@ -60,10 +62,31 @@ def compute(sess, inputs, layer_tensors, layer_names, x, y, num_classes, batch_s
     return layers, counts
 
 
+def modes_of(sess, inputs, layer, data, cfg):
+    """(mode of each training example, class of each mode): k-means on the next-to-top layer."""
+    if data.num_classes * cfg.stats_modes > len(data.train_x):
+        raise UserError(f"--stats_modes={cfg.stats_modes}: {len(data.train_x)} training examples cannot fill "
+                        f"{cfg.stats_modes} modes for each of {data.num_classes} classes")
+    progress = Progress(len(data.train_x), "compute_stats modes", unit="examples")
+    features = []
+    for start in range(0, len(data.train_x), cfg.test_batch_size):
+        features.append(sess.run(layer, {inputs: data.train_x[start:start + cfg.test_batch_size]}))
+        progress.update(start + len(features[-1]))
+    groups, group_class = stats_modes.split(np.concatenate(features), data.train_y, data.num_classes,
+                                            cfg.stats_modes, seed=0)
+    print(f"[compute_stats] {len(group_class)} modes; examples per mode from {np.bincount(groups).min()} "
+          f"to {np.bincount(groups).max()}")
+    return groups, group_class
+
+
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
     checks.positive(cfg, "temperature", "test_batch_size", "max_full_cov_dim")
+    checks.positive(cfg, "stats_modes")
+    if cfg.compute_graphwise_stats and cfg.stats_modes > 1:
+        raise UserError(f"--stats_modes={cfg.stats_modes} records a class as several modes, which the spectral "
+                        "objectives do not read; run --compute_graphwise_stats in a compute_stats of its own")
     if cfg.compute_graphwise_stats and not 0 < cfg.spectral_fraction <= 1:
         raise UserError(f"--spectral_fraction must be in (0, 1], got {cfg.spectral_fraction}")
     spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
@@ -84,22 +107,28 @@ def run(cfg):
         graph_seconds = time.time()
         graphwise = spectral.GraphwiseRecorder(spec, values, model.layer_names, cfg.spectral_fraction)
         graph_seconds = time.time() - graph_seconds
+    groups, num_groups, group_class = data.train_y, data.num_classes, None
     with make_session(graph, cfg.num_threads) as sess:
+        if cfg.stats_modes > 1:
+            groups, group_class = modes_of(sess, inputs, tensors[max(len(tensors) - 2, 0)], data, cfg)
+            num_groups = len(group_class)
         progress = Progress(len(data.train_x), "compute_stats", unit="examples")
-        layers, counts = compute(sess, inputs, tensors, model.layer_names, data.train_x, data.train_y,
-                                 data.num_classes, cfg.test_batch_size, cfg.max_full_cov_dim, progress, graphwise)
+        layers, counts = compute(sess, inputs, tensors, model.layer_names, data.train_x, groups,
+                                 num_groups, cfg.test_batch_size, cfg.max_full_cov_dim, progress, graphwise)
     shapes = builder.recorded_shapes(spec)
     for name in layers:
         layers[name]["shape"] = shapes[name]
     meta = {"model": spec.name, "run_name": cfg.run_name, "temperature": cfg.temperature,
             "fingerprint": stats_file.weights_fingerprint(values), "counts": counts}
+    if group_class is not None:
+        meta["group_class"] = group_class
     if graphwise is not None:
         meta["graphwise"] = graphwise.arrays()
         meta["graphwise"]["graph__fingerprint"] = np.str_(meta["fingerprint"])
     stats_file.save(out, meta, layers)
     wall = time.time() - t0
     kinds = {n: ("full" if l["cov"] is not None else "diag") for n, l in layers.items()}
-    results = {"stats_file": out, "wall_seconds": round(wall, 1), "covariance": kinds,
+    results = {"stats_file": out, "wall_seconds": round(wall, 1), "covariance": kinds, "groups": len(counts),
                "examples_per_second": round(len(data.train_x) / wall, 1),
                "eigendecomposition_seconds": None if graph_seconds is None else round(graph_seconds, 1)}
     runlog.update_log(cfg.summary_folder, cfg.run_name, "compute_stats", vars(cfg), results)

@@ -10,12 +10,13 @@ READS = {
     "train": ("model", "dataset", "data_dir", "rng_seed", "lr", "lr_schedule", "epochs", "train_batch_size",
               "test_batch_size", "eval_interval", "checkpoint_interval", "optimizer", "weight_decay", "augment"),
     "compute_stats": ("model", "model_meta", "model_checkpoint", "dataset", "data_dir", "temperature",
-                      "compute_graphwise_stats", "spectral_fraction", "max_full_cov_dim", "test_batch_size"),
+                      "compute_graphwise_stats", "spectral_fraction", "max_full_cov_dim", "test_batch_size",
+                      "stats_modes"),
     "optimize_dataset": ("model", "model_meta", "model_checkpoint", "stats_file", "optimization_objective",
                          "rng_seed", "lr", "optimization_steps", "samples_per_class", "optimize_batch_size",
                          "optimize_workers", "num_shards", "shard_index", "noise_mean", "noise_std", "temperature",
                          "spectral_reading", "loss_form", "clip_inputs", "jitter", "tv_weight", "l2_weight",
-                         "batch_stats_weight", "flip", "bn_weight", "class_weights"),
+                         "batch_stats_weight", "flip", "bn_weight", "class_weights", "stats_modes"),
     "distill": ("model", "model_meta", "model_checkpoint", "student_model", "dataset", "eval_dataset", "data_dir",
                 "rng_seed", "lr", "epochs", "train_batch_size", "test_batch_size", "eval_interval",
                 "checkpoint_interval", "temperature", "noise_samples", "noise_mean", "noise_std", "augment_shift",
@@ -30,7 +31,7 @@ REPRODUCE_OWN = ("model", "student_model", "dataset", "preset", "rows", "epochs"
 REPRODUCE_SETS = ("stats_file", "optimization_objective", "num_shards", "shard_index", "clip_inputs", "jitter",
                   "tv_weight", "l2_weight", "batch_stats_weight", "flip", "compute_graphwise_stats", "eval_dataset",
                   "noise_samples", "augment_shift", "mixup_alpha", "augment_flip", "boundary_steps",
-                  "boundary_step_size", "pixel_mean", "pixel_std")
+                  "boundary_step_size", "pixel_mean", "pixel_std", "stats_modes")
 READS["reproduce"] = tuple(sorted(set(REPRODUCE_OWN) | {f for p in ("train", "compute_stats", "optimize_dataset",
                                                                     "distill") for f in READS[p]}
                                   - set(REPRODUCE_SETS)))
@@ -40,7 +41,8 @@ NO_EFFECT = set(EVERY) | {"data_dir", "optimize_workers", "eval_interval", "chec
 # Flags added after runs were first recorded, with the value that does what the runs before them did:
 # at that value they stay out of an identity, so a finished or half-done stage still matches.
 ADDED = {"flip": False, "bn_weight": 10.0, "generator_lr": None, "augment_flip": False, "boundary_steps": 0,
-         "boundary_step_size": 0.03, "class_weights": "", "pixel_mean": "", "pixel_std": ""}
+         "boundary_step_size": 0.03, "class_weights": "", "pixel_mean": "", "pixel_std": "",
+         "stats_modes": 1}
 
 
 # Flags without effect while another is off (0, False, empty): they stay out of an identity then, so

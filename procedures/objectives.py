@@ -214,18 +214,19 @@ class DeepInversionTargets:
     def sample_loss(self, model, activations, labels, matched):
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=model.logits)
 
-    def batch_loss(self, model, activations, labels):
+    def batch_loss(self, model, activations, groups):
+        """groups: each row's group in the stats file (its class, or its mode with --stats_modes)."""
         if not self.bn_weight:
             return 0.0
         if not model.batchnorm_inputs:
             from procedures.priors import RecordedMoments
-            return self.bn_weight * RecordedMoments(self.stats).batch_loss(activations, labels)
+            return self.bn_weight * RecordedMoments(self.stats).batch_loss(activations, groups)
         total, values = 0.0, self.teacher.values
         for name, x in model.batchnorm_inputs.items():
             mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
             total += tf.norm(mean - values[f"{name}/moving_mean"]) + \
                 tf.norm(variance - values[f"{name}/moving_variance"])
-        return self.bn_weight * tf.cast(tf.shape(labels)[0], tf.float32) * total
+        return self.bn_weight * tf.cast(tf.shape(groups)[0], tf.float32) * total
 
 
 ZSKD_TEMPERATURE = 20.0   # Nayak et al. 2019 optimize their data impressions at T = 20

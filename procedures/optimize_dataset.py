@@ -74,6 +74,7 @@ class ReconstructionGraph:
             self.x0 = tf1.placeholder(tf.float32, [None, spec.input_size], name="initial_inputs")
             self.inputs = tf1.Variable(self.x0, validate_shape=False, name="reconstructed_inputs")
             self.labels, labels = per_batch("labels", tf.int32, [None])
+            self.groups, groups = per_batch("groups", tf.int32, [None])
             self.seed, seed = per_batch("batch_seed", tf.int64, [])
             # Arrays fixed for the whole run (spectral bases), loaded once per session, not embedded in the graph.
             self.constants, constants = {}, {}
@@ -117,9 +118,9 @@ class ReconstructionGraph:
                 loss = objectives.per_sample_loss(compared, matched, source.weights)
             total = tf.reduce_sum(loss + priors_lib.pixel_penalties(priors, x, hw))
             if hasattr(source, "batch_loss"):
-                total += source.batch_loss(model, acts, labels.read_value())
+                total += source.batch_loss(model, acts, groups.read_value())
             if priors.batch_stats_weight:
-                total += priors.batch_stats_weight * priors_lib.RecordedMoments(stats).batch_loss(acts, labels)
+                total += priors.batch_stats_weight * priors_lib.RecordedMoments(stats).batch_loss(acts, groups)
             adam = tf1.train.AdamOptimizer(lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON)
             update = adam.minimize(total, var_list=[self.inputs])
             if priors.clip_inputs:
@@ -137,17 +138,17 @@ class ReconstructionGraph:
                          tf1.variables_initializer(adam.variables())]
             self.init_constants = tf1.variables_initializer(list(constants.values()))
 
-    def start(self, sess, x0, targets, masks, labels, seed=0):
-        """labels: the intended class of each row."""
+    def start(self, sess, x0, targets, masks, labels, seed=0, groups=None):
+        """labels: the intended class of each row; groups: its group in the stats file (default: its class)."""
         if self.constant_values and not sess.run(self.constants_loaded):
             sess.run(self.init_constants, {self.constants[n]: v for n, v in self.constant_values.items()})
-        feed = {self.x0: x0, self.labels: labels, self.seed: seed, **{self.targets[n]: t for n, t in targets.items()},
-                **{self.masks[i]: m for i, m in masks.items()}}
+        feed = {self.x0: x0, self.labels: labels, self.groups: labels if groups is None else groups, self.seed: seed,
+                **{self.targets[n]: t for n, t in targets.items()}, **{self.masks[i]: m for i, m in masks.items()}}
         for init in self.init:
             sess.run(init, feed)
 
-    def run_batch(self, sess, x0, targets, masks, labels, seed=0):
-        self.start(sess, x0, targets, masks, labels, seed)
+    def run_batch(self, sess, x0, targets, masks, labels, seed=0, groups=None):
+        self.start(sess, x0, targets, masks, labels, seed, groups)
         history = np.array([sess.run([self.step, self.step_loss], {self.step_index: t})[1]
                             for t in range(self.steps)], np.float32)
         x, predictions = sess.run([self.inputs, self.predictions])
@@ -198,13 +199,29 @@ def run_class_counts(cfg, num_classes):
                         parse_class_weights(cfg.class_weights, num_classes))
 
 
-def draw_batch(cfg, spec, sampler, batch_index, start, stop, num_classes, attempt, class_major=False):
-    """Everything random about one batch, from (seed, batch, attempt) alone."""
+def run_group_counts(cfg, num_classes, stats=None):
+    """(samples per stats group, each group's class): per class, or, from a --stats_modes file, each
+    class's samples split over its modes in proportion to their training examples."""
+    counts = run_class_counts(cfg, num_classes)
+    if stats is None or not stats.has_modes:
+        return counts, np.arange(num_classes)
+    group_class = stats.group_class
+    per_group = np.zeros(len(group_class), np.int64)
+    for c, n in enumerate(counts):
+        mine = np.flatnonzero(group_class == c)
+        per_group[mine] = class_counts(n, len(mine), stats.counts[mine])
+    return per_group, group_class
+
+
+def draw_batch(cfg, spec, sampler, batch_index, start, stop, num_classes, attempt, class_major=False, stats=None):
+    """Everything random about one batch, from (seed, batch, attempt) alone: (labels, groups, x0, targets,
+    rng), groups being each sample's group in the stats file (its class, or one of its modes)."""
     rng = np.random.default_rng([cfg.rng_seed, batch_index, attempt])
-    labels = batch_labels(start, stop, run_class_counts(cfg, num_classes), class_major)
+    counts, group_class = run_group_counts(cfg, num_classes, stats)
+    groups = batch_labels(start, stop, counts, class_major)
     x0 = rng.normal(cfg.noise_mean, cfg.noise_std, (stop - start, spec.input_size)).astype(np.float32)
-    targets = sampler.sample(labels, rng)
-    return labels, x0, targets, rng
+    targets = sampler.sample(groups, rng)
+    return group_class[groups], groups, x0, targets, rng
 
 
 def dropout_masks(spec, graph, rng, n):
@@ -217,7 +234,7 @@ def dropout_masks(spec, graph, rng, n):
 def settings_of(cfg, fingerprint):
     keys = ("model", "optimization_objective", "rng_seed", "lr", "optimization_steps", "noise_mean",
             "noise_std", "samples_per_class", "optimize_batch_size", "temperature", "shard_index", "num_shards",
-            "spectral_reading", "loss_form", "bn_weight", "class_weights")
+            "spectral_reading", "loss_form", "bn_weight", "class_weights", "stats_modes")
     return flag_use.without_added_defaults({**{k: getattr(cfg, k) for k in keys}, **Priors.from_cfg(cfg)._asdict(),
                                             "fingerprint": fingerprint})
 
@@ -298,11 +315,11 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
             batch_t0 = time.time()
             start, stop = plan[b]
             for attempt in range(MAX_ATTEMPTS):
-                labels, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, spec.num_classes, attempt,
-                                                      class_major=objective.spectral)
+                labels, groups, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, spec.num_classes,
+                                                              attempt, class_major=objective.spectral, stats=stats)
                 masks = dropout_masks(spec, rg, rng, stop - start)
                 x, history, predictions = rg.run_batch(sess, x0, targets, masks, labels,
-                                                       (cfg.rng_seed * 100003 + b) * MAX_ATTEMPTS + attempt)
+                                                       (cfg.rng_seed * 100003 + b) * MAX_ATTEMPTS + attempt, groups)
                 if np.isfinite(history[-1]) and np.isfinite(x).all():
                     break
                 print(f"[optimize_dataset] batch {b}: loss became {history[-1]}; re-initializing (attempt "

@@ -46,18 +46,19 @@ def pixel_penalties(priors, x, hw):
 
 
 class RecordedMoments:
-    """Per-class recorded mean and standard deviation of every layer, as graph constants."""
+    """Per-class (or, from a --stats_modes file, per-mode) recorded mean and standard deviation of every
+    layer, as graph constants."""
 
     def __init__(self, stats):
-        self.num_classes = stats.num_classes
+        self.num_groups = stats.num_groups
         self.mean = {n: tf.constant(np.asarray(stats.mean(n), np.float32)) for n in stats.layer_names}
         self.std = {n: tf.constant(np.asarray(stats.std(n), np.float32)) for n in stats.layer_names}
 
-    def batch_loss(self, activations, labels):
-        """Sum over layers and over the classes present of n_c * mean_j[(batch mean - recorded mean)^2 +
-        (batch std - recorded std)^2]; the n_c weight gives each sample a pull of the same order as
-        its own matching term."""
-        onehot = tf.one_hot(labels, self.num_classes)
+    def batch_loss(self, activations, groups):
+        """Sum over layers and over the groups present (classes, or modes) of n_c * mean_j[(batch mean -
+        recorded mean)^2 + (batch std - recorded std)^2]; the n_c weight gives each sample a pull of the
+        same order as its own matching term. groups: each row's group in the stats file."""
+        onehot = tf.one_hot(groups, self.num_groups)
         counts = tf.reduce_sum(onehot, axis=0)
         denominator = tf.maximum(counts, 1.0)[:, None]
         total = 0.0

@@ -205,7 +205,7 @@ def run(cfg):
     stages = Stages(os.path.join(run_dir, "results.json"))
     no_graph = spectral.why_no_graph(teacher)   # why the spectral rows cannot run, or None
     # Rows run as the paper describes unless a row sets an option itself (flag_use.REPRODUCE_SETS).
-    base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0,
+    base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0, stats_modes=1,
                    compute_graphwise_stats=not no_graph,
                    train_batch_size=generator_methods.train_batch_size(cfg.dataset, cfg.train_batch_size),
                    **BEYOND_PAPER_OFF)

@@ -4,6 +4,8 @@ One .npz of plain arrays (no pickle). Per recorded layer NAME:
   mean__NAME [C, D], std__NAME [C, D], and either cov__NAME [C, D, D] (full) or nothing
   (diagonal only: std is the whole story); cov_kind lists "full"/"diag" per layer.
 The top layer ("logits") holds logits / temperature. D is the flattened layer size.
+C counts the file's groups: one per class, or with --stats_modes several per class, each
+group's class in group_class [C] (procedures/stats_modes.py).
 With --compute_graphwise_stats, per graph GROUP ("all", "pair0", "pair1", ...), N its
 vertices (the units of its layers, in order), k the coefficients kept per class:
   graph__GROUP__layers, __eigenvalues [N],
@@ -52,6 +54,8 @@ def save(path, meta, layers):
         arrays[f"shape__{name}"] = np.asarray(layer["shape"], np.int64)
         if layer["cov"] is not None:
             arrays[f"cov__{name}"] = layer["cov"].astype(np.float32)
+    if meta.get("group_class") is not None:
+        arrays["group_class"] = np.asarray(meta["group_class"], np.int64)
     arrays.update(meta.get("graphwise", {}))
     atomic.save_npz(path, **arrays)
 
@@ -85,8 +89,21 @@ class Stats:
         self.cov_kind = dict(zip(self.layer_names, (str(k) for k in arrays["cov_kind"])))
 
     @property
-    def num_classes(self):
+    def num_groups(self):
+        """Rows of every per-layer array: classes, or the modes of a --stats_modes file."""
         return len(self.counts)
+
+    @property
+    def has_modes(self):
+        return "group_class" in self.arrays
+
+    @property
+    def group_class(self):
+        return self.arrays["group_class"] if self.has_modes else np.arange(self.num_groups)
+
+    @property
+    def num_classes(self):
+        return int(self.group_class.max()) + 1
 
     def mean(self, layer):
         return self.arrays[f"mean__{layer}"]
@@ -149,6 +166,11 @@ def _check_schema(arrays, path, flag):
     counts = arrays["counts"]
     if counts.ndim != 1 or len(counts) < 1 or counts.dtype.kind not in "iu":
         bad("counts", "a 1-d integer array")
+    if "group_class" in arrays:
+        group_class = arrays["group_class"]
+        if group_class.shape != counts.shape or group_class.dtype.kind not in "iu" or (group_class < 0).any() \
+                or set(group_class.tolist()) != set(range(int(group_class.max()) + 1)):
+            bad("group_class", "a class for every group, every class from 0 up having one")
     names, kinds = arrays["layer_names"], arrays["cov_kind"]
     if names.ndim != 1 or names.dtype.kind != "U" or len(names) < 1 or kinds.shape != names.shape \
             or kinds.dtype.kind != "U" or not set(kinds.tolist()) <= {"full", "diag"}:
@@ -225,6 +247,9 @@ def validate(stats, spec, temperature, fingerprint, flag="--stats_file"):
     if stats.fingerprint != fingerprint or graph_fingerprint != fingerprint:
         raise UserError(f"{flag}: {stats.path} was computed from another checkpoint of {spec.name} "
                         f"(weights fingerprint {stats.fingerprint}, this checkpoint {fingerprint})")
+    if stats.num_classes != spec.num_classes:
+        raise UserError(f"{flag}: {stats.path} describes {stats.num_classes} classes; {spec.name} has "
+                        f"{spec.num_classes}")
     expected = builder.recorded_shapes(spec)
     if stats.layer_names != list(expected) or any(stats.shape(n) != expected[n] for n in expected):
         raise UserError(f"{flag}: {stats.path} layers do not match {spec.name}")

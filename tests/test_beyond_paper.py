@@ -88,7 +88,7 @@ def test_non_image_model_is_refused_for_image_options():
 def test_batch_moments_loss_is_zero_at_the_recorded_moments_and_positive_elsewhere():
     rng = np.random.default_rng(0)
     mean, std = rng.normal(size=(2, 5)), rng.uniform(0.5, 2, size=(2, 5))
-    stats = mock.Mock(num_classes=2, layer_names=["fc1"], mean=lambda n: mean, std=lambda n: std)
+    stats = mock.Mock(num_groups=2, layer_names=["fc1"], mean=lambda n: mean, std=lambda n: std)
     labels = np.array([0, 0, 1, 1])
     # Two samples per class at mean +- std have exactly that batch mean and (population) std.
     exact = np.stack([mean[0] + std[0], mean[0] - std[0], mean[1] + std[1], mean[1] - std[1]]).astype(np.float32)
@@ -115,7 +115,7 @@ def test_priors_change_the_reconstruction_and_clip_keeps_pixels_in_range(setups)
                                              f"activation_stats_{cfg.run_name}.npz"))
         rg = optimize_dataset.ReconstructionGraph(spec, values, objectives.get("top_layer"), sampler,
                                                   8.0, 0.07, 30, options, stats)
-        labels, x0, targets, rng = optimize_dataset.draw_batch(cfg, spec, sampler, 0, 0, 20, 10, 0)
+        labels, _, x0, targets, rng = optimize_dataset.draw_batch(cfg, spec, sampler, 0, 0, 20, 10, 0)
         with tf1.Session(graph=rg.graph) as sess:
             x, history, _ = rg.run_batch(sess, x0, targets, {}, labels, seed=5)
         assert np.isfinite(history).all()

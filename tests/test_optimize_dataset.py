@@ -61,7 +61,7 @@ def test_each_objective_loss_falls_and_teacher_is_untouched(setups, model, objec
     cfg = setups[model]
     cfg.optimization_objective = objective
     spec, values, sampler, rg = reconstruction(cfg, objective, 30, reading or "sampled_full", loss_form)
-    labels, x0, targets, rng = optimize_dataset.draw_batch(cfg, spec, sampler, 0, 0, 20, 10, 0)
+    labels, _, x0, targets, rng = optimize_dataset.draw_batch(cfg, spec, sampler, 0, 0, 20, 10, 0)
     masks = optimize_dataset.dropout_masks(spec, rg, rng, 20)
     assert bool(masks) == (objective == "all_layers_dropout")
     with rg.graph.as_default():

@@ -18,14 +18,16 @@ def summary(stats):
              f"format:        version {int(stats.arrays['format_version'])}",
              f"model:         {stats.model} (run {stats.run_name}, weights fingerprint {stats.fingerprint})",
              f"temperature:   {stats.temperature:g} (the top layer holds logits / T)",
-             f"classes:       {stats.num_classes}, examples per class {stats.counts.tolist()} "
-             f"(total {int(stats.counts.sum())})",
+             f"classes:       {stats.num_classes}, examples per {'mode' if stats.has_modes else 'class'} "
+             f"{stats.counts.tolist()} (total {int(stats.counts.sum())})",
              "layers:"]
     for name in stats.layer_names:
         mean = stats.mean(name)
         lines.append(f"  {name:<8} shape {str(stats.shape(name)):<14} {mean.shape[1]:>5} units  "
                      f"covariance {stats.cov_kind[name]:<4}  mean of means {float(mean.mean()):+.3f}  "
                      f"mean std {float(stats.std(name).mean()):.3f}")
+    if stats.has_modes:
+        lines.append(f"modes:         {stats.num_groups} (--stats_modes), their classes {stats.group_class.tolist()}")
     if stats.has_graphwise:
         lines.append(f"graphwise:     yes, keeping {float(stats.arrays['graph__fraction']):.0%} of coefficients")
         for group in [str(g) for g in stats.arrays["graph__groups"]]:

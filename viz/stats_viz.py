@@ -36,8 +36,12 @@ def run(argv=None):
     args = p.parse_args(argv)
     from procedures import stats_file
     stats = stats_file.load(args.stats_file)
-    if not 0 <= args.cov_class < stats.num_classes:
-        raise common.UserError(f"--cov_class must be in 0..{stats.num_classes - 1}, got {args.cov_class}")
+    # A --stats_modes file has a row per mode; --cov_class then names a mode.
+    row_kind = "mode" if stats.has_modes else "class"
+    if not 0 <= args.cov_class < stats.num_groups:
+        raise common.UserError(f"--cov_class must be in 0..{stats.num_groups - 1} (a {row_kind}), got {args.cov_class}")
+    shown_row = f"{row_kind} {args.cov_class}" + (f" (class {stats.group_class[args.cov_class]})"
+                                                  if stats.has_modes else "")
     groups = [str(g) for g in stats.arrays["graph__groups"]] if stats.has_graphwise else []
     rows = len(stats.layer_names) + (1 if groups else 0)
     fig = common.figure(1000, 260 * rows + 40)
@@ -46,8 +50,8 @@ def run(argv=None):
     for r, name in enumerate(stats.layer_names):
         ax = fig.add_subplot(grid[r, 0])
         im = ax.imshow(stats.mean(name), aspect="auto", cmap="coolwarm", interpolation="nearest")
-        ax.set_title(f"{name}: per-class mean pre-activation ({stats.mean(name).shape[1]} units)", fontsize=9)
-        ax.set_ylabel("class", fontsize=8)
+        ax.set_title(f"{name}: per-{row_kind} mean pre-activation ({stats.mean(name).shape[1]} units)", fontsize=9)
+        ax.set_ylabel(row_kind, fontsize=8)
         ax.tick_params(labelsize=7)
         fig.colorbar(im, ax=ax, fraction=0.03)
         ax = fig.add_subplot(grid[r, 1])
@@ -55,7 +59,7 @@ def run(argv=None):
         if cov is not None:
             shown = block_average(cov[args.cov_class].astype(np.float64), MAX_COV_PIXELS)
             im = ax.imshow(shown, cmap="magma", interpolation="nearest")
-            ax.set_title(f"covariance, class {args.cov_class}" + (" (block-averaged)" if len(cov[0]) >
+            ax.set_title(f"covariance, {shown_row}" + (" (block-averaged)" if len(cov[0]) >
                                                                     MAX_COV_PIXELS else ""), fontsize=9)
             fig.colorbar(im, ax=ax, fraction=0.046)
         else:
