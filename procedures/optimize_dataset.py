@@ -272,7 +272,8 @@ def load_inputs(cfg):
             raise UserError(f"--optimization_objective=deep_inversion: --model={spec.name} has no BatchNorm layer, "
                             f"and there is no stats file at {stats_path}; run --procedure=compute_stats first (its "
                             "per-layer statistics stand in for BatchNorm's), or give a teacher with BatchNorm")
-        raise UserError(f"--stats_file: {stats_path} not found; run --procedure=compute_stats first "
+        modes = f" with --stats_modes={cfg.stats_modes}" if cfg.stats_modes > 1 and not cfg.stats_file else ""
+        raise UserError(f"--stats_file: {stats_path} not found; run --procedure=compute_stats{modes} first "
                         "(or pass --stats_file)")
     if wanted:
         stats = stats_file.load(stats_path)

@@ -101,3 +101,11 @@ def test_stats_of_another_class_count_are_refused(both_files):
     with pytest.raises(UserError, match="describes 10 classes; hinton1200 has 12"):
         stats_file.validate(per_mode, spec, 8.0, per_mode.fingerprint)
     assert os.path.exists(per_mode.path)
+
+
+def test_a_missing_modes_file_says_which_compute_stats_makes_it(both_files, tmp_path):
+    _, _, cfg = both_files
+    cfg = type(cfg)(**vars(cfg))
+    cfg.procedure, cfg.summary_folder, cfg.stats_modes, cfg.batch_stats_weight = "optimize_dataset", str(tmp_path), 3, 1.0
+    with pytest.raises(UserError, match="_modes3.npz not found; run --procedure=compute_stats with --stats_modes=3"):
+        optimize_dataset.run(cfg)
