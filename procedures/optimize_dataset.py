@@ -220,8 +220,10 @@ def draw_batch(cfg, spec, sampler, batch_index, start, stop, num_classes, attemp
     counts, group_class = run_group_counts(cfg, num_classes, stats)
     groups = batch_labels(start, stop, counts, class_major)
     x0 = rng.normal(cfg.noise_mean, cfg.noise_std, (stop - start, spec.input_size)).astype(np.float32)
-    targets = sampler.sample(groups, rng)
-    return group_class[groups], groups, x0, targets, rng
+    labels = group_class[groups]
+    # The later methods (their own sample_loss) draw per class; the recorded statistics' draws per group.
+    targets = sampler.sample(labels if hasattr(sampler, "sample_loss") else groups, rng)
+    return labels, groups, x0, targets, rng
 
 
 def dropout_masks(spec, graph, rng, n):

@@ -109,3 +109,15 @@ def test_a_missing_modes_file_says_which_compute_stats_makes_it(both_files, tmp_
     cfg.procedure, cfg.summary_folder, cfg.stats_modes, cfg.batch_stats_weight = "optimize_dataset", str(tmp_path), 3, 1.0
     with pytest.raises(UserError, match="_modes3.npz not found; run --procedure=compute_stats with --stats_modes=3"):
         optimize_dataset.run(cfg)
+
+
+def test_recorded_targets_are_drawn_per_mode_and_the_later_methods_per_class():
+    stats = mock.Mock(has_modes=True, counts=np.array([1, 1, 1, 1]), group_class=np.array([0, 0, 1, 1]))
+    cfg = mock.Mock(samples_per_class=2, class_weights="", rng_seed=0, noise_mean=0.0, noise_std=1.0)
+    spec = mock.Mock(input_size=3)
+    recorded = mock.Mock(spec=["sample"])
+    later = mock.Mock(spec=["sample", "sample_loss"])
+    for sampler, expected in ((recorded, [0, 1, 2, 3]), (later, [0, 0, 1, 1])):
+        labels, groups, _, _, _ = optimize_dataset.draw_batch(cfg, spec, sampler, 0, 0, 4, 2, 0, stats=stats)
+        assert sorted(sampler.sample.call_args[0][0].tolist()) == expected
+        assert labels.tolist() == stats.group_class[groups].tolist()
