@@ -137,6 +137,9 @@ flags.DEFINE_boolean("augment_flip", False, "distill: mirror each example left-r
 flags.DEFINE_integer("boundary_steps", 0, "distill: add to each batch a copy pushed this many signed-gradient "
                      "steps towards the student's disagreement with the teacher (KL at --temperature); the "
                      "student learns on both. 0: off")
+flags.DEFINE_enum("distill_lr_schedule", "constant", choices.LR_SCHEDULES,
+                  "distill: the student's learning rate over distillation, constant (original tool) or cosine "
+                  "decay to 1% at the last step")
 flags.DEFINE_float("boundary_step_size", 0.03, "distill, with --boundary_steps: each push's size per pixel "
                    "(pixels stay in [0, 1])")
 flags.DEFINE_boolean("verbose", False, "Show full tracebacks on errors")

@@ -24,6 +24,7 @@ from datasets import noise
 from models import checkpoint
 from models.graph import build_frozen, build_trainable, frozen_logits
 from procedures import boundary, checks, dafl, evaluation, flag_use, generator_methods, image_ops, resumable
+from procedures.train import learning_rate
 from utils import atomic, runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -97,11 +98,12 @@ def load_data(cfg, teacher_spec):
     return datasets.get(cfg.dataset, cfg.data_dir)
 
 
-def build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels=None):
+def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_steps, pixels=None):
     """The distillation graph, for one of three sources of batches: a generator trained alongside
     (method: DAFL's or DFAD's), a dataset's batches transformed on the fly (the teacher labels them in
     the graph), or a dataset's batches with the teacher's logits computed once and fed. pixels: the
-    generator's dafl.PixelConstants. Returns a namespace of what the training loop feeds and runs; a
+    generator's dafl.PixelConstants; total_steps: the run's last step, where --distill_lr_schedule=cosine
+    ends. Returns a namespace of what the training loop feeds and runs; a
     source's unused entries are None."""
     net = types.SimpleNamespace(graph=tf.Graph(), batch=None, soft=None, shown=None, student_in=None,
                                 pushed=None, stream=None, generator_op=None, generator_loss=None, parts=None)
@@ -143,7 +145,8 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels
         logits = net.g.model.logits
         net.loss = method.student_loss(logits, net.soft) if method is not None and method.student_loss else \
             kd_loss(logits, net.soft, cfg.temperature)
-        optimizer, lowered = student_training(net.loss, student_vars, cfg.lr,
+        rate = learning_rate(cfg.lr, cfg.distill_lr_schedule, net.step_var, total_steps)
+        optimizer, lowered = student_training(net.loss, student_vars, rate,
                                               generator_methods.own_student_optimizer(cfg.dataset))
         net.train_op = net.g.minimize(optimizer, lowered, net.step_var, var_list=student_vars)
         net.saver = tf1.train.Saver(max_to_keep=2)
@@ -219,7 +222,9 @@ def run(cfg):
                                                                     cfg.test_batch_size, cfg.num_threads)
     eval_teacher = np.argmax(frozen_logits(teacher_spec, values, eval_data.test_x, cfg.test_batch_size,
                                            cfg.num_threads), axis=1)
-    net = build_graph(cfg, teacher_spec, student_spec, values, method, augment, pixels)
+    steps_per_epoch = dafl.STEPS_PER_EPOCH if generated else data.steps_per_epoch(cfg.train_batch_size)
+    total = cfg.epochs * steps_per_epoch
+    net = build_graph(cfg, teacher_spec, student_spec, values, method, augment, total, pixels)
     sess = make_session(net.graph, cfg.num_threads)
     checkpoints.restore_or_init(sess, net.saver, net.init, "distill")
     writer = tf1.summary.FileWriter(out_dir)
@@ -232,8 +237,6 @@ def run(cfg):
         write_scalars(writer, step, test_accuracy=acc, teacher_agreement=agree)
         return acc, agree
 
-    steps_per_epoch = dafl.STEPS_PER_EPOCH if generated else data.steps_per_epoch(cfg.train_batch_size)
-    total = cfg.epochs * steps_per_epoch
     progress = Progress(total - start_step, f"distill {student_spec.name}")
     step, acc, agree = start_step, float("nan"), float("nan")
     for epoch in range(start_step // steps_per_epoch, cfg.epochs):

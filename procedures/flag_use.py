@@ -21,7 +21,7 @@ READS = {
                 "rng_seed", "lr", "epochs", "train_batch_size", "test_batch_size", "eval_interval",
                 "checkpoint_interval", "temperature", "noise_samples", "noise_mean", "noise_std", "augment_shift",
                 "mixup_alpha", "augment_flip", "generator_lr", "boundary_steps", "boundary_step_size", "pixel_mean",
-                "pixel_std"),
+                "pixel_std", "distill_lr_schedule"),
     "evaluate": ("model", "model_meta", "model_checkpoint", "dataset", "data_dir", "test_batch_size"),
 }
 # reproduce reads its own flags, and passes the user's value of every flag its stages read except
@@ -42,7 +42,7 @@ NO_EFFECT = set(EVERY) | {"data_dir", "optimize_workers", "eval_interval", "chec
 # at that value they stay out of an identity, so a finished or half-done stage still matches.
 ADDED = {"flip": False, "bn_weight": 10.0, "generator_lr": None, "augment_flip": False, "boundary_steps": 0,
          "boundary_step_size": 0.03, "class_weights": "", "pixel_mean": "", "pixel_std": "",
-         "stats_modes": 1}
+         "stats_modes": 1, "distill_lr_schedule": "constant"}
 
 
 # Flags without effect while another is off (0, False, empty): they stay out of an identity then, so
