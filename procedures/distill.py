@@ -106,7 +106,8 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
     ends. Returns a namespace of what the training loop feeds and runs; a
     source's unused entries are None."""
     net = types.SimpleNamespace(graph=tf.Graph(), batch=None, soft=None, shown=None, student_in=None,
-                                pushed=None, stream=None, generator_op=None, generator_loss=None, parts=None)
+                                pushed=None, stream=None, generator_op=None, generator_loss=None, parts=None,
+                                rate=None)
     with net.graph.as_default():
         tf1.set_random_seed(cfg.rng_seed)
         net.step_var = tf1.train.get_or_create_global_step()
@@ -145,8 +146,9 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
         logits = net.g.model.logits
         net.loss = method.student_loss(logits, net.soft) if method is not None and method.student_loss else \
             kd_loss(logits, net.soft, cfg.temperature)
-        rate = learning_rate(cfg.lr, cfg.distill_lr_schedule, net.step_var, total_steps)
-        optimizer, lowered = student_training(net.loss, student_vars, rate,
+        net.rate = tf.convert_to_tensor(learning_rate(cfg.lr, cfg.distill_lr_schedule, net.step_var, total_steps),
+                                        tf.float32)
+        optimizer, lowered = student_training(net.loss, student_vars, net.rate,
                                               generator_methods.own_student_optimizer(cfg.dataset))
         net.train_op = net.g.minimize(optimizer, lowered, net.step_var, var_list=student_vars)
         net.saver = tf1.train.Saver(max_to_keep=2)
@@ -234,7 +236,7 @@ def run(cfg):
                                            cfg.test_batch_size)
         acc = float(np.mean(predicted == eval_data.test_y))
         agree = float(np.mean(predicted == eval_teacher))
-        write_scalars(writer, step, test_accuracy=acc, teacher_agreement=agree)
+        write_scalars(writer, step, test_accuracy=acc, teacher_agreement=agree, learning_rate=sess.run(net.rate))
         return acc, agree
 
     progress = Progress(total - start_step, f"distill {student_spec.name}")

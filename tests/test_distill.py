@@ -97,12 +97,14 @@ def test_stale_checkpoint_is_refused(teachers, tmp_path):
         distill.run(cfg)
 
 
-def test_an_interrupted_distillation_resumes_to_the_same_student(teachers, tmp_path, monkeypatch):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_an_interrupted_distillation_resumes_to_the_same_student(teachers, tmp_path, monkeypatch, schedule):
     """Stopped after step 7 (checkpoint at 6), the same command resumes there and ends with the weights of
-    an uninterrupted run, not a run started again."""
+    an uninterrupted run, not a run started again (with cosine: at the rate of the step it stopped at)."""
     from utils import progress
     monkeypatch.setattr(datasets, "get", lambda *a, **k: toy_for(784))
-    settings = dict(epochs=2, train_batch_size=32, checkpoint_interval=3, augment_shift=1)  # 5 steps an epoch
+    settings = dict(epochs=2, train_batch_size=32, checkpoint_interval=3, augment_shift=1,  # 5 steps an epoch
+                    distill_lr_schedule=schedule)
     whole = distill.run(distill_cfg(teachers, summary_folder=str(tmp_path / "whole"), **settings))
     original_update = progress.Progress.update
 
@@ -125,6 +127,28 @@ def test_an_interrupted_distillation_resumes_to_the_same_student(teachers, tmp_p
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5)
     # the saver keeps its last two checkpoints across the pieces too, not each piece's last two
     assert checkpoint.checkpoint_steps(ckpt_dir, "hinton800") == [9, 10]
+
+
+def learning_rates(run_dir):
+    """The distill folder's learning_rate scalars as TensorBoard reads them: {step: rate}."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    folder = next(root for root, _, files in os.walk(run_dir) if any(f.startswith("events.out") for f in files))
+    events = EventAccumulator(folder)
+    events.Reload()
+    return {e.step: e.value for e in events.Scalars("learning_rate")}
+
+
+@pytest.mark.parametrize("schedule, halfway, last", [("constant", 1.0, 1.0), ("cosine", 0.505, 0.01)])
+def test_the_student_rate_follows_the_schedule_to_the_last_step(teachers, tmp_path, monkeypatch, schedule, halfway,
+                                                                last):
+    """cosine: the rate after half the steps is (1 + 0.01) / 2 of --lr, after the last 1%."""
+    monkeypatch.setattr(datasets, "get", lambda *a, **k: toy_for(784))
+    cfg = distill_cfg(teachers, summary_folder=str(tmp_path), epochs=2, train_batch_size=32, lr=0.002,
+                      distill_lr_schedule=schedule)   # 10 steps, evaluated after 5 and 10
+    distill.run(cfg)
+    rates = learning_rates(str(tmp_path))
+    assert sorted(rates) == [5, 10]
+    assert rates[5] == pytest.approx(0.002 * halfway, rel=1e-4) and rates[10] == pytest.approx(0.002 * last, rel=1e-4)
 
 
 def test_a_distillation_with_other_settings_is_not_resumed_from_an_earlier_one(teachers, tmp_path, monkeypatch):
