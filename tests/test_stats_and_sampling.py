@@ -37,7 +37,7 @@ def test_singular_covariance_gets_a_ridge_not_a_crash(capsys):
     assert ridge > 0
     np.testing.assert_allclose(L @ L.T, np.outer(v, v), atol=1e-3)
     GaussianSampler.from_covariance(np.zeros((1, 3)), np.ones((1, 3)), np.outer(v, v)[None], "fc9")
-    assert "covariance of layer fc9 is not positive definite for classes [0]" in capsys.readouterr().err
+    assert "covariance of layer fc9 is not positive definite for groups [0]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("model", ["hinton1200", "lenet"])
