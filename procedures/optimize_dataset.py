@@ -353,25 +353,55 @@ def _start_worker():
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _worker(cfg, batches, partial_dir, worker, workers, parent):
-    tf.get_logger().setLevel("ERROR")   # as main.py: no deprecation notices about the v1 API
-    tf1.disable_eager_execution()
-    with contextlib.redirect_stderr(io.StringIO()):   # the parent has printed these inputs' warnings once
-        inputs = load_inputs(cfg)
-    optimize_batches(cfg, inputs, batches, partial_dir, worker, workers, parent)
+def _worker(cfg, batches, partial_dir, worker, workers, parent, errors):
+    """A worker process's life: its share of the batches, or its error sent to the parent."""
+    _start_worker()
+    try:
+        tf.get_logger().setLevel("ERROR")   # as main.py: no deprecation notices about the v1 API
+        tf1.disable_eager_execution()
+        with contextlib.redirect_stderr(io.StringIO()):   # the parent has printed these inputs' warnings once
+            inputs = load_inputs(cfg)
+        optimize_batches(cfg, inputs, batches, partial_dir, worker, workers, parent)
+    except BaseException as error:   # the parent re-raises it: a UserError stays the usual one line
+        try:
+            errors.put(error)
+        except Exception:   # an error that cannot be pickled still reaches the parent, as text
+            errors.put(RuntimeError(f"{type(error).__name__}: {error}"))
+        sys.exit(1)
+
+
+def killed_worker_error(worker, workers, exitcode):
+    signal_name = signal.Signals(-exitcode).name if exitcode < 0 else f"exit status {exitcode}"
+    return UserError(f"optimize_dataset: worker process {worker + 1}/{workers} died ({signal_name}; SIGKILL is what "
+                     "the system's out-of-memory killer sends); the finished batches are kept: run the same "
+                     f"command again, with --optimize_workers={max(1, workers // 2)} if memory is short (each "
+                     "worker loads the statistics and the teacher)")
 
 
 def optimize_in_workers(cfg, todo, partial_dir, workers):
-    """Batches split round-robin over `workers` processes; the first error stops them all and is raised here."""
+    """Batches split round-robin over `workers` processes. The first error stops them all and is raised here,
+    and so is a worker's death without one (killed for memory), which a process pool would wait on forever."""
     context = multiprocessing.get_context("spawn")   # a fresh TensorFlow per process (fork would copy its threads)
-    with context.Pool(workers, initializer=_start_worker) as pool:
-        pending = [pool.apply_async(_worker, (cfg, todo[w::workers], partial_dir, w, workers, os.getpid()))
-                   for w in range(workers)]
-        while pending:
-            pending[0].wait(0.5)
-            for result in [r for r in pending if r.ready()]:
-                result.get()   # re-raises a worker's error; leaving the with-block stops the others
-                pending.remove(result)
+    errors = context.SimpleQueue()
+    processes = [context.Process(target=_worker, args=(cfg, todo[w::workers], partial_dir, w, workers,
+                                                        os.getpid(), errors), daemon=True) for w in range(workers)]
+    for process in processes:
+        process.start()
+    try:
+        while True:
+            if not errors.empty():   # checked before the exit codes: a failing worker puts its error, then exits
+                raise errors.get()
+            for w, process in enumerate(processes):
+                if process.exitcode not in (None, 0):
+                    raise killed_worker_error(w, workers, process.exitcode)
+            if all(process.exitcode == 0 for process in processes):
+                return
+            time.sleep(0.5)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
 
 
 def batch_file(partial_dir, b):

@@ -341,3 +341,43 @@ def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
             raise RuntimeError("killed mid-write")
     np.testing.assert_array_equal(np.load(path), np.arange(3))
     assert os.listdir(tmp_path) == ["a.npy"]
+
+
+def worker_pids(parent_pid):
+    """The spawned worker processes of parent_pid (not multiprocessing's resource tracker)."""
+    with open(f"/proc/{parent_pid}/task/{parent_pid}/children") as f:
+        children = [int(pid) for pid in f.read().split()]
+    pids = []
+    for pid in children:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"spawn_main" in f.read():
+                    pids.append(pid)
+        except FileNotFoundError:
+            continue
+    return pids
+
+
+def test_a_worker_killed_for_memory_stops_the_run_with_one_line(pipeline, tmp_path):
+    """The out-of-memory killer's SIGKILL on one worker: the run stops at once with one line saying what
+    happened and what to do (a process pool would wait for the lost batches forever); finished batches stay."""
+    summary = tmp_path / "oom"
+    partial = summary / "kill" / "data" / ".data_optimized_all_layers_kill.partial"
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"),
+                             *optimize_args(pipeline, summary, optimize_workers=2)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(partial.glob("batch_*.npz")):
+        time.sleep(0.05)
+    workers = worker_pids(proc.pid)
+    assert len(workers) == 2, workers
+    os.kill(workers[0], signal.SIGKILL)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the run waited on its killed worker")
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1, stderr[-2000:]
+    assert "died (SIGKILL" in errors[0] and "--optimize_workers=1" in errors[0] and "Traceback" not in stderr
+    assert list(partial.glob("batch_*.npz"))   # kept for the next run
