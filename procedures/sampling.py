@@ -44,8 +44,8 @@ def cholesky_factors(cov, name):
     ridges = np.array([r for _, r in factors])
     if (ridges > 0).any():
         print(f"warning: covariance of {name} is not positive definite for groups "
-              f"{np.flatnonzero(ridges > 0).tolist()} (classes, or modes of a --stats_modes file); added a ridge of up to {ridges.max():.3g} to its diagonal",
-              file=sys.stderr)
+              f"{np.flatnonzero(ridges > 0).tolist()} (classes, or modes of a --stats_modes file); added a ridge "
+              f"of up to {ridges.max():.3g} to its diagonal", file=sys.stderr)
     return np.stack([L for L, _ in factors]), ridges
 
 
