@@ -344,17 +344,20 @@ def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
 
 
 def worker_pids(parent_pid):
-    """The spawned worker processes of parent_pid (not multiprocessing's resource tracker)."""
-    with open(f"/proc/{parent_pid}/task/{parent_pid}/children") as f:
-        children = [int(pid) for pid in f.read().split()]
+    """The spawned worker processes of parent_pid (not multiprocessing's resource tracker), from /proc."""
     pids = []
-    for pid in children:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"spawn_main" in f.read():
-                    pids.append(pid)
-        except FileNotFoundError:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                ppid = next(int(line.split()[1]) for line in f if line.startswith("PPid:"))
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue   # gone meanwhile
+        if ppid == parent_pid and b"spawn_main" in cmdline:
+            pids.append(int(entry))
     return pids
 
 
