@@ -97,7 +97,8 @@ flags.DEFINE_integer("stats_modes", 1, "compute_stats: record each class as this
                      "optimize_dataset: read that file (its default --stats_file), each class's samples spread over "
                      "its modes in proportion to their examples. 1: one set per class, as the paper")
 flags.DEFINE_integer("max_full_cov_dim", 2048,
-                     "compute_stats: layers at most this wide get a full covariance, wider ones a diagonal")
+                     "compute_stats: layers at most this wide get a full covariance, wider ones a diagonal (with "
+                     "--stats_modes, also layers at least as wide as the smallest mode's example count)")
 flags.DEFINE_enum("optimizer", "adam", choices.OPTIMIZERS, "train: adam (the original tool's), or sgd with "
                   "momentum 0.9 (how ResNets are trained)")
 flags.DEFINE_float("weight_decay", 0.0, "train: weight of an L2 penalty on every Dense/Conv weight (ResNets: 1e-4 "

@@ -2,7 +2,8 @@
 recording per class and per layer the mean, standard deviation, covariance (full
 where the layer is at most --max_full_cov_dim wide, else diagonal) and count; with
 --compute_graphwise_stats, in the same pass, the spectral statistics (procedures/spectral.py); with
---stats_modes=K, per mode of each class instead (procedures/stats_modes.py), in a file of its own."""
+--stats_modes=K, per mode of each class instead (procedures/stats_modes.py), in a file of its own, with
+a layer's covariance full only where every mode has more examples than the layer has units."""
 import os
 import time
 
@@ -79,6 +80,17 @@ def modes_of(sess, inputs, layer, data, cfg):
     return groups, group_class
 
 
+def modes_full_cov_limit(groups, cfg):
+    """The widest layer whose covariance a modes file records in full. A covariance of n examples has
+    rank below n, so a mode of 31 examples cannot describe 2,048 units (sampling it needs a ridge),
+    and 160 such matrices of one layer fill gigabytes; those layers keep their diagonal."""
+    smallest = int(np.bincount(groups).min())
+    limit = min(cfg.max_full_cov_dim, smallest - 1)
+    print(f"[compute_stats] the smallest mode has {smallest} examples: full covariances for layers of at "
+          f"most {limit} units, diagonal above")
+    return limit
+
+
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
@@ -112,9 +124,10 @@ def run(cfg):
         if cfg.stats_modes > 1:
             groups, group_class = modes_of(sess, inputs, tensors[max(len(tensors) - 2, 0)], data, cfg)
             num_groups = len(group_class)
+        full_cov_limit = cfg.max_full_cov_dim if group_class is None else modes_full_cov_limit(groups, cfg)
         progress = Progress(len(data.train_x), "compute_stats", unit="examples")
         layers, counts = compute(sess, inputs, tensors, model.layer_names, data.train_x, groups,
-                                 num_groups, cfg.test_batch_size, cfg.max_full_cov_dim, progress, graphwise)
+                                 num_groups, cfg.test_batch_size, full_cov_limit, progress, graphwise)
     shapes = builder.recorded_shapes(spec)
     for name in layers:
         layers[name]["shape"] = shapes[name]

@@ -68,6 +68,22 @@ def test_mode_statistics_add_up_to_the_class_statistics(both_files):
     stats_file.validate(per_mode, models.get("hinton1200"), 8.0, per_mode.fingerprint)
 
 
+def test_a_mode_of_fewer_examples_than_units_keeps_a_diagonal_covariance(both_files):
+    per_class, per_mode, _ = both_files
+    smallest_mode = per_mode.counts.min()
+    assert smallest_mode <= 10 < per_class.counts.min()         # the toy's modes are smaller than the logits
+    assert per_mode.cov_kind == {name: "diag" for name in per_mode.layer_names}
+    assert per_class.cov_kind["logits"] == "full"               # per class as the paper: full up to the limit
+
+
+def test_a_modes_file_records_full_covariances_of_layers_narrower_than_its_smallest_mode():
+    groups = np.repeat(np.arange(4), [12, 30, 11, 40])
+    cfg = mock.Mock(max_full_cov_dim=2048)
+    assert compute_stats.modes_full_cov_limit(groups, cfg) == 10
+    cfg.max_full_cov_dim = 5
+    assert compute_stats.modes_full_cov_limit(groups, cfg) == 5
+
+
 def test_each_class_is_spread_over_its_modes_in_proportion():
     stats = mock.Mock(has_modes=True, counts=np.array([30, 10, 5, 5, 10]), group_class=np.array([0, 0, 1, 1, 2]))
     cfg = mock.Mock(samples_per_class=8, class_weights="")
