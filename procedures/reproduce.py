@@ -2,10 +2,10 @@
 resumable command. It calls the same procedures a user runs by hand:
 
   1. train the teacher and the student on data      3. distill on real data (vanilla KD) and on noise
-  2. compute_stats (with graphwise stats)           4. per objective (and the beyond-the-paper recipe,
+  2. compute_stats (with graphwise stats; per mode  4. per objective (and the beyond-the-paper recipe,
                                                        BEST, as an extra row): optimize_dataset, then
                                                        distill on that reconstruction
-                                                    5. the table: results.md/json/png
+     of each class too, for BEST)                   5. the table: results.md/json/png
 
 Each stage is recorded in summaries/<run>/results.json with the settings it ran
 with; a later invocation reuses a stage whose settings match and whose artifact
@@ -58,7 +58,11 @@ BEYOND_PAPER_OFF = dict(Priors()._asdict(), augment_shift=0, augment_flip=False,
                         boundary_step_size=0.03)
 BEST = dict(objective="top_layer", optimization_steps=200,
             optimize=dict(batch_stats_weight=1.0, clip_inputs=True),
-            distill=dict(augment_shift=2))
+            distill=dict(augment_shift=2),
+            # Metadata per mode of each class (--stats_modes): 16 modes measured on classes of 5,421-6,742
+            # examples (results.md, "Modes"); a class of fewer than 16 x 300 examples gets fewer modes, and
+            # one of under 600 none.
+            stats_modes=16, examples_per_mode=300)
 # Which explicit flag overrides which preset value.
 OVERRIDES = {"epochs": "distill_epochs", "samples_per_class": "samples_per_class",
              "optimization_steps": "optimization_steps"}
@@ -273,6 +277,13 @@ def run(cfg):
         stats_file.validate(stats_file.load(r["stats_file"]), teacher, cfg.temperature, fingerprint)
     stats = stage("compute_stats", "compute_stats", derived(base, procedure="compute_stats", **teacher_flags),
                   stats_valid, teacher=fingerprint)
+    row_stats = {row: stats for row in plans}
+    modes = best_modes(stats_file.load(stats["stats_file"]).counts)
+    if BEST_ROW in plans and modes > 1:
+        row_stats[BEST_ROW] = stage(f"compute_stats modes{modes}", "compute_stats",
+                                    derived(base, procedure="compute_stats", stats_modes=modes,
+                                            compute_graphwise_stats=False, **teacher_flags),
+                                    stats_valid, teacher=fingerprint)
 
     # 3-4. distillation rows, each in its own folder under the run: the reference rows first, then each
     # reconstruction as soon as it exists, so an interrupted grid has finished whole rows (and a table).
@@ -300,11 +311,12 @@ def run(cfg):
         def npy_valid(r, rows=expected_rows):
             if len(optimized.load(r["output"]).train_x) != rows:
                 raise UserError(f"{r['output']} does not hold {rows} samples")
+        metadata = row_stats[row]["stats_file"]
         child = derived(base, procedure="optimize_dataset", lr=None, optimization_objective=objective,
-                        samples_per_class=s["samples_per_class"], stats_file=stats["stats_file"], **options,
-                        **teacher_flags)
+                        samples_per_class=s["samples_per_class"], stats_file=metadata,
+                        stats_modes=modes if row_stats[row] is not stats else 1, **options, **teacher_flags)
         reconstructions[row] = stage(f"optimize_dataset {row}", "optimize_dataset", child, npy_valid,
-                                     teacher=fingerprint, stats_written=os.stat(stats["stats_file"]).st_mtime_ns)
+                                     teacher=fingerprint, stats_written=os.stat(metadata).st_mtime_ns)
         distill_row(row, reconstructions[row]["output"], s["distill_epochs"], distill_options)
         write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
@@ -318,6 +330,12 @@ def run(cfg):
 
     # 5. the table
     return write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir)
+
+
+def best_modes(class_counts):
+    """How many modes a class dfkd best's metadata records: BEST's, fewer where the smallest class
+    cannot give each mode examples_per_mode examples; 1 (per class) below two modes' worth."""
+    return max(1, min(BEST["stats_modes"], int(min(class_counts)) // BEST["examples_per_mode"]))
 
 
 def pixel_constants(cfg, teacher):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import datasets
-from procedures import generator_methods, reproduce
+from procedures import generator_methods, reproduce, stats_file
 from tests.conftest import make_cfg, toy_for
 
 TINY = dict(train_epochs=1, samples_per_class=2, optimization_steps=10, distill_epochs=1, kd_epochs=1)
@@ -88,6 +88,34 @@ def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tin
     assert log["procedures"]["optimize_dataset/top_layer"]["flags"]["jitter"] == 0  # not the user's 5
     vanilla = json.loads((tmp_path / "grid" / "distill_rows" / "vanilla_KD" / "log.json").read_text())
     assert vanilla["procedures"]["distill/mnist"]["flags"]["augment_shift"] == 0
+    # The toy's classes of 15 examples are too small for modes: the per-class metadata, as the paper's rows.
+    assert not any(name.startswith("compute_stats modes") for name in stages)
+    assert optimize["stats_file"] == stages["compute_stats"]["result"]["stats_file"]
+
+
+def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enough(tiny, tmp_path, monkeypatch):
+    monkeypatch.setitem(reproduce.PRESETS, "tinybest", dict(TINY, paper_rows=("top_layer",)))
+    monkeypatch.setitem(reproduce.BEST, "examples_per_mode", 5)
+    tiny.preset = "tinybest"
+    table = reproduce.run(tiny)
+    assert [r["row"] for r in table][-2:] == ["top_layer", "dfkd best"]
+    stages = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
+    smallest_class = np.bincount(toy_for(784).train_y).min()
+    modes = min(reproduce.BEST["stats_modes"], smallest_class // 5)
+    assert modes > 1
+    made = stats_file.load(stages[f"compute_stats modes{modes}"]["result"]["stats_file"])
+    assert made.has_modes and made.num_groups > 10 and made.path.endswith(f"_modes{modes}.npz")
+    best = stages["optimize_dataset dfkd best"]["settings"]
+    assert best["stats_file"] == made.path and best["stats_modes"] == modes
+    paper_row = stages["optimize_dataset top_layer"]["settings"]     # the paper's rows keep per-class metadata
+    assert paper_row["stats_file"] == stages["compute_stats"]["result"]["stats_file"]
+    assert "stats_modes" not in paper_row
+
+
+def test_dfkd_best_gives_small_classes_fewer_modes():
+    assert reproduce.best_modes([5421, 6742]) == reproduce.BEST["stats_modes"] == 16
+    assert reproduce.best_modes([6000, 1000]) == 1000 // reproduce.BEST["examples_per_mode"]
+    assert reproduce.best_modes([500] * 100) == 1                 # CIFAR-100: per class
 
 
 def assert_tensorboard_shows_the_promised_scalars(run_dir):
