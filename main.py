@@ -141,6 +141,9 @@ flags.DEFINE_integer("boundary_steps", 0, "distill: add to each batch a copy pus
 flags.DEFINE_enum("distill_lr_schedule", "constant", choices.LR_SCHEDULES,
                   "distill: the student's learning rate over distillation, constant (original tool) or cosine "
                   "decay to 1% at the last step")
+flags.DEFINE_float("student_average", 0.0, "distill: keep an exponential moving average of the student's "
+                   "variables with this decay per step (e.g. 0.999) and evaluate and save the average in place "
+                   "of the last step's weights. 0: off, as the original tool")
 flags.DEFINE_float("boundary_step_size", 0.03, "distill, with --boundary_steps: each push's size per pixel "
                    "(pixels stay in [0, 1])")
 flags.DEFINE_boolean("verbose", False, "Show full tracebacks on errors")

@@ -66,6 +66,14 @@ def student_training(loss, student_vars, lr, own):
     return tf1.train.MomentumOptimizer(lr, own.momentum), loss + decay
 
 
+def swap(variables, others):
+    """One op that exchanges the values of two lists of variables; run twice, it changes nothing."""
+    before = [tf.identity(v.read_value()) for v in variables + others]
+    with tf.control_dependencies(before):
+        return tf.group(*[v.assign(value) for v, value in zip(variables + others, before[len(variables):] +
+                                                                before[:len(variables)])])
+
+
 def dataset_tag(name):
     return os.path.splitext(os.path.basename(name))[0] if name.endswith(".npy") else name
 
@@ -151,6 +159,14 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
         optimizer, lowered = student_training(net.loss, student_vars, net.rate,
                                               generator_methods.own_student_optimizer(cfg.dataset))
         net.train_op = net.g.minimize(optimizer, lowered, net.step_var, var_list=student_vars)
+        net.swap_average = None
+        if cfg.student_average:
+            # Every student variable, BatchNorm's moving statistics too, so the average is one network.
+            weights = list(net.g.model.params.values())
+            average = tf1.train.ExponentialMovingAverage(cfg.student_average, num_updates=net.step_var)
+            with tf.control_dependencies([net.train_op]):
+                net.train_op = average.apply(weights)
+            net.swap_average = swap(weights, [average.average(w) for w in weights])
         net.saver = tf1.train.Saver(max_to_keep=2)
         net.init = tf1.global_variables_initializer()
     return net
@@ -167,6 +183,9 @@ def run(cfg):
     checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval",
                     "checkpoint_interval")
     checks.non_negative(cfg, "augment_shift", "mixup_alpha", "boundary_steps")
+    if not 0 <= cfg.student_average < 1:
+        raise UserError(f"--student_average is a decay per step in [0, 1) (e.g. 0.999; 0: off), got "
+                        f"{cfg.student_average:g}")
     if cfg.boundary_steps:
         checks.positive(cfg, "boundary_step_size")
     augment = any(getattr(cfg, name) for name in BATCH_TRANSFORMS)
@@ -231,9 +250,15 @@ def run(cfg):
     checkpoints.restore_or_init(sess, net.saver, net.init, "distill")
     writer = tf1.summary.FileWriter(out_dir)
 
-    def evaluate(step):
+    def evaluate(step, last=False):
+        """The student's test accuracy and agreement with the teacher; with --student_average, the
+        average's, which the last step leaves in the student's variables (the saved student)."""
+        if net.swap_average is not None:
+            sess.run(net.swap_average)
         predicted = evaluation.predictions(sess, net.g.inputs, net.g.model.logits, eval_data.test_x,
                                            cfg.test_batch_size)
+        if net.swap_average is not None and not last:
+            sess.run(net.swap_average)
         acc = float(np.mean(predicted == eval_data.test_y))
         agree = float(np.mean(predicted == eval_teacher))
         write_scalars(writer, step, test_accuracy=acc, teacher_agreement=agree, learning_rate=sess.run(net.rate))
@@ -275,7 +300,7 @@ def run(cfg):
             if step % cfg.checkpoint_interval == 0 and step != total:
                 checkpoints.save(sess, net.saver, step)
             progress.update(step - start_step, epoch=epoch + 1, loss=float(value), test_acc=acc)
-    acc, agree = evaluate(step)   # the last step's student: never one chosen on the test set
+    acc, agree = evaluate(step, last=True)   # the last step's student: never one chosen on the test set
     checkpoints.save_last(sess, net.saver, step)
     if generated:   # what the last generator makes: the codes the next steps would draw
         batches = -(-PICTURED_SAMPLES // cfg.train_batch_size)

@@ -21,7 +21,7 @@ READS = {
                 "rng_seed", "lr", "epochs", "train_batch_size", "test_batch_size", "eval_interval",
                 "checkpoint_interval", "temperature", "noise_samples", "noise_mean", "noise_std", "augment_shift",
                 "mixup_alpha", "augment_flip", "generator_lr", "boundary_steps", "boundary_step_size", "pixel_mean",
-                "pixel_std", "distill_lr_schedule"),
+                "pixel_std", "distill_lr_schedule", "student_average"),
     "evaluate": ("model", "model_meta", "model_checkpoint", "dataset", "data_dir", "test_batch_size"),
 }
 # reproduce reads its own flags, and passes the user's value of every flag its stages read except
@@ -31,7 +31,7 @@ REPRODUCE_OWN = ("model", "student_model", "dataset", "preset", "rows", "epochs"
 REPRODUCE_SETS = ("stats_file", "optimization_objective", "num_shards", "shard_index", "clip_inputs", "jitter",
                   "tv_weight", "l2_weight", "batch_stats_weight", "flip", "compute_graphwise_stats", "eval_dataset",
                   "noise_samples", "augment_shift", "mixup_alpha", "augment_flip", "boundary_steps",
-                  "boundary_step_size", "pixel_mean", "pixel_std", "stats_modes")
+                  "boundary_step_size", "pixel_mean", "pixel_std", "stats_modes", "student_average")
 READS["reproduce"] = tuple(sorted(set(REPRODUCE_OWN) | {f for p in ("train", "compute_stats", "optimize_dataset",
                                                                     "distill") for f in READS[p]}
                                   - set(REPRODUCE_SETS)))
@@ -42,7 +42,7 @@ NO_EFFECT = set(EVERY) | {"data_dir", "optimize_workers", "eval_interval", "chec
 # at that value they stay out of an identity, so a finished or half-done stage still matches.
 ADDED = {"flip": False, "bn_weight": 10.0, "generator_lr": None, "augment_flip": False, "boundary_steps": 0,
          "boundary_step_size": 0.03, "class_weights": "", "pixel_mean": "", "pixel_std": "",
-         "stats_modes": 1, "distill_lr_schedule": "constant"}
+         "stats_modes": 1, "distill_lr_schedule": "constant", "student_average": 0.0}
 
 
 # Flags without effect while another is off (0, False, empty): they stay out of an identity then, so

@@ -55,7 +55,7 @@ GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad"}   # row -> distill's --dataset
 # of 1,000: see README), unless --optimization_steps is given.
 BEST_ROW = "dfkd best"
 BEYOND_PAPER_OFF = dict(Priors()._asdict(), augment_shift=0, augment_flip=False, mixup_alpha=0.0, boundary_steps=0,
-                        boundary_step_size=0.03)
+                        boundary_step_size=0.03, student_average=0.0)
 BEST = dict(objective="top_layer", optimization_steps=200,
             optimize=dict(batch_stats_weight=1.0, clip_inputs=True),
             distill=dict(augment_shift=2),

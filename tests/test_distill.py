@@ -97,14 +97,15 @@ def test_stale_checkpoint_is_refused(teachers, tmp_path):
         distill.run(cfg)
 
 
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_an_interrupted_distillation_resumes_to_the_same_student(teachers, tmp_path, monkeypatch, schedule):
+@pytest.mark.parametrize("schedule, average", [("constant", 0.0), ("cosine", 0.0), ("constant", 0.7)])
+def test_an_interrupted_distillation_resumes_to_the_same_student(teachers, tmp_path, monkeypatch, schedule, average):
     """Stopped after step 7 (checkpoint at 6), the same command resumes there and ends with the weights of
-    an uninterrupted run, not a run started again (with cosine: at the rate of the step it stopped at)."""
+    an uninterrupted run, not a run started again (with cosine: at the rate of the step it stopped at; with
+    --student_average: with the average it had)."""
     from utils import progress
     monkeypatch.setattr(datasets, "get", lambda *a, **k: toy_for(784))
     settings = dict(epochs=2, train_batch_size=32, checkpoint_interval=3, augment_shift=1,  # 5 steps an epoch
-                    distill_lr_schedule=schedule)
+                    distill_lr_schedule=schedule, student_average=average)
     whole = distill.run(distill_cfg(teachers, summary_folder=str(tmp_path / "whole"), **settings))
     original_update = progress.Progress.update
 
@@ -127,6 +128,30 @@ def test_an_interrupted_distillation_resumes_to_the_same_student(teachers, tmp_p
         np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=1e-5)
     # the saver keeps its last two checkpoints across the pieces too, not each piece's last two
     assert checkpoint.checkpoint_steps(ckpt_dir, "hinton800") == [9, 10]
+
+
+def test_the_student_average_is_what_is_evaluated_and_saved(teachers, tmp_path, monkeypatch):
+    """--student_average changes what is kept, not how the student trains: the last step's weights equal a
+    run without it (the swaps around each evaluation undone), and the saved, averaged student is the one
+    whose accuracy the run reports."""
+    from procedures import evaluate
+    monkeypatch.setattr(datasets, "get", lambda *a, **k: toy_for(784))
+    settings = dict(epochs=2, train_batch_size=32, eval_interval=2)   # 10 steps, evaluated after 2, 4, ...
+    plain = distill.run(distill_cfg(teachers, summary_folder=str(tmp_path / "plain"), **settings))
+    averaged = distill.run(distill_cfg(teachers, summary_folder=str(tmp_path / "avg"), student_average=0.8,
+                                       **settings))
+    last_weights = checkpoint.load_teacher_values(models.get("hinton800"), "", plain["student_checkpoint"])
+    saved = tf.train.load_checkpoint(averaged["student_checkpoint"])
+    moved = 0
+    for name, value in last_weights.items():
+        np.testing.assert_allclose(saved.get_tensor(f"{name}/ExponentialMovingAverage"), value, rtol=1e-5, atol=1e-6)
+        moved += not np.allclose(saved.get_tensor(name), value, rtol=1e-3, atol=1e-4)
+    assert moved == len(last_weights)                      # the saved student is the average, not the last step
+    again = evaluate.run(make_cfg(procedure="evaluate", model="hinton800", dataset="toy", summary_folder=str(tmp_path),
+                                  model_checkpoint=averaged["student_checkpoint"]))
+    assert again["test_accuracy"] == pytest.approx(averaged["test_accuracy"])
+    with pytest.raises(UserError, match=r"--student_average is a decay per step in \[0, 1\)"):
+        distill.run(distill_cfg(teachers, summary_folder=str(tmp_path / "bad"), student_average=1.0))
 
 
 def learning_rates(run_dir):
