@@ -279,6 +279,8 @@ def run(cfg):
                   stats_valid, teacher=fingerprint)
     row_stats = {row: stats for row in plans}
     modes = best_modes(stats_file.load(stats["stats_file"]).counts)
+    if BEST_ROW in plans:
+        s["best_stats_modes"] = modes   # the table's settings line says which metadata dfkd best read
     if BEST_ROW in plans and modes > 1:
         row_stats[BEST_ROW] = stage(f"compute_stats modes{modes}", "compute_stats",
                                     derived(base, procedure="compute_stats", stats_modes=modes,

@@ -107,6 +107,7 @@ def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enou
     assert made.has_modes and made.num_groups > 10 and made.path.endswith(f"_modes{modes}.npz")
     best = stages["optimize_dataset dfkd best"]["settings"]
     assert best["stats_file"] == made.path and best["stats_modes"] == modes
+    assert f"'best_stats_modes': {modes}" in (tmp_path / "grid" / "results.md").read_text()
     paper_row = stages["optimize_dataset top_layer"]["settings"]     # the paper's rows keep per-class metadata
     assert paper_row["stats_file"] == stages["compute_stats"]["result"]["stats_file"]
     assert "stats_modes" not in paper_row
