@@ -60,9 +60,9 @@ BEST = dict(objective="top_layer", optimization_steps=200,
             optimize=dict(batch_stats_weight=1.0, clip_inputs=True),
             distill=dict(augment_shift=2),
             # Metadata per mode of each class (--stats_modes): 16 modes measured on classes of 5,421-6,742
-            # examples (results.md, "Modes"); a class of fewer than 16 x 300 examples gets fewer modes, and
-            # one of under 600 none.
-            stats_modes=16, examples_per_mode=300)
+            # examples and 6,400 samples a class (results.md, "Modes"); fewer modes where a class has under
+            # 300 examples or the reconstruction under 400 samples a mode (5,000 samples lost 2.6 points).
+            stats_modes=16, examples_per_mode=300, samples_per_mode=400)
 # Which explicit flag overrides which preset value.
 OVERRIDES = {"epochs": "distill_epochs", "samples_per_class": "samples_per_class",
              "optimization_steps": "optimization_steps"}
@@ -278,7 +278,7 @@ def run(cfg):
     stats = stage("compute_stats", "compute_stats", derived(base, procedure="compute_stats", **teacher_flags),
                   stats_valid, teacher=fingerprint)
     row_stats = {row: stats for row in plans}
-    modes = best_modes(stats_file.load(stats["stats_file"]).counts)
+    modes = best_modes(stats_file.load(stats["stats_file"]).counts, s["samples_per_class"])
     if BEST_ROW in plans:
         s["best_stats_modes"] = modes   # the table's settings line says which metadata dfkd best read
     if BEST_ROW in plans and modes > 1:
@@ -334,10 +334,12 @@ def run(cfg):
     return write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir)
 
 
-def best_modes(class_counts):
+def best_modes(class_counts, samples_per_class):
     """How many modes a class dfkd best's metadata records: BEST's, fewer where the smallest class
-    cannot give each mode examples_per_mode examples; 1 (per class) below two modes' worth."""
-    return max(1, min(BEST["stats_modes"], int(min(class_counts)) // BEST["examples_per_mode"]))
+    cannot give each mode examples_per_mode examples or the reconstruction samples_per_mode samples;
+    1 (per class) below two modes' worth."""
+    return max(1, min(BEST["stats_modes"], int(min(class_counts)) // BEST["examples_per_mode"],
+                      samples_per_class // BEST["samples_per_mode"]))
 
 
 def pixel_constants(cfg, teacher):

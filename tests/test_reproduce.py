@@ -96,12 +96,13 @@ def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tin
 def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enough(tiny, tmp_path, monkeypatch):
     monkeypatch.setitem(reproduce.PRESETS, "tinybest", dict(TINY, paper_rows=("top_layer",)))
     monkeypatch.setitem(reproduce.BEST, "examples_per_mode", 5)
+    monkeypatch.setitem(reproduce.BEST, "samples_per_mode", 1)
     tiny.preset = "tinybest"
     table = reproduce.run(tiny)
     assert [r["row"] for r in table][-2:] == ["top_layer", "dfkd best"]
     stages = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
     smallest_class = np.bincount(toy_for(784).train_y).min()
-    modes = min(reproduce.BEST["stats_modes"], smallest_class // 5)
+    modes = min(reproduce.BEST["stats_modes"], smallest_class // 5, TINY["samples_per_class"])
     assert modes > 1
     made = stats_file.load(stages[f"compute_stats modes{modes}"]["result"]["stats_file"])
     assert made.has_modes and made.num_groups > 10 and made.path.endswith(f"_modes{modes}.npz")
@@ -113,10 +114,12 @@ def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enou
     assert "stats_modes" not in paper_row
 
 
-def test_dfkd_best_gives_small_classes_fewer_modes():
-    assert reproduce.best_modes([5421, 6742]) == reproduce.BEST["stats_modes"] == 16
-    assert reproduce.best_modes([6000, 1000]) == 1000 // reproduce.BEST["examples_per_mode"]
-    assert reproduce.best_modes([500] * 100) == 1                 # CIFAR-100: per class
+def test_dfkd_best_gives_small_classes_and_small_reconstructions_fewer_modes():
+    assert reproduce.best_modes([5421, 6742], 6400) == reproduce.BEST["stats_modes"] == 16
+    assert reproduce.best_modes([6000, 1000], 6400) == 1000 // reproduce.BEST["examples_per_mode"]
+    assert reproduce.best_modes([500] * 100, 6400) == 1           # CIFAR-100: per class
+    assert reproduce.best_modes([6000] * 10, 1000) == 1000 // reproduce.BEST["samples_per_mode"]
+    assert reproduce.best_modes([6000] * 10, 500) == 1            # 5,000 samples: per class
 
 
 def assert_tensorboard_shows_the_promised_scalars(run_dir):
