@@ -277,15 +277,15 @@ def run(cfg):
         stats_file.validate(stats_file.load(r["stats_file"]), teacher, cfg.temperature, fingerprint)
     stats = stage("compute_stats", "compute_stats", derived(base, procedure="compute_stats", **teacher_flags),
                   stats_valid, teacher=fingerprint)
-    row_stats = {row: stats for row in plans}
-    modes = best_modes(stats_file.load(stats["stats_file"]).counts, s["samples_per_class"])
+    best_stats, modes = stats, 1   # dfkd best's metadata: per mode where its classes and samples allow
     if BEST_ROW in plans:
+        modes = best_modes(stats_file.load(stats["stats_file"]).counts, s["samples_per_class"])
         s["best_stats_modes"] = modes   # the table's settings line says which metadata dfkd best read
-    if BEST_ROW in plans and modes > 1:
-        row_stats[BEST_ROW] = stage(f"compute_stats modes{modes}", "compute_stats",
-                                    derived(base, procedure="compute_stats", stats_modes=modes,
-                                            compute_graphwise_stats=False, **teacher_flags),
-                                    stats_valid, teacher=fingerprint)
+        if modes > 1:
+            best_stats = stage(f"compute_stats modes{modes}", "compute_stats",
+                               derived(base, procedure="compute_stats", stats_modes=modes,
+                                       compute_graphwise_stats=False, **teacher_flags),
+                               stats_valid, teacher=fingerprint)
 
     # 3-4. distillation rows, each in its own folder under the run: the reference rows first, then each
     # reconstruction as soon as it exists, so an interrupted grid has finished whole rows (and a table).
@@ -313,10 +313,10 @@ def run(cfg):
         def npy_valid(r, rows=expected_rows):
             if len(optimized.load(r["output"]).train_x) != rows:
                 raise UserError(f"{r['output']} does not hold {rows} samples")
-        metadata = row_stats[row]["stats_file"]
+        metadata, row_modes = (best_stats["stats_file"], modes) if row == BEST_ROW else (stats["stats_file"], 1)
         child = derived(base, procedure="optimize_dataset", lr=None, optimization_objective=objective,
-                        samples_per_class=s["samples_per_class"], stats_file=metadata,
-                        stats_modes=modes if row_stats[row] is not stats else 1, **options, **teacher_flags)
+                        samples_per_class=s["samples_per_class"], stats_file=metadata, stats_modes=row_modes,
+                        **options, **teacher_flags)
         reconstructions[row] = stage(f"optimize_dataset {row}", "optimize_dataset", child, npy_valid,
                                      teacher=fingerprint, stats_written=os.stat(metadata).st_mtime_ns)
         distill_row(row, reconstructions[row]["output"], s["distill_epochs"], distill_options)
