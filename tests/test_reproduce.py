@@ -83,11 +83,14 @@ def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tin
     optimize = stages["optimize_dataset dfkd best"]["settings"]
     assert {k: optimize[k] for k in reproduce.BEST["optimize"]} == reproduce.BEST["optimize"]
     assert optimize["optimization_steps"] == reproduce.BEST["optimization_steps"]
-    assert stages["distill dfkd best"]["settings"]["augment_shift"] == reproduce.BEST["distill"]["augment_shift"]
+    recipe = stages["distill dfkd best"]["settings"]
+    assert {k: recipe[k] for k in reproduce.BEST["distill"]} == reproduce.BEST["distill"]
+    assert f"'best_distill': {reproduce.BEST['distill']}" in (tmp_path / "grid" / "results.md").read_text()
     log = json.loads((tmp_path / "grid" / "extra_rows" / "dfkd_best" / "log.json").read_text())
     assert log["procedures"]["optimize_dataset/top_layer"]["flags"]["jitter"] == 0  # not the user's 5
     vanilla = json.loads((tmp_path / "grid" / "distill_rows" / "vanilla_KD" / "log.json").read_text())
-    assert vanilla["procedures"]["distill/mnist"]["flags"]["augment_shift"] == 0
+    vanilla_flags = vanilla["procedures"]["distill/mnist"]["flags"]
+    assert (vanilla_flags["augment_shift"], vanilla_flags["lr"], vanilla_flags["student_average"]) == (0, 0.001, 0)
     # The toy's classes of 15 examples are too small for modes: the per-class metadata, as the paper's rows.
     assert not any(name.startswith("compute_stats modes") for name in stages)
     assert optimize["stats_file"] == stages["compute_stats"]["result"]["stats_file"]
