@@ -138,6 +138,7 @@ class Stages:
     def __init__(self, path):
         self.path = path
         self.state, self.table = {}, {}   # table: the last table written, kept beside the stages
+        self.visited = set()   # this invocation's stages: others stay on file for later reuse, off its table
         if os.path.exists(path):
             try:
                 with open(path) as f:
@@ -151,6 +152,7 @@ class Stages:
         """start_over: removes the stage's own checkpoints, so that a stage begun (or finished) with other
         settings is not resumed from them."""
         settings = json.loads(json.dumps(settings))   # as results.json reads back
+        self.visited.add(name)
         record = self.state.get(name)
         if record and record["settings"] == settings and "result" in record:
             try:
@@ -358,7 +360,8 @@ def pixel_constants(cfg, teacher):
 
 def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=True):
     paper = published(cfg.dataset, teacher.name, student.name)
-    wall = {name: rec["wall_seconds"] for name, rec in stages.state.items() if "wall_seconds" in rec}
+    wall = {name: rec["wall_seconds"] for name, rec in stages.state.items()
+            if "wall_seconds" in rec and name in stages.visited}
     teacher_row = "teacher (given, not trained)" if cfg.model_checkpoint else "teacher"
     rows = [(teacher_row, trained[teacher.name]["test_accuracy"],
              wall.get(f"evaluate {teacher.name}" if cfg.model_checkpoint else f"train {teacher.name}"), None),

@@ -45,6 +45,13 @@ def test_grid_runs_every_stage_then_reuses_and_repairs(tiny, tmp_path, capsys):
     assert "running" not in out and out.count("reusing the finished result") == 17
     assert time.time() - started < 30
     assert again == table
+    # A part of the grid lists only its own stages' times, though the others stay on file for reuse.
+    tiny.rows = "top_layer"
+    reproduce.run(tiny)
+    times = (run_dir / "results.md").read_text().split("Stage wall times (s): ")[1]
+    assert "optimize_dataset top_layer" in times and "dfkd best" not in times and "all_layers" not in times
+    assert "optimize_dataset dfkd best" in json.loads((run_dir / "results.json").read_text())["stages"]
+    tiny.rows = ""
     # A result recorded before results named their steps still shows its synthesis cost, from its settings.
     saved = json.loads((run_dir / "results.json").read_text())
     del saved["stages"]["optimize_dataset top_layer"]["result"]["optimization_steps"]
