@@ -59,7 +59,8 @@ BEYOND_PAPER_OFF = dict(Priors()._asdict(), augment_shift=0, augment_flip=False,
 BEST = dict(objective="top_layer", optimization_steps=200,
             optimize=dict(batch_stats_weight=1.0, clip_inputs=True),
             # Twice distill's default rate, and the average of the student's steps: on Fashion-MNIST lenet
-            # +0.53 and +0.15 points over four seeds, on the MNIST pairs within their seeds (results.md).
+            # +0.54 and +0.145 on four seeds' mean, the ResNet pair +0.155, the MNIST pairs within their
+            # seeds (results.md, "The student's rate and its average").
             distill=dict(augment_shift=2, lr=0.002, student_average=0.999),
             # Metadata per mode of each class (--stats_modes): 16 modes measured on classes of 5,421-6,742
             # examples and 6,400 samples a class (results.md, "Modes"); fewer modes where a class has under
