@@ -84,7 +84,13 @@ flags.DEFINE_string("class_weights", "", "optimize_dataset: each class's share o
                     "comma-separated, one number per class (e.g. 1,1,2,1,1,1,2,1,1,1 gives classes 2 and 6 twice "
                     "the others); the total stays --samples_per_class x classes. Default: equal shares")
 flags.DEFINE_integer("optimization_steps", 1000, "optimize_dataset: Adam steps per batch")
-flags.DEFINE_integer("optimize_batch_size", 640, "optimize_dataset: samples optimized together (classes mixed)")
+flags.DEFINE_integer("optimize_batch_size", 640, "optimize_dataset: samples optimized together")
+flags.DEFINE_enum("optimize_batch_order", "spread", choices.BATCH_ORDERS,
+                  "optimize_dataset: which samples share a batch. spread: every class (every mode, with "
+                  "--stats_modes) spread evenly over every batch; grouped: each class's (or mode's) samples "
+                  "in a row, so --batch_stats_weight measures each group's mean and spread on many samples "
+                  "at once (16 modes of 6,400 samples a class: a few whole modes a batch, against about 4 "
+                  "samples of each of 160 modes spread). The spectral objectives always group")
 flags.DEFINE_integer("optimize_workers", 0, "optimize_dataset: batches optimized at once, each in its own process "
                      "with its share of the cores; 0 = one per core without a GPU, one with a GPU")
 flags.DEFINE_integer("num_shards", 1, "optimize_dataset: split the reconstruction into this many independent "

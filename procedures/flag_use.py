@@ -16,7 +16,8 @@ READS = {
                          "rng_seed", "lr", "optimization_steps", "samples_per_class", "optimize_batch_size",
                          "optimize_workers", "num_shards", "shard_index", "noise_mean", "noise_std", "temperature",
                          "spectral_reading", "loss_form", "clip_inputs", "jitter", "tv_weight", "l2_weight",
-                         "batch_stats_weight", "flip", "bn_weight", "class_weights", "stats_modes"),
+                         "batch_stats_weight", "flip", "bn_weight", "class_weights", "stats_modes",
+                         "optimize_batch_order"),
     "distill": ("model", "model_meta", "model_checkpoint", "student_model", "dataset", "eval_dataset", "data_dir",
                 "rng_seed", "lr", "epochs", "train_batch_size", "test_batch_size", "eval_interval",
                 "checkpoint_interval", "temperature", "noise_samples", "noise_mean", "noise_std", "augment_shift",
@@ -42,7 +43,8 @@ NO_EFFECT = set(EVERY) | {"data_dir", "optimize_workers", "eval_interval", "chec
 # at that value they stay out of an identity, so a finished or half-done stage still matches.
 ADDED = {"flip": False, "bn_weight": 10.0, "generator_lr": None, "augment_flip": False, "boundary_steps": 0,
          "boundary_step_size": 0.03, "class_weights": "", "pixel_mean": "", "pixel_std": "",
-         "stats_modes": 1, "distill_lr_schedule": "constant", "student_average": 0.0}
+         "stats_modes": 1, "distill_lr_schedule": "constant", "student_average": 0.0,
+         "optimize_batch_order": "spread"}
 
 
 # Flags without effect while another is off (0, False, empty): they stay out of an identity then, so

@@ -213,6 +213,12 @@ def run_group_counts(cfg, num_classes, stats=None):
     return per_group, group_class
 
 
+def grouped_batches(cfg, objective):
+    """Whether a batch holds each stats group's samples in a row (--optimize_batch_order=grouped; the
+    spectral objectives always do, to read each class's kept basis once for many rows)."""
+    return objective.spectral or cfg.optimize_batch_order == "grouped"
+
+
 def draw_batch(cfg, spec, sampler, batch_index, start, stop, num_classes, attempt, class_major=False, stats=None):
     """Everything random about one batch, from (seed, batch, attempt) alone: (labels, groups, x0, targets,
     rng), groups being each sample's group in the stats file (its class, or one of its modes)."""
@@ -236,7 +242,7 @@ def dropout_masks(spec, graph, rng, n):
 def settings_of(cfg, fingerprint):
     keys = ("model", "optimization_objective", "rng_seed", "lr", "optimization_steps", "noise_mean",
             "noise_std", "samples_per_class", "optimize_batch_size", "temperature", "shard_index", "num_shards",
-            "spectral_reading", "loss_form", "bn_weight", "class_weights", "stats_modes")
+            "spectral_reading", "loss_form", "bn_weight", "class_weights", "stats_modes", "optimize_batch_order")
     return flag_use.without_added_defaults({**{k: getattr(cfg, k) for k in keys}, **Priors.from_cfg(cfg)._asdict(),
                                             "fingerprint": fingerprint})
 
@@ -319,7 +325,7 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
             start, stop = plan[b]
             for attempt in range(MAX_ATTEMPTS):
                 labels, groups, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, spec.num_classes,
-                                                              attempt, class_major=objective.spectral, stats=stats)
+                                                              attempt, class_major=grouped_batches(cfg, objective), stats=stats)
                 masks = dropout_masks(spec, rg, rng, stop - start)
                 x, history, predictions = rg.run_batch(sess, x0, targets, masks, labels,
                                                        (cfg.rng_seed * 100003 + b) * MAX_ATTEMPTS + attempt, groups)

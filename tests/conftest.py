@@ -51,7 +51,8 @@ def make_cfg(**overrides):
                compute_graphwise_stats=False, spectral_fraction=0.1, spectral_reading="sampled_full", loss_form="dfkd", num_shards=1, shard_index=0, preset="", rows="", explicit_flags=[],
                clip_inputs=False, jitter=0, tv_weight=0.0, l2_weight=0.0, batch_stats_weight=0.0,
                augment_shift=0, augment_flip=False, mixup_alpha=0.0, boundary_steps=0, boundary_step_size=0.03, distill_lr_schedule="constant", student_average=0.0, optimizer="adam", weight_decay=0.0, augment="none", flip=False,
-               bn_weight=10.0, generator_lr=None, class_weights="", pixel_mean="", pixel_std="", stats_modes=1)
+               bn_weight=10.0, generator_lr=None, class_weights="", pixel_mean="", pixel_std="", stats_modes=1,
+               optimize_batch_order="spread")
     cfg.update(overrides)
     return types.SimpleNamespace(**cfg)
 

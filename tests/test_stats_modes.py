@@ -1,4 +1,5 @@
 """--stats_modes: each class's examples split into k-means modes, statistics per mode."""
+import json
 import os
 from unittest import mock
 
@@ -103,6 +104,24 @@ def test_a_modes_reconstruction_keeps_its_classes(both_files, tmp_path):
     assert np.bincount(labels).tolist() == [4] * 10     # classes, not the 20 modes
     x = np.load(result["output"])
     assert x.shape == (40, 784) and np.isfinite(x).all()
+
+
+def test_grouped_batches_hold_each_mode_in_a_row_and_name_themselves(both_files, tmp_path):
+    _, per_mode, cfg = both_files
+    outputs = {}
+    for order in ("spread", "grouped"):
+        run = type(cfg)(**vars(cfg))
+        run.procedure, run.summary_folder, run.run_name = "optimize_dataset", str(tmp_path), order
+        run.stats_file, run.batch_stats_weight, run.samples_per_class = per_mode.path, 1.0, 4
+        run.optimize_batch_size, run.optimization_steps, run.optimize_batch_order = 40, 2, order
+        outputs[order] = optimize_dataset.run(run)["output"][:-len(".npy")]
+    spread, grouped = (np.load(outputs[o] + ".labels.npy").tolist() for o in ("spread", "grouped"))
+    assert set(spread[:20]) == set(spread[20:]) == set(range(10))   # every class in each half of the batch
+    assert grouped == sorted(grouped) and np.bincount(grouped).tolist() == [4] * 10   # class by class
+    with open(outputs["spread"] + ".json") as f:           # spread is what runs before the flag did
+        assert "optimize_batch_order" not in json.load(f)
+    with open(outputs["grouped"] + ".json") as f:
+        assert json.load(f)["optimize_batch_order"] == "grouped"
 
 
 def test_modes_and_the_spectral_statistics_are_refused_together(teachers, tmp_path):
