@@ -264,6 +264,10 @@ def load_inputs(cfg):
     spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     if priors.needs_images:
         image_ops.image_hw(spec)
+    if objective.name == "deep_inversion" and spec.has_batchnorm and grouped_batches(cfg, objective):
+        raise UserError(f"--optimize_batch_order=grouped: {spec.name}'s BatchNorm statistics, which "
+                        "--optimization_objective=deep_inversion matches, describe every class together, and a "
+                        "grouped batch holds one or two classes; leave --optimize_batch_order=spread")
     if objective.dropout_masks and not any(l.dropout > 0 for l in spec.weighted_layers):
         raise UserError(f"--optimization_objective=all_layers_dropout needs a teacher trained with dropout "
                         f"(hinton1200); --model={spec.name} has none")

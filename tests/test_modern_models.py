@@ -206,6 +206,9 @@ def test_a_tiny_resnet_pair_runs_train_stats_every_objective_distill_and_evaluat
                                              samples_per_class=2, optimization_steps=20, optimize_batch_size=20,
                                              batch_stats_weight=1.0, clip_inputs=True, **with_teacher))
         assert made["samples"] == 20 and made["teacher_agreement"] > 0.5
+    with pytest.raises(UserError, match="^--optimize_batch_order=grouped: tiny_teacher's BatchNorm statistics"):
+        optimize_dataset.run(make_cfg(procedure="optimize_dataset", optimization_objective="deep_inversion",
+                                      optimize_batch_order="grouped", **with_teacher))
     from viz import stats_viz, view   # the pictures take such a teacher too
     picture = str(tmp_path / "view.png")
     view.run([f"--dataset={made['output']}", f"--model={teacher}",
