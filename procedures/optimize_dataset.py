@@ -320,6 +320,7 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
     label = f"optimize {cfg.optimization_objective}" + (f" worker {worker + 1}/{workers}" if workers > 1 else "")
     progress = Progress(sum(plan[b][1] - plan[b][0] for b in batches), label, unit="samples", every_seconds=0)
     threads = max(1, (cfg.num_threads or available_cores()) // workers)
+    grouped = grouped_batches(cfg, objective)
     done = 0
     with make_session(rg.graph, threads) as sess:
         for b in batches:
@@ -329,7 +330,7 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
             start, stop = plan[b]
             for attempt in range(MAX_ATTEMPTS):
                 labels, groups, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, spec.num_classes,
-                                                              attempt, class_major=grouped_batches(cfg, objective), stats=stats)
+                                                              attempt, class_major=grouped, stats=stats)
                 masks = dropout_masks(spec, rg, rng, stop - start)
                 x, history, predictions = rg.run_batch(sess, x0, targets, masks, labels,
                                                        (cfg.rng_seed * 100003 + b) * MAX_ATTEMPTS + attempt, groups)
