@@ -101,12 +101,14 @@ def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tin
     # The toy's classes of 15 examples are too small for modes: the per-class metadata, as the paper's rows.
     assert not any(name.startswith("compute_stats modes") for name in stages)
     assert optimize["stats_file"] == stages["compute_stats"]["result"]["stats_file"]
+    assert "optimize_batch_order" not in optimize   # spread, for BEST's own steps
 
 
 def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enough(tiny, tmp_path, monkeypatch):
     monkeypatch.setitem(reproduce.PRESETS, "tinybest", dict(TINY, paper_rows=("top_layer",)))
     monkeypatch.setitem(reproduce.BEST, "examples_per_mode", 5)
     monkeypatch.setitem(reproduce.BEST, "samples_per_mode", 1)
+    monkeypatch.setitem(reproduce.BEST, "modes_optimize", dict(optimize_batch_order="grouped", optimization_steps=7))
     tiny.preset = "tinybest"
     table = reproduce.run(tiny)
     assert [r["row"] for r in table][-2:] == ["top_layer", "dfkd best"]
@@ -118,10 +120,13 @@ def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enou
     assert made.has_modes and made.num_groups > 10 and made.path.endswith(f"_modes{modes}.npz")
     best = stages["optimize_dataset dfkd best"]["settings"]
     assert best["stats_file"] == made.path and best["stats_modes"] == modes
+    # On modes the row batches whole modes together, for its own number of steps.
+    assert (best["optimize_batch_order"], best["optimization_steps"]) == ("grouped", 7)
+    assert table[-1]["synthesis_sample_steps"] == 7 * 10 * TINY["samples_per_class"]
     assert f"'best_stats_modes': {modes}" in (tmp_path / "grid" / "results.md").read_text()
     paper_row = stages["optimize_dataset top_layer"]["settings"]     # the paper's rows keep per-class metadata
     assert paper_row["stats_file"] == stages["compute_stats"]["result"]["stats_file"]
-    assert "stats_modes" not in paper_row
+    assert "stats_modes" not in paper_row and "optimize_batch_order" not in paper_row
 
 
 def test_dfkd_best_gives_small_classes_and_small_reconstructions_fewer_modes():
