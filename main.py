@@ -91,7 +91,7 @@ flags.DEFINE_enum("optimize_batch_order", "spread", choices.BATCH_ORDERS,
                   "in a row, so --batch_stats_weight measures each group's mean and spread on many samples "
                   "at once (16 modes of 6,400 samples a class: a few whole modes a batch, against about 4 "
                   "samples of each of 160 modes spread). The spectral objectives always group, and reproduce's dfkd "
-                  "best on modes; deep_inversion on a BatchNorm teacher cannot (BatchNorm's statistics mix "
+                  "best at 16 modes; deep_inversion on a BatchNorm teacher cannot (BatchNorm's statistics mix "
                   "the classes)")
 flags.DEFINE_integer("optimize_workers", 0, "optimize_dataset: batches optimized at once, each in its own process "
                      "with its share of the cores; 0 = one per core without a GPU, one with a GPU")

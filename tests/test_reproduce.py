@@ -109,6 +109,7 @@ def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enou
     monkeypatch.setitem(reproduce.BEST, "examples_per_mode", 5)
     monkeypatch.setitem(reproduce.BEST, "samples_per_mode", 1)
     monkeypatch.setitem(reproduce.BEST, "modes_optimize", dict(optimize_batch_order="grouped", optimization_steps=7))
+    monkeypatch.setitem(reproduce.BEST, "modes_optimize_from", 2)
     tiny.preset = "tinybest"
     table = reproduce.run(tiny)
     assert [r["row"] for r in table][-2:] == ["top_layer", "dfkd best"]
@@ -127,6 +128,13 @@ def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enou
     paper_row = stages["optimize_dataset top_layer"]["settings"]     # the paper's rows keep per-class metadata
     assert paper_row["stats_file"] == stages["compute_stats"]["result"]["stats_file"]
     assert "stats_modes" not in paper_row and "optimize_batch_order" not in paper_row
+
+
+def test_dfkd_best_batches_whole_modes_for_longer_only_at_its_full_modes():
+    full = reproduce.BEST["modes_optimize_from"]
+    assert reproduce.best_on_modes(full, ()) == {"optimize_batch_order": "grouped", "optimization_steps": 400}
+    assert reproduce.best_on_modes(full - 1, ()) == {} == reproduce.best_on_modes(1, ())
+    assert reproduce.best_on_modes(full, ("optimization_steps",)) == {"optimize_batch_order": "grouped"}
 
 
 def test_dfkd_best_gives_small_classes_and_small_reconstructions_fewer_modes():
