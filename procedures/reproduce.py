@@ -52,7 +52,7 @@ PEERS = {"DeepInversion": ("deep_inversion", dict(jitter=2, flip=True, clip_inpu
 GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad"}   # row -> distill's --dataset
 # Beyond the paper (issue #10): the best combination bench/ablation.py measured; every preset
 # adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy
-# of 1,000 on per-class metadata: see README; 400 on modes), unless --optimization_steps is given.
+# of 1,000 on per-class metadata: see README; 400 at 16 modes), unless --optimization_steps is given.
 BEST_ROW = "dfkd best"
 BEYOND_PAPER_OFF = dict(Priors()._asdict(), augment_shift=0, augment_flip=False, mixup_alpha=0.0, boundary_steps=0,
                         boundary_step_size=0.03, student_average=0.0)
