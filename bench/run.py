@@ -27,7 +27,9 @@ import models  # noqa: E402
 from models import builder  # noqa: E402
 from models.spec import Conv, Dense  # noqa: E402
 from models.graph import build_frozen, frozen_logits  # noqa: E402
-from procedures import compute_stats, distill, objectives, optimize_dataset, spectral, stats_file, train  # noqa: E402
+from procedures import compute_stats, distill, optimize_dataset, train
+from reconstruction import objectives
+from metadata import spectral, stats_file  # noqa: E402
 from utils.session import available_cores, make_session  # noqa: E402
 
 tf1 = tf.compat.v1

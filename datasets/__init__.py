@@ -21,7 +21,7 @@ NAMES = ("mnist", "mnist_conv", "fashion_mnist", "fashion_mnist_conv", "cifar10"
 CONV = {"mnist_conv": "mnist", "fashion_mnist_conv": "fashion_mnist"}
 
 
-GENERATED = ("dafl", "dfad")   # distill's generators (procedures/dafl.py, procedures/dfad.py): no data at all
+GENERATED = ("dafl", "dfad")   # distill's generators (generators/dafl.py, generators/dfad.py): no data at all
 
 
 def is_real(name):

@@ -127,6 +127,10 @@ def _download(known, key, folder):
         if sha256_of(uncompressed) != known.uncompressed_sha256[key]:
             errors.append(f"{url}: SHA-256 mismatch")
             continue
+        try:   # the folder is made only once there is something to keep in it: a look-up writes nothing
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"--data_dir: cannot create {folder} ({e.strerror})")
         atomic.save_bytes(os.path.join(folder, FILES[key] + ".gz"), data)
         return uncompressed
     raise UserError(
@@ -150,10 +154,6 @@ def load_known(name, data_dir):
     known = KNOWN[name]
     folders = known_folders(name, data_dir)
     folder = next((f for f in folders if all(file_in(f, k) for k in FILES)), folders[0])
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"--data_dir: cannot create {folder} ({e.strerror})")
     raw, sources = {}, {}
     for key in FILES:
         path = file_in(folder, key)

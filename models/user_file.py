@@ -1,6 +1,7 @@
 """A user's model: a Python file that declares `SPEC = ModelSpec(...)` with the layers of
 models/spec.py. The file is code and runs when loaded, in its own namespace (a module
 named after its path), never in ours. What it declares is checked before any use."""
+
 import hashlib
 import importlib.util
 import os
@@ -9,20 +10,16 @@ import re
 from models.spec import (LAYER_TYPES, NAMED, AvgPool, BatchNorm, Conv, Dense, MaxPool, ModelSpec, ReLU, Residual,
                          next_shape, recorded_points)
 from utils.errors import UserError
+from utils.hashing import file_sha256
 
 _loaded = {}   # absolute path -> (SHA-256 of the file, SPEC)
-
-
-def sha256_of(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def load(path, flag):
     if not os.path.isfile(path):
         raise UserError(f"{flag}: no model file at {path}")
     key = os.path.abspath(path)
-    digest = sha256_of(key)
+    digest = file_sha256(key)
     if key in _loaded and _loaded[key][0] == digest:
         return _loaded[key][1]
     module_name = "dfkd_user_model_" + hashlib.sha1(key.encode()).hexdigest()[:12]

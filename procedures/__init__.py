@@ -1,7 +1,7 @@
 """Procedure lookup: each module here has run(cfg) -> dict of results."""
 import importlib
 
-from procedures.choices import PROCEDURES as NAMES
+from config.choices import PROCEDURES as NAMES
 from utils.errors import UserError
 
 

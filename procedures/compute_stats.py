@@ -1,8 +1,8 @@
 """--procedure=compute_stats: one pass of the frozen teacher over the training set,
 recording per class and per layer the mean, standard deviation, covariance (full
 where the layer is at most --max_full_cov_dim wide, else diagonal) and count; with
---compute_graphwise_stats, in the same pass, the spectral statistics (procedures/spectral.py); with
---stats_modes=K, per mode of each class instead (procedures/stats_modes.py), in a file of its own, with
+--compute_graphwise_stats, in the same pass, the spectral statistics (metadata/spectral.py); with
+--stats_modes=K, per mode of each class instead (metadata/stats_modes.py), in a file of its own, with
 a layer's covariance full only where every mode has more examples than the layer has units."""
 import os
 import time
@@ -13,19 +13,15 @@ import tensorflow as tf
 import datasets
 from models import builder, checkpoint
 from models.graph import build_frozen, recorded_layers
-from procedures import checks, sampling, spectral, stats_file, stats_modes
+from config import checks
+from config import flags as config_flags
+from metadata import sampling, spectral, stats_file, stats_modes
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
 from utils.session import make_session
 
 tf1 = tf.compat.v1
-
-
-def stats_path(cfg):
-    modes = f"_modes{cfg.stats_modes}" if cfg.stats_modes > 1 else ""
-    return os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "stats",
-                        f"activation_stats_{cfg.run_name}{modes}.npz")
 
 
 def compute(sess, inputs, layer_tensors, layer_names, x, y, num_classes, batch_size, max_full_cov_dim,
@@ -94,8 +90,7 @@ def modes_full_cov_limit(groups, cfg):
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
-    checks.positive(cfg, "temperature", "test_batch_size", "max_full_cov_dim")
-    checks.positive(cfg, "stats_modes")
+    config_flags.validate(cfg, "compute_stats")
     if cfg.compute_graphwise_stats and cfg.stats_modes > 1:
         raise UserError(f"--stats_modes={cfg.stats_modes} records a class as several modes, which the spectral "
                         "objectives do not read; run --compute_graphwise_stats in a compute_stats of its own")
@@ -105,7 +100,7 @@ def run(cfg):
     values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
     data = datasets.get(cfg.dataset, cfg.data_dir)
     checks.dataset_fits(spec, data)
-    out = stats_path(cfg)
+    out = stats_file.default_path(cfg)
     checks.writable_folder(os.path.dirname(out), "--summary_folder")
 
     t0 = time.time()

@@ -4,13 +4,13 @@ mnist_conv for vanilla KD, or noise), evaluating on --eval_dataset's real labels
 Checkpoints every --checkpoint_interval steps; the same command again resumes from the newest.
 
 --dataset=dafl and --dataset=dfad distill on the samples of a generator trained alongside the student:
-DAFL's (procedures/dafl.py), trained on the teacher alone, or DFAD's (procedures/dfad.py), trained
+DAFL's (generators/dafl.py), trained on the teacher alone, or DFAD's (generators/dfad.py), trained
 against the student.
 
 Beyond the paper (off by default): --augment_shift, --augment_flip and --mixup_alpha transform every
 batch on the fly; the teacher then labels the transformed batch inside the graph,
 so the student always matches the teacher on exactly what it is shown. --boundary_steps adds to each
-batch a copy pushed towards the student's disagreement with the teacher (procedures/boundary.py)."""
+batch a copy pushed towards the student's disagreement with the teacher (distillation/boundary.py)."""
 import os
 import time
 import types
@@ -23,8 +23,14 @@ import models
 from datasets import noise
 from models import checkpoint
 from models.graph import build_frozen, build_trainable, frozen_logits
-from procedures import boundary, checks, dafl, evaluation, flag_use, generator_methods, image_ops, resumable
-from procedures.train import learning_rate
+from distillation import boundary
+from config import checks, flag_use
+from config import flags as config_flags
+from generators import dafl
+from runtime import evaluation, resumable
+import generators
+from reconstruction import image_ops
+from runtime.optimizers import learning_rate
 from utils import atomic, runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -41,19 +47,6 @@ def kd_loss(student_logits, teacher_logits, temperature):
     ce = tf.nn.softmax_cross_entropy_with_logits(labels=tf.stop_gradient(soft_targets),
                                                  logits=student_logits / temperature)
     return temperature ** 2 * tf.reduce_mean(ce)
-
-
-def definition_versions(dataset):
-    """What a run's settings hold beside its flags: the version of a generator's definition, so that a
-    run (or a reproduce stage) made by another definition is never resumed or reused, and of a method's own
-    student optimizer (2: DFAD's SGD; 1: Adam, dfkd's for DFAD before, DAFL's)."""
-    method = generator_methods.METHODS.get(dataset)
-    if method is None:
-        return {}
-    versions = {"generator_version": method.layers.version}
-    if method.student_optimizer is not None:
-        versions["student_optimizer_version"] = method.student_optimizer.version
-    return versions
 
 
 def student_training(loss, student_vars, lr, own):
@@ -74,10 +67,6 @@ def swap(variables, others):
                                                                 before[:len(variables)])])
 
 
-def dataset_tag(name):
-    return os.path.splitext(os.path.basename(name))[0] if name.endswith(".npy") else name
-
-
 def augmented_inputs(cfg, spec, inputs, step):
     """The batch the student sees: shifted, mirrored and/or mixed per --augment_shift, --augment_flip and
     --mixup_alpha."""
@@ -96,11 +85,10 @@ BATCH_TRANSFORMS = ("augment_shift", "augment_flip", "mixup_alpha", "boundary_st
 
 
 def load_data(cfg, teacher_spec):
-    if cfg.dataset in datasets.GENERATED:   # no data: a generator trained alongside (procedures/dafl.py)
+    if cfg.dataset in datasets.GENERATED:   # no data: a generator trained alongside (generators/dafl.py)
         dafl.generator_shape(teacher_spec)
         return None
     if cfg.dataset == "noise":
-        checks.positive(cfg, "noise_samples")
         return noise.make(teacher_spec.input_shape, cfg.noise_samples, cfg.noise_mean, cfg.noise_std, cfg.rng_seed,
                           teacher_spec.num_classes)
     return datasets.get(cfg.dataset, cfg.data_dir)
@@ -157,7 +145,7 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
         net.rate = tf.convert_to_tensor(learning_rate(cfg.lr, cfg.distill_lr_schedule, net.step_var, total_steps),
                                         tf.float32)
         optimizer, lowered = student_training(net.loss, student_vars, net.rate,
-                                              generator_methods.own_student_optimizer(cfg.dataset))
+                                              generators.own_student_optimizer(cfg.dataset))
         net.train_op = net.g.minimize(optimizer, lowered, net.step_var, var_list=student_vars)
         net.swap_average = None
         if cfg.student_average:
@@ -175,19 +163,15 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "student_model", "dataset")
-    method = generator_methods.METHODS.get(cfg.dataset)   # DAFL, DFAD: a generator in place of data
-    own_optimizer = generator_methods.own_student_optimizer(cfg.dataset)
+    method = generators.METHODS.get(cfg.dataset)   # DAFL, DFAD: a generator in place of data
+    own_optimizer = generators.own_student_optimizer(cfg.dataset)
     if cfg.lr is None:   # a method's own student optimizer brings its rate
         cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
-    cfg.train_batch_size = generator_methods.train_batch_size(cfg.dataset, cfg.train_batch_size)
-    checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "temperature", "eval_interval",
-                    "checkpoint_interval")
-    checks.non_negative(cfg, "augment_shift", "mixup_alpha", "boundary_steps")
+    cfg.train_batch_size = generators.train_batch_size(cfg.dataset, cfg.train_batch_size)
+    config_flags.validate(cfg, "distill")
     if not 0 <= cfg.student_average < 1:
         raise UserError(f"--student_average is a decay per step in [0, 1) (e.g. 0.999; 0: off), got "
                         f"{cfg.student_average:g}")
-    if cfg.boundary_steps:
-        checks.positive(cfg, "boundary_step_size")
     augment = any(getattr(cfg, name) for name in BATCH_TRANSFORMS)
     teacher_spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     student_spec = models.get(cfg.student_model, "--student_model", channels=teacher_spec.channels,
@@ -205,8 +189,6 @@ def run(cfg):
             given = [f"--{name}" for name in BATCH_TRANSFORMS if getattr(cfg, name)]
             raise UserError(f"{', '.join(given)} transform a dataset's batches; --dataset={cfg.dataset} draws a "
                             "generator's samples: leave them unset")
-        if cfg.generator_lr is not None:   # unset: the method's own
-            checks.positive(cfg, "generator_lr")
         pixels = dafl.pixel_constants(teacher_spec, cfg.pixel_mean, cfg.pixel_std)
         print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
               f"{', '.join(map(str, pixels.std))} per channel over each batch ({pixels.source})")
@@ -227,12 +209,12 @@ def run(cfg):
         raise UserError(f"--eval_dataset={eval_name} has no test labels; use the real dataset the teacher learned")
     checks.dataset_fits(teacher_spec, eval_data, data_flag="--eval_dataset")
     # One folder per --dataset: a run may distill on real data, noise and several reconstructions.
-    out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "distill", dataset_tag(cfg.dataset))
+    out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "distill", runlog.dataset_tag(cfg.dataset))
     ckpt_dir = os.path.join(out_dir, "checkpoint")
     checks.writable_folder(ckpt_dir, "--summary_folder")
     checkpoint.save_definition(ckpt_dir, student_spec, "--student_model")
     checkpoints = resumable.Run(ckpt_dir, student_spec.name,
-                                {**flag_use.identity("distill", cfg), **definition_versions(cfg.dataset)})
+                                {**flag_use.identity("distill", cfg), **generators.definition_versions(cfg.dataset)})
     start_step, prefix = checkpoints.start_step, checkpoints.prefix
     if start_step == 0:   # the folder is this student's alone (one per --dataset)
         resumable.discard_events(out_dir)
@@ -265,7 +247,7 @@ def run(cfg):
         return acc, agree
 
     progress = Progress(total - start_step, f"distill {student_spec.name}")
-    step, acc, agree = start_step, float("nan"), float("nan")
+    step, acc, agree = start_step, None, None
     for epoch in range(start_step // steps_per_epoch, cfg.epochs):
         # Each epoch's order depends only on the seed and the epoch, so a resumed run sees the same batches.
         shuffled = None if generated else np.random.default_rng([cfg.rng_seed, epoch]).permutation(len(data.train_x))
@@ -319,8 +301,8 @@ def run(cfg):
         results["generator_steps"] = method.generator_steps(step)
         results["generated_samples"] = method.generated_samples(step, cfg.train_batch_size)
         results["generated_file"] = generated_file
-    runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{dataset_tag(cfg.dataset)}", vars(cfg), results)
-    print(f"[distill] {student_spec.name} from {teacher_spec.name} on {dataset_tag(cfg.dataset)}: test accuracy "
+    runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{runlog.dataset_tag(cfg.dataset)}", vars(cfg), results)
+    print(f"[distill] {student_spec.name} from {teacher_spec.name} on {runlog.dataset_tag(cfg.dataset)}: test accuracy "
           f"{100 * acc:.2f}%, agreement with teacher {100 * agree:.2f}% ({wall:.0f}s)")
     print(f"[distill] student checkpoint {prefix}-{step}")
     if generated:

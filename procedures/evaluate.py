@@ -8,7 +8,8 @@ import numpy as np
 import datasets
 from models import checkpoint
 from models.graph import frozen_logits
-from procedures import checks
+from config import checks
+from config import flags as config_flags
 from utils import runlog
 from utils.errors import UserError
 
@@ -20,7 +21,7 @@ def run(cfg):
     cfg.run_name = cfg.run_name or DEFAULT_RUN
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
-    checks.positive(cfg, "test_batch_size")
+    config_flags.validate(cfg, "evaluate")
     spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
     data = datasets.get(cfg.dataset, cfg.data_dir)

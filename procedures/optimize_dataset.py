@@ -10,7 +10,6 @@ import contextlib
 import ctypes
 import io
 import json
-import multiprocessing
 import os
 import shutil
 import signal
@@ -24,9 +23,13 @@ import tensorflow as tf
 from datasets.optimized import labels_path
 from models import builder, checkpoint
 from models.graph import build_frozen, recorded_layers
-from procedures import checks, compute_stats, flag_use, image_ops, objectives, stats_file
-from procedures import priors as priors_lib
-from procedures.priors import Priors
+from config import checks, flag_use
+from config import flags as config_flags
+from reconstruction import image_ops, objectives
+from metadata import stats_file
+from reconstruction import priors as priors_lib
+from reconstruction.priors import Priors
+from runtime import workers as workers_lib
 from utils import atomic, number_list, runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -240,11 +243,9 @@ def dropout_masks(spec, graph, rng, n):
 
 
 def settings_of(cfg, fingerprint):
-    keys = ("model", "optimization_objective", "rng_seed", "lr", "optimization_steps", "noise_mean",
-            "noise_std", "samples_per_class", "optimize_batch_size", "temperature", "shard_index", "num_shards",
-            "spectral_reading", "loss_form", "bn_weight", "class_weights", "stats_modes", "optimize_batch_order")
-    return flag_use.without_added_defaults({**{k: getattr(cfg, k) for k in keys}, **Priors.from_cfg(cfg)._asdict(),
-                                            "fingerprint": fingerprint})
+    """A reconstruction's identity: the flags that decide it, and the teacher's and metadata's fingerprint
+    in place of their paths."""
+    return {**flag_use.identity("optimize_dataset", cfg, by_content=True), "fingerprint": fingerprint}
 
 
 class Inputs(NamedTuple):
@@ -273,7 +274,7 @@ def load_inputs(cfg):
                         f"(hinton1200); --model={spec.name} has none")
     values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
     fingerprint = stats_file.weights_fingerprint(values)
-    stats_path = cfg.stats_file or compute_stats.stats_path(cfg)
+    stats_path = cfg.stats_file or stats_file.default_path(cfg)
     # The later methods need no recorded statistics; DeepInversion on a teacher without BatchNorm, or a
     # prior that reads them, does.
     wanted = objective.needs_stats or priors.batch_stats_weight or (
@@ -368,8 +369,6 @@ def _worker(cfg, batches, partial_dir, worker, workers, parent, errors):
     """A worker process's life: its share of the batches, or its error sent to the parent."""
     _start_worker()
     try:
-        tf.get_logger().setLevel("ERROR")   # as main.py: no deprecation notices about the v1 API
-        tf1.disable_eager_execution()
         with contextlib.redirect_stderr(io.StringIO()):   # the parent has printed these inputs' warnings once
             inputs = load_inputs(cfg)
         optimize_batches(cfg, inputs, batches, partial_dir, worker, workers, parent)
@@ -392,10 +391,9 @@ def killed_worker_error(worker, workers, exitcode):
 def optimize_in_workers(cfg, todo, partial_dir, workers):
     """Batches split round-robin over `workers` processes. The first error stops them all and is raised here,
     and so is a worker's death without one (killed for memory), which a process pool would wait on forever."""
-    context = multiprocessing.get_context("spawn")   # a fresh TensorFlow per process (fork would copy its threads)
-    errors = context.SimpleQueue()
-    processes = [context.Process(target=_worker, args=(cfg, todo[w::workers], partial_dir, w, workers,
-                                                        os.getpid(), errors), daemon=True) for w in range(workers)]
+    errors = workers_lib.queue()
+    processes = [workers_lib.process(_worker, (cfg, todo[w::workers], partial_dir, w, workers, os.getpid(), errors))
+                 for w in range(workers)]
     for process in processes:
         process.start()
     try:
@@ -423,12 +421,10 @@ def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "optimization_objective")
     cfg.lr = cfg.lr if cfg.lr is not None else 0.07
-    checks.positive(cfg, "lr", "temperature", "optimization_steps", "samples_per_class", "optimize_batch_size")
-    checks.non_negative(cfg, "optimize_workers")
+    config_flags.validate(cfg, "optimize_dataset")
     if cfg.num_shards < 1 or not 0 <= cfg.shard_index < cfg.num_shards:
         raise UserError(f"--shard_index must be in 0..--num_shards-1 and --num_shards >= 1, got "
                         f"{cfg.shard_index} of {cfg.num_shards}")
-    checks.non_negative(cfg, "noise_std")
     objectives.check_options(cfg.spectral_reading, cfg.loss_form)
     inputs = load_inputs(cfg)
     out = output_path(cfg)

@@ -10,7 +10,12 @@ import datasets
 import models
 from models import checkpoint
 from models.graph import build_trainable
-from procedures import checks, evaluation, flag_use, generator_methods, image_ops, resumable
+from config import checks, flag_use
+from config import flags as config_flags
+from runtime import evaluation, resumable
+from runtime.optimizers import learning_rate, optimizer
+import generators
+from reconstruction import image_ops
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress
@@ -20,23 +25,7 @@ from utils.tensorboard import write_scalars
 tf1 = tf.compat.v1
 
 
-def learning_rate(lr, schedule, global_step, total_steps):
-    """constant: the original tool's fixed rate. cosine: decays to 1% of it by the last step."""
-    if schedule == "constant":
-        return lr
-    if schedule == "cosine":
-        return tf1.train.cosine_decay(lr, global_step, total_steps, alpha=0.01)
-    raise UserError(f"--lr_schedule: unknown schedule {schedule!r}; choose constant or cosine")
-
-
 AUGMENT_SHIFT = 4   # --augment=crop: the CIFAR recipe's random crop of a 4-pixel zero-padded image
-
-
-def optimizer(name, rate):
-    """adam (the original tool's), or sgd with momentum 0.9 (how ResNets are trained)."""
-    if name == "sgd":
-        return tf1.train.MomentumOptimizer(rate, momentum=0.9)
-    return tf1.train.AdamOptimizer(rate)
 
 
 def augmented(x, spec, augment, seed, step):
@@ -70,10 +59,8 @@ def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
     cfg.lr = cfg.lr if cfg.lr is not None else 0.001
-    cfg.train_batch_size = generator_methods.train_batch_size(cfg.dataset, cfg.train_batch_size)
-    checks.positive(cfg, "epochs", "train_batch_size", "test_batch_size", "lr", "eval_interval",
-                    "checkpoint_interval")
-    checks.non_negative(cfg, "weight_decay")
+    cfg.train_batch_size = generators.train_batch_size(cfg.dataset, cfg.train_batch_size)
+    config_flags.validate(cfg, "train")
     data = datasets.get(cfg.dataset, cfg.data_dir)
     spec = models.get(cfg.model, channels=datasets.channels(data), classes=data.num_classes)
     checks.dataset_fits(spec, data)
@@ -121,7 +108,7 @@ def run(cfg):
             if step % cfg.checkpoint_interval == 0 or step == total_steps:
                 checkpoints.save(sess, saver, step)
             progress.update(step - start_step, epoch=epoch + 1, loss=float(last_loss),
-                            test_acc=test_acc if test_acc is not None else float("nan"))
+                            test_acc=test_acc)
     if test_acc is None or step != total_steps or step == start_step:
         test_acc = evaluate()
     checkpoints.save_last(sess, saver, step)

@@ -37,22 +37,20 @@ def toy_dataset():
     return ArrayDataset("toy", x[:150], labels[:150], x[150:], labels[150:], (784,), 10)
 
 
+# Test-friendly values beside the flags' defaults: tiny runs, one worker, the data the tests point at.
+TEST_VALUES = dict(run_name="test", dataset="mnist", model="hinton1200", procedure="train", epochs=1,
+                   train_batch_size=64, optimization_objective="top_layer", samples_per_class=4,
+                   optimization_steps=20, optimize_batch_size=16, optimize_workers=1, student_model="hinton800",
+                   noise_samples=200, preset="")
+
+
 def make_cfg(**overrides):
-    """The flags main.py would pass, with test-friendly values."""
+    """The config main.py would pass: every flag's default (config/flags.py), test values, then overrides."""
     import types
-    cfg = dict(run_name="test", summary_folder="summaries/", dataset="mnist", model="hinton1200",
-               rng_seed=42, procedure="train", lr=None, lr_schedule="cosine", epochs=1, train_batch_size=64,
-               test_batch_size=1000, eval_interval=1000, checkpoint_interval=1000,
-               model_meta="", model_checkpoint="", data_dir=os.environ["DFKD_DATA_DIR"],
-               num_threads=0, verbose=False, temperature=8.0, max_full_cov_dim=2048,
-               optimization_objective="top_layer", stats_file="", samples_per_class=4, optimization_steps=20,
-               optimize_batch_size=16, optimize_workers=1, noise_mean=0.15, noise_std=0.1,
-               student_model="hinton800", eval_dataset="", noise_samples=200,
-               compute_graphwise_stats=False, spectral_fraction=0.1, spectral_reading="sampled_full", loss_form="dfkd", num_shards=1, shard_index=0, preset="", rows="", explicit_flags=[],
-               clip_inputs=False, jitter=0, tv_weight=0.0, l2_weight=0.0, batch_stats_weight=0.0,
-               augment_shift=0, augment_flip=False, mixup_alpha=0.0, boundary_steps=0, boundary_step_size=0.03, distill_lr_schedule="constant", student_average=0.0, optimizer="adam", weight_decay=0.0, augment="none", flip=False,
-               bn_weight=10.0, generator_lr=None, class_weights="", pixel_mean="", pixel_std="", stats_modes=1,
-               optimize_batch_order="spread")
+    from config import flags
+    unknown = set(overrides) - set(flags.BY_NAME) - {"explicit_flags"}
+    assert not unknown, f"not flags: {sorted(unknown)}"
+    cfg = {**flags.defaults(), **TEST_VALUES, "data_dir": os.environ["DFKD_DATA_DIR"], "explicit_flags": []}
     cfg.update(overrides)
     return types.SimpleNamespace(**cfg)
 

@@ -65,9 +65,10 @@ def test_ablation_runs_rows_through_the_cli_and_reuses_them(tmp_path, mnist_dir,
     import sys
 
     import datasets
+    from experiments import presets
     from procedures import reproduce
     from tests.conftest import make_cfg, toy_for
-    monkeypatch.setitem(reproduce.PRESETS, "tiny", dict(train_epochs=1, samples_per_class=2, optimization_steps=5,
+    monkeypatch.setitem(presets.PRESETS, "tiny", dict(train_epochs=1, samples_per_class=2, optimization_steps=5,
                                                         distill_epochs=1, kd_epochs=1, paper_rows=False))
     real_get = datasets.get
     monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset":

@@ -9,7 +9,9 @@ import tensorflow as tf
 import datasets
 import models
 from models import checkpoint
-from procedures import distill, image_ops, objectives, optimize_dataset, priors, stats_file
+from procedures import distill, optimize_dataset
+from reconstruction import image_ops, objectives, priors
+from metadata import stats_file
 from tests.conftest import make_cfg, toy_for
 from tests.test_distill import distill_cfg
 from tests.test_optimize_dataset import reconstruction, setups  # noqa: F401 (module fixture)

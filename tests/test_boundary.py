@@ -8,7 +8,8 @@ import tensorflow as tf
 import datasets
 import models
 from models import builder, checkpoint
-from procedures import boundary, distill
+from distillation import boundary
+from procedures import distill
 from tests.conftest import toy_for
 from tests.test_distill import distill_cfg
 from utils.errors import UserError

@@ -104,3 +104,23 @@ def test_a_result_names_the_commit_its_run_started_from(monkeypatch):
     runlog.code_commit.cache_clear()
     assert main_with(monkeypatch, Procedure, "--procedure=train", "--run_name=x") == 0
     assert seen["already read"]
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_lists_the_flags_by_procedure_and_exits_0(flag, tmp_path):
+    from config import flags
+    done = run_cli(flag, cwd=str(tmp_path))
+    assert done.returncode == 0 and done.stderr == ""
+    sections = [line for line in done.stdout.splitlines() if line and not line.startswith(" ") and line.endswith(":")]
+    assert sections == ["Every procedure:"] + [f"--procedure={p}:" for p in flags.PROCEDURE_ORDER]
+    assert all(f"--{f.name}  (" in done.stdout for f in flags.FLAGS)
+    assert "resnet20" in done.stdout and "holds the flags and the dispatch" not in done.stdout
+
+
+def test_a_quick_run_prints_no_tensorflow_start_up_lines_and_no_nan(tmp_path):
+    done = run_cli("--procedure=train", "--model=hinton800", "--dataset=mnist", "--run_name=q", "--epochs=1",
+                   "--train_batch_size=6000", "--eval_interval=5", f"--summary_folder={tmp_path}", cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "oneDNN" not in done.stderr and "absl::InitializeLog" not in done.stderr and "cpu_feature_guard" \
+        not in done.stderr
+    assert "nan" not in done.stdout and "test accuracy" in done.stdout

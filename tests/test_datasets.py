@@ -119,7 +119,7 @@ def test_png_folder_errors_name_the_file_and_the_problem(tmp_path):
 
 def test_a_dataset_whose_classes_or_width_do_not_fit_the_model_is_refused(tmp_path):
     import models
-    from procedures import checks
+    from config import checks
     x, y = tiny_images(9, h=28, w=28)
     path = tmp_path / "three.npz"
     np.savez(path, x_train=x, y_train=y, x_test=x, y_test=y)
@@ -171,6 +171,7 @@ def test_missing_data_without_network_says_what_to_do(tmp_path, no_public_mirror
         mnist.load_arrays("mnist", str(tmp_path / "data"))
     text = str(err.value)
     assert str(tmp_path / "data") in text and "train-images-idx3-ubyte.gz" in text and "DFKD_DATA_DIR" in text
+    assert not (tmp_path / "data").exists()   # a look-up writes nothing
 
 
 def test_download_from_mirror_verifies_and_keeps_files(tmp_path, mnist_dir, no_public_mirrors, monkeypatch):

@@ -11,7 +11,7 @@ import models
 from datasets import noise, optimized
 from models import checkpoint
 from procedures import distill
-from tests.conftest import make_cfg, toy_for
+from tests.conftest import make_cfg, toy_arrays, toy_for
 from utils import atomic
 from utils.errors import UserError
 
@@ -182,3 +182,26 @@ def test_a_distillation_with_other_settings_is_not_resumed_from_an_earlier_one(t
     with pytest.raises(UserError, match=r"holds a hinton800 run with other settings \(--temperature=8.0 there, "
                                         r"4.0 now\); give another --run_name"):
         distill.run(distill_cfg(teachers, summary_folder=str(tmp_path), epochs=1, temperature=4.0))
+
+
+@pytest.mark.parametrize("dataset, tag", [
+    ("mnist", "mnist"), ("mnist_conv@32x32", "mnist_conv@32x32"), ("/data/mine.npz", "mine.npz"),
+    ("/data/mine.npz@32x32", "mine.npz@32x32"), ("/data/images/", "images"), ("rel/images@28x28", "images@28x28"),
+    ("/runs/r/data/data_optimized_top_layer_r.npy", "data_optimized_top_layer_r")])
+def test_a_distillation_folder_is_one_name_whatever_the_dataset_argument(dataset, tag):
+    from utils import runlog
+    assert runlog.dataset_tag(dataset) == tag
+    assert os.path.dirname(os.path.join("summaries", "run", "distill", runlog.dataset_tag(dataset))) == \
+        os.path.join("summaries", "run", "distill")
+
+
+def test_an_absolute_npz_with_a_resize_is_distilled_inside_the_run_folder(teachers, tmp_path):
+    x, labels = toy_arrays(784, n_train=64, n_test=32)
+    images = (x.reshape(-1, 28, 28) * 255).astype(np.uint8)
+    data = tmp_path / "data" / "mine.npz"
+    data.parent.mkdir()
+    np.savez(data, x_train=images[:64], y_train=labels[:64], x_test=images[64:], y_test=labels[64:])
+    out = tmp_path / "runs"
+    result = distill.run(distill_cfg(teachers, dataset=f"{data}@28x28", summary_folder=str(out), epochs=1))
+    assert result["student_checkpoint"].startswith(str(out / "distill_test" / "distill" / "mine.npz@28x28"))
+    assert sorted(os.listdir(data.parent)) == ["mine.npz"]   # nothing written beside the user's data

@@ -1,24 +1,27 @@
-"""The flag table (procedures/flag_use.py) is complete and the docs follow the definitions."""
+"""Each flag is defined once (config/flags.py); what each procedure reads is complete; the docs follow."""
 import os
 import types
 
+import pytest
+
 import datasets
-from procedures import choices, flag_use
+from config import choices, flag_docs, flag_use
 from tests.conftest import make_cfg, toy_for
-from utils import flag_docs
+from utils.errors import UserError
 
 
 def test_docs_flags_md_is_what_the_definitions_generate():
     with open(flag_docs.PATH) as f:
-        assert f.read() == flag_docs.render(), "docs/flags.md is out of date: run python -m utils.flag_docs"
+        assert f.read() == flag_docs.render(), "docs/flags.md is out of date: run python -m config.flag_docs"
 
 
 def test_every_choice_list_is_its_registry():
     import procedures
-    from procedures import objectives, reproduce
+    from reconstruction import objectives
+    from experiments import presets
     assert tuple(procedures.NAMES) == choices.PROCEDURES
     assert tuple(objectives.OBJECTIVES) == choices.OBJECTIVES
-    assert tuple(reproduce.PRESETS) == choices.PRESETS
+    assert tuple(presets.PRESETS) == choices.PRESETS
 
 
 def test_the_table_names_only_defined_flags_and_every_flag_has_a_reader():
@@ -66,14 +69,14 @@ def test_each_procedure_reads_only_flags_in_its_table(tmp_path, monkeypatch):
                                                       augment_shift=1, **with_teacher))
     for procedure, names in seen.items():
         missing = names - set(flag_use.reads(procedure))
-        assert not missing, f"{procedure} reads {sorted(missing)}, which procedures/flag_use.py does not list"
+        assert not missing, f"{procedure} reads {sorted(missing)}, which config/flag_use.py does not list"
         assert names >= set(flag_use.READS[procedure]) - {"data_dir"}   # and the table lists nothing extra
 
 
 def test_flags_added_later_stay_out_of_an_identity_at_the_value_that_does_what_runs_did_before():
     """A stage recorded before --flip, --bn_weight and --generator_lr existed still matches at their
     defaults; a value that changes the run enters the identity."""
-    from procedures import flag_use
+    from config import flag_use
     from tests.conftest import make_cfg
     before = flag_use.identity("optimize_dataset", make_cfg(procedure="optimize_dataset"))
     assert not set(flag_use.ADDED) & set(before)
@@ -83,9 +86,72 @@ def test_flags_added_later_stay_out_of_an_identity_at_the_value_that_does_what_r
 
 
 def test_a_flag_that_needs_another_enters_an_identity_only_with_it():
-    from procedures import flag_use
+    from config import flag_use
     from tests.conftest import make_cfg
     plain = flag_use.identity("distill", make_cfg(procedure="distill"))
     assert flag_use.identity("distill", make_cfg(procedure="distill", boundary_step_size=0.1)) == plain
     pushed = flag_use.identity("distill", make_cfg(procedure="distill", boundary_steps=2, boundary_step_size=0.1))
     assert pushed == {**plain, "boundary_steps": 2, "boundary_step_size": 0.1}
+
+
+def definition_problems(definitions, root):
+    """What breaks "each flag is defined once" (config/flags.py): a name twice, a default outside its own
+    choices or range, a type it does not hold, or an absl DEFINE_ call anywhere but define_absl."""
+    import ast
+    problems = []
+    seen = set()
+    for flag in definitions:
+        if flag.name in seen:
+            problems.append(f"--{flag.name} is defined twice")
+        seen.add(flag.name)
+        if flag.default is not None and not isinstance(flag.default, flag.type):
+            problems.append(f"--{flag.name}: default {flag.default!r} is not {flag.type.__name__}")
+            continue
+        if flag.choices and flag.default is not None and flag.default not in flag.choices:
+            problems.append(f"--{flag.name}: default {flag.default!r} is not one of its choices")
+        if flag.minimum and flag.default is not None and not (
+                flag.default > 0 if flag.minimum == ">0" else flag.default >= 0):
+            problems.append(f"--{flag.name}: default {flag.default!r} is outside {flag.minimum}")
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("tests", "__pycache__")]
+        for file in (f for f in files if f.endswith(".py")):
+            path = os.path.join(dirpath, file)
+            for node in ast.walk(ast.parse(open(path).read())):
+                if isinstance(node, ast.Attribute) and node.attr.startswith("DEFINE_") and \
+                        not path.endswith(os.path.join("config", "flags.py")):
+                    problems.append(f"{os.path.relpath(path, root)}: defines a flag outside config/flags.py")
+    return problems
+
+
+def test_every_flag_is_defined_once_and_everything_is_derived_from_it():
+    import main
+    from absl import flags as absl_flags
+    from config import flags
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    assert definition_problems(flags.FLAGS, root) == []
+    assert main.OURS == [f.name for f in flags.FLAGS]
+    for flag in flags.FLAGS:   # absl holds each definition as written
+        assert absl_flags.FLAGS[flag.name].default == flag.default and absl_flags.FLAGS[flag.name].help.endswith(flag.help)
+    assert make_cfg().temperature == flags.BY_NAME["temperature"].default
+
+
+def test_a_deliberate_definition_violation_is_caught(tmp_path):
+    import dataclasses
+
+    from config import flags
+    good = flags.BY_NAME["epochs"]
+    bad = [good, good, dataclasses.replace(good, name="x", default=0),
+           dataclasses.replace(flags.BY_NAME["augment"], name="y", default="rotate"),
+           dataclasses.replace(good, name="z", default="ten")]
+    (tmp_path / "elsewhere.py").write_text("from absl import flags\nflags.DEFINE_integer('w', 1, 'help')\n")
+    problems = definition_problems(bad, str(tmp_path))
+    assert problems == ["--epochs is defined twice", "--x: default 0 is outside >0",
+                        "--y: default 'rotate' is not one of its choices", "--z: default 'ten' is not int",
+                        "elsewhere.py: defines a flag outside config/flags.py"]
+
+
+def test_a_value_out_of_range_is_one_line_naming_the_flag():
+    from config import flags
+    with pytest.raises(UserError, match="^--optimize_batch_size must be > 0, got 0$"):
+        flags.validate(make_cfg(optimize_batch_size=0), "optimize_dataset")
+    flags.validate(make_cfg(optimize_batch_size=0), "train")   # not a flag train reads

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 import models
 from models import builder, checkpoint, graph as model_graph
-from procedures import resumable, train
+from runtime import resumable
+from procedures import train
 from tests.conftest import make_cfg
 from utils.errors import UserError
 

@@ -158,7 +158,7 @@ def test_resnet20_and_resnet8_are_he_et_al_cifar_resnets():
     assert builder.param_count(r20) == 273754 and builder.param_count(r8) == 78426   # He et al.: 0.27M for n = 3
     assert len(r20.weighted_layers) == 6 * 3 + 2 + 2 and len(r8.weighted_layers) == 6 * 1 + 2 + 2  # + 2 projections
     assert recorded_points(r20)[-2:] == [("stage3_block3", (8, 8, 64)), ("logits", (10,))]
-    from procedures import spectral
+    from metadata import spectral
     assert spectral.why_no_graph(r20).startswith("its spectral graph has 188,426 vertices, over the 20,000-vertex")
     assert spectral.why_no_graph(models.get("lenet")) is None
 
@@ -304,7 +304,7 @@ def test_explicit_pool_pads_are_pytorchs_padding(pool):
     windows = np.stack([padded[:, 2 * i:2 * i + 3, 2 * j:2 * j + 3] for i in range(3) for j in range(3)], axis=1)
     expected = windows.max(axis=(2, 3)) if pool == "max" else windows.mean(axis=(2, 3))
     np.testing.assert_allclose(got.reshape(2, 9), expected, rtol=1e-6)
-    from procedures import spectral
+    from metadata import spectral
     if pool == "avg":   # the spectral graph's edges are the same map
         matrix = spectral._pool_matrix(layer, (6, 6, 1), (3, 3, 1)).toarray()
         np.testing.assert_allclose(x @ matrix, expected, rtol=1e-6)

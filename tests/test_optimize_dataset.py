@@ -8,7 +8,9 @@ import datasets
 import models
 from datasets.optimized import labels_path
 from models import checkpoint
-from procedures import objectives, optimize_dataset, stats_file
+from reconstruction import objectives
+from procedures import optimize_dataset
+from metadata import stats_file
 from tests.conftest import make_cfg
 from utils.errors import UserError
 

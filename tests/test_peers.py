@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from models import builder, graph as model_graph
 from models.spec import BatchNorm, Dense, GlobalAvgPool, ModelSpec, ReLU
-from procedures import dafl, objectives
+from generators import dafl
+from reconstruction import objectives
 from tests.conftest import make_cfg
 from utils.errors import UserError
 
@@ -85,7 +86,7 @@ def test_zskd_targets_have_the_dirichlet_mean_of_their_class_at_both_concentrati
 
 def test_a_dafl_generator_step_lowers_its_loss_on_a_tiny_teacher(teachers):
     from models import checkpoint
-    from procedures import dafl
+    from generators import dafl
     import models
     cfg, trained = teachers["hinton1200"]
     spec = models.get("hinton1200")
@@ -111,7 +112,7 @@ def test_the_dafl_generator_cannot_collapse_into_one_image(teachers):
     of 0.2 drives them), the samples still differ from each other, keep the data's mean and std, and the
     teacher's loss still reaches the layers below: the batch standardization of the output sees to it."""
     from models import checkpoint
-    from procedures import dafl
+    from generators import dafl
     import models
     _, trained = teachers["hinton1200"]
     spec = models.get("hinton1200")
@@ -136,7 +137,7 @@ def test_each_methods_generator_has_its_scripts_tanh(teachers):
     """DAFL's and DFAD's generators bound the output conv by a tanh before the last standardization: with
     that conv's weights a thousand times too large, almost every pixel saturates to one of two values
     (without the tanh the standardization keeps a continuum)."""
-    from procedures import dafl, dfad
+    from generators import dafl, dfad
     import models
     spec = models.get("hinton1200")
     saturated = {}   # the share of pixels at the batch's lowest or highest value
@@ -157,7 +158,7 @@ def test_each_methods_generator_has_its_scripts_tanh(teachers):
 def test_each_channel_of_a_generated_batch_has_the_given_pixel_mean_and_std():
     """DAFL's teachers read the generator's standardized image; dfkd's read pixels, so each channel is
     mapped back by the data's constants (a colour teacher's three differ)."""
-    from procedures import dafl
+    from generators import dafl
     spec = ModelSpec("rgb", (8, 8, 3), (GlobalAvgPool(), Dense("logits", 2)))
     pixels = dafl.PixelConstants((0.49, 0.48, 0.45), (0.25, 0.24, 0.26), "test")
     with tf.Graph().as_default():
@@ -171,7 +172,7 @@ def test_each_channel_of_a_generated_batch_has_the_given_pixel_mean_and_std():
 
 def test_the_generators_pixel_constants_come_from_the_flags_or_the_teachers_normalization():
     from models.spec import Normalize
-    from procedures import dafl
+    from generators import dafl
     plain = ModelSpec("plain", (8, 8, 3), (GlobalAvgPool(), Dense("logits", 2)))
     given = dafl.pixel_constants(plain, "0.5", "0.2,0.25,0.3")
     assert (given.mean, given.std) == ((0.5,), (0.2, 0.25, 0.3))   # one value stands for every channel
@@ -193,7 +194,7 @@ def test_the_generators_pixel_constants_come_from_the_flags_or_the_teachers_norm
 
 def test_a_dfad_generator_step_raises_the_discrepancy_and_moves_only_the_generator(teachers):
     from models import checkpoint
-    from procedures import dafl, dfad
+    from generators import dafl, dfad
     import models
     _, trained = teachers["hinton1200"]
     spec, student_spec = models.get("hinton1200"), models.get("hinton800")
@@ -223,7 +224,8 @@ def test_generator_distillation_resumes_exactly_where_it_stopped(tmp_path, teach
 
     import datasets
     from models import checkpoint
-    from procedures import dafl, distill
+    from generators import dafl
+    from procedures import distill
     from tests.conftest import toy_for
     import models
     _, trained = teachers["hinton1200"]
@@ -267,7 +269,8 @@ def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkey
     from unittest import mock
 
     import datasets
-    from procedures import dafl, distill
+    from generators import dafl
+    from procedures import distill
     from tests.conftest import toy_for
     _, trained = teachers["hinton1200"]
     monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)
@@ -294,7 +297,8 @@ def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_dafls_adam_an
     from unittest import mock
 
     import datasets
-    from procedures import dafl, distill
+    from generators import dafl
+    from procedures import distill
     from tests.conftest import toy_for
     _, trained = teachers["hinton1200"]
     monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 2)
@@ -320,8 +324,9 @@ def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_dafls_adam_an
 def test_a_methods_own_student_optimizer_decays_weights_as_pytorch_does():
     """One SGD step on a loss with no gradient of its own moves each weight by -lr x weight_decay x weight
     (PyTorch's SGD weight decay); without a method's optimizer the loss is left as it is."""
-    from procedures import distill, generator_methods
-    own = generator_methods.own_student_optimizer("dfad")._replace(weight_decay=0.1)
+    from procedures import distill
+    import generators
+    own = generators.own_student_optimizer("dfad")._replace(weight_decay=0.1)
     with tf.Graph().as_default():
         w = tf1.get_variable("w", initializer=np.array([1.0, -2.0], np.float32))
         loss = 0.0 * tf.reduce_sum(w)
@@ -339,9 +344,9 @@ def test_every_generated_dataset_name_has_its_generator_method():
     """datasets.GENERATED (what --dataset accepts without data) and distill's methods name the same set,
     and the synthesis cost counts the batches each method's generator drew."""
     import datasets
-    from procedures import generator_methods
-    assert set(datasets.GENERATED) == set(generator_methods.METHODS)
-    dafl, dfad = generator_methods.METHODS["dafl"], generator_methods.METHODS["dfad"]
+    import generators
+    assert set(datasets.GENERATED) == set(generators.METHODS)
+    dafl, dfad = generators.METHODS["dafl"], generators.METHODS["dfad"]
     assert (dafl.generator_steps(10), dafl.generated_samples(10, 16)) == (10, 160)   # one shared batch per step
     assert (dfad.generator_steps(10), dfad.generated_samples(10, 16)) == (2, 192)    # plus one per generator step
 
@@ -351,7 +356,9 @@ def test_a_generator_run_of_another_generator_version_is_not_resumed(tmp_path, t
     from unittest import mock
 
     import datasets
-    from procedures import dafl, distill, generator_methods
+    from generators import dafl
+    from procedures import distill
+    import generators
     from tests.conftest import toy_for
     _, trained = teachers["hinton1200"]
     monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)
@@ -364,7 +371,7 @@ def test_a_generator_run_of_another_generator_version_is_not_resumed(tmp_path, t
                                         pixel_std="0.3081"))
     run(1)
     version = dafl.LAYERS.version
-    methods = generator_methods.METHODS
+    methods = generators.METHODS
     monkeypatch.setitem(methods, "dafl", methods["dafl"]._replace(layers=dafl.LAYERS._replace(version=version + 1)))
     with pytest.raises(UserError, match=rf"generator_version={version} there, {version + 1} now"):
         run(2)
@@ -378,7 +385,8 @@ def test_a_run_started_over_leaves_no_curves_of_the_run_it_replaced(tmp_path, te
     from unittest import mock
 
     import datasets
-    from procedures import distill, resumable
+    from procedures import distill
+    from runtime import resumable
     from tests.conftest import toy_for
     _, trained = teachers["hinton1200"]
     monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)

@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 import datasets
-from procedures import generator_methods, reproduce, stats_file
+import generators
+from experiments import presets
+from experiments.stages import Stages
+from procedures import reproduce
+from metadata import stats_file
 from tests.conftest import make_cfg, toy_for
 
 TINY = dict(train_epochs=1, samples_per_class=2, optimization_steps=10, distill_epochs=1, kd_epochs=1)
@@ -15,7 +19,7 @@ TINY = dict(train_epochs=1, samples_per_class=2, optimization_steps=10, distill_
 
 @pytest.fixture
 def tiny(tmp_path, monkeypatch):
-    monkeypatch.setitem(reproduce.PRESETS, "tiny", TINY)
+    monkeypatch.setitem(presets.PRESETS, "tiny", TINY)
     monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset":
                         toy_for(784) if name in ("mnist", "toy") else REAL_GET(name, data_dir, flag))
     return make_cfg(procedure="reproduce", run_name="grid", summary_folder=str(tmp_path), model="hinton1200",
@@ -75,24 +79,24 @@ def test_grid_runs_every_stage_then_reuses_and_repairs(tiny, tmp_path, capsys):
 
 def test_explicit_flags_override_the_preset():
     cfg = make_cfg(preset="quick", samples_per_class=7, epochs=3, explicit_flags=["samples_per_class"])
-    chosen = reproduce.settings_for(cfg)
+    chosen = presets.settings_for(cfg)
     assert chosen["samples_per_class"] == 7
-    assert chosen["distill_epochs"] == reproduce.PRESETS["quick"]["distill_epochs"]  # --epochs not given
+    assert chosen["distill_epochs"] == presets.PRESETS["quick"]["distill_epochs"]  # --epochs not given
 
 
 def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tiny, tmp_path, monkeypatch):
-    monkeypatch.setitem(reproduce.PRESETS, "tinybest", dict(TINY, paper_rows=False))
+    monkeypatch.setitem(presets.PRESETS, "tinybest", dict(TINY, paper_rows=False))
     tiny.preset, tiny.jitter = "tinybest", 5  # a user's beyond-paper flag must not leak into the rows
     table = reproduce.run(tiny)
     assert [r["row"] for r in table] == ["teacher", "student trained on data", "vanilla KD", "KD on noise",
                                          "dfkd best"]
     stages = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
     optimize = stages["optimize_dataset dfkd best"]["settings"]
-    assert {k: optimize[k] for k in reproduce.BEST["optimize"]} == reproduce.BEST["optimize"]
-    assert optimize["optimization_steps"] == reproduce.BEST["optimization_steps"]
+    assert {k: optimize[k] for k in presets.BEST["optimize"]} == presets.BEST["optimize"]
+    assert optimize["optimization_steps"] == presets.BEST["optimization_steps"]
     recipe = stages["distill dfkd best"]["settings"]
-    assert {k: recipe[k] for k in reproduce.BEST["distill"]} == reproduce.BEST["distill"]
-    assert f"'best_distill': {reproduce.BEST['distill']}" in (tmp_path / "grid" / "results.md").read_text()
+    assert {k: recipe[k] for k in presets.BEST["distill"]} == presets.BEST["distill"]
+    assert f"'best_distill': {presets.BEST['distill']}" in (tmp_path / "grid" / "results.md").read_text()
     log = json.loads((tmp_path / "grid" / "extra_rows" / "dfkd_best" / "log.json").read_text())
     assert log["procedures"]["optimize_dataset/top_layer"]["flags"]["jitter"] == 0  # not the user's 5
     vanilla = json.loads((tmp_path / "grid" / "distill_rows" / "vanilla_KD" / "log.json").read_text())
@@ -105,17 +109,17 @@ def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tin
 
 
 def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enough(tiny, tmp_path, monkeypatch):
-    monkeypatch.setitem(reproduce.PRESETS, "tinybest", dict(TINY, paper_rows=("top_layer",)))
-    monkeypatch.setitem(reproduce.BEST, "examples_per_mode", 5)
-    monkeypatch.setitem(reproduce.BEST, "samples_per_mode", 1)
-    monkeypatch.setitem(reproduce.BEST, "modes_optimize", dict(optimize_batch_order="grouped", optimization_steps=7))
-    monkeypatch.setitem(reproduce.BEST, "modes_optimize_from", 2)
+    monkeypatch.setitem(presets.PRESETS, "tinybest", dict(TINY, paper_rows=("top_layer",)))
+    monkeypatch.setitem(presets.BEST, "examples_per_mode", 5)
+    monkeypatch.setitem(presets.BEST, "samples_per_mode", 1)
+    monkeypatch.setitem(presets.BEST, "modes_optimize", dict(optimize_batch_order="grouped", optimization_steps=7))
+    monkeypatch.setitem(presets.BEST, "modes_optimize_from", 2)
     tiny.preset = "tinybest"
     table = reproduce.run(tiny)
     assert [r["row"] for r in table][-2:] == ["top_layer", "dfkd best"]
     stages = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
     smallest_class = np.bincount(toy_for(784).train_y).min()
-    modes = min(reproduce.BEST["stats_modes"], smallest_class // 5, TINY["samples_per_class"])
+    modes = min(presets.BEST["stats_modes"], smallest_class // 5, TINY["samples_per_class"])
     assert modes > 1
     made = stats_file.load(stages[f"compute_stats modes{modes}"]["result"]["stats_file"])
     assert made.has_modes and made.num_groups > 10 and made.path.endswith(f"_modes{modes}.npz")
@@ -131,18 +135,18 @@ def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enou
 
 
 def test_dfkd_best_batches_whole_modes_for_longer_only_at_its_full_modes():
-    full = reproduce.BEST["modes_optimize_from"]
-    assert reproduce.best_on_modes(full, ()) == {"optimize_batch_order": "grouped", "optimization_steps": 400}
-    assert reproduce.best_on_modes(full - 1, ()) == {} == reproduce.best_on_modes(1, ())
-    assert reproduce.best_on_modes(full, ("optimization_steps",)) == {"optimize_batch_order": "grouped"}
+    full = presets.BEST["modes_optimize_from"]
+    assert presets.best_on_modes(full, ()) == {"optimize_batch_order": "grouped", "optimization_steps": 400}
+    assert presets.best_on_modes(full - 1, ()) == {} == presets.best_on_modes(1, ())
+    assert presets.best_on_modes(full, ("optimization_steps",)) == {"optimize_batch_order": "grouped"}
 
 
 def test_dfkd_best_gives_small_classes_and_small_reconstructions_fewer_modes():
-    assert reproduce.best_modes([5421, 6742], 6400) == reproduce.BEST["stats_modes"] == 16
-    assert reproduce.best_modes([6000, 1000], 6400) == 1000 // reproduce.BEST["examples_per_mode"]
-    assert reproduce.best_modes([500] * 100, 6400) == 1           # CIFAR-100: per class
-    assert reproduce.best_modes([6000] * 10, 1000) == 1000 // reproduce.BEST["samples_per_mode"]
-    assert reproduce.best_modes([6000] * 10, 500) == 1            # 5,000 samples: per class
+    assert presets.best_modes([5421, 6742], 6400) == presets.BEST["stats_modes"] == 16
+    assert presets.best_modes([6000, 1000], 6400) == 1000 // presets.BEST["examples_per_mode"]
+    assert presets.best_modes([500] * 100, 6400) == 1           # CIFAR-100: per class
+    assert presets.best_modes([6000] * 10, 1000) == 1000 // presets.BEST["samples_per_mode"]
+    assert presets.best_modes([6000] * 10, 500) == 1            # 5,000 samples: per class
 
 
 def assert_tensorboard_shows_the_promised_scalars(run_dir):
@@ -198,7 +202,7 @@ def test_rows_runs_a_part_of_the_grid_and_refuses_an_unknown_row(tiny, tmp_path)
 
 
 def test_a_stage_resumed_from_earlier_pieces_counts_their_time(tmp_path):
-    stages = reproduce.Stages(str(tmp_path / "results.json"))
+    stages = Stages(str(tmp_path / "results.json"))
     stages.run("optimize_dataset x", {"a": 1}, lambda: {"earlier_pieces_seconds": 600.0}, lambda r: None)
     stages.run("train y", {"a": 1}, lambda: {}, lambda r: None)
     saved = json.loads((tmp_path / "results.json").read_text())["stages"]
@@ -209,7 +213,7 @@ def test_a_stage_resumed_from_earlier_pieces_counts_their_time(tmp_path):
 def test_a_stage_is_redone_when_a_flag_its_procedure_reads_changes(tiny, tmp_path, capsys):
     """A stage's identity is every flag value its procedure reads: --temperature redoes the KD rows (and the
     metadata, whose top layer is logits / T) but not the training; the same flags again reuse every stage."""
-    from procedures import flag_use
+    from config import flag_use
     tiny.rows = "top_layer"
     reproduce.run(tiny)
     stages = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
@@ -266,7 +270,7 @@ def test_a_given_teacher_is_used_as_it_is_and_its_row_says_so(tiny, tmp_path, te
 
 def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd_best(tiny, tmp_path, monkeypatch,
                                                                                       capsys):
-    monkeypatch.setitem(reproduce.PRESETS, "tiny_peers", dict(TINY, paper_rows=("spectral_layer_pairs",),
+    monkeypatch.setitem(presets.PRESETS, "tiny_peers", dict(TINY, paper_rows=("spectral_layer_pairs",),
                                                               peer_rows=True))
     monkeypatch.setattr(reproduce.dafl, "STEPS_PER_EPOCH", 4)
     tiny.preset = "tiny_peers"
@@ -277,7 +281,7 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
     # DAFL's student sees as many generated samples as the others' see reconstructed ones (20 x 1 epoch):
     # one epoch of 4 steps of 32; DFAD's student as many (its generator steps come every 5th: none here)
     assert table[-2]["synthesis_sample_steps"] == table[-1]["synthesis_sample_steps"] == 4 * 32
-    peers = {r["row"]: r for r in table if r["row"] in reproduce.PEERS}
+    peers = {r["row"]: r for r in table if r["row"] in presets.PEERS}
     assert all(r["synthesis_sample_steps"] == 20 * TINY["optimization_steps"] for r in peers.values())
     # hinton1200 -> hinton800 on MNIST: DAFL's paper has the pair, the others' do not
     assert [r["row"] for r in table if r["paper"] is not None and r["row"] in ("DeepInversion", "ZSKD", "DAFL",
@@ -302,7 +306,7 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
     tiny.preset = "tiny"   # any preset runs a peer row that --rows names
     assert [r["row"] for r in reproduce.run(tiny)][-1] == "ZSKD"
     # a generator of another definition is never reused: its row is trained again
-    methods = generator_methods.METHODS
+    methods = generators.METHODS
     monkeypatch.setitem(methods, "dafl", methods["dafl"]._replace(
         layers=methods["dafl"].layers._replace(version=methods["dafl"].layers.version + 1)))
     tiny.preset, tiny.rows = "tiny_peers", "DAFL"
@@ -313,11 +317,11 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
 
 def test_published_numbers_follow_the_data_not_its_layout():
     """Lopes et al.'s numbers are MNIST's only; a later method's appear on any layout of its paper's data."""
-    lenet_mnist = reproduce.published("mnist_conv", "lenet", "lenet_half")
+    lenet_mnist = presets.published("mnist_conv", "lenet", "lenet_half")
     assert lenet_mnist["spectral_layer_pairs"] == 92.47 and lenet_mnist["DAFL"] == 98.20
-    assert reproduce.published("fashion_mnist_conv", "lenet", "lenet_half") == {"ZSKD": 79.62}
-    assert reproduce.published("cifar10", "resnet20", "resnet8") == {}
-    fashion = reproduce.published_sources("fashion_mnist_conv", "lenet", "lenet_half", ["vanilla KD", "ZSKD", "DAFL"])
+    assert presets.published("fashion_mnist_conv", "lenet", "lenet_half") == {"ZSKD": 79.62}
+    assert presets.published("cifar10", "resnet20", "resnet8") == {}
+    fashion = presets.published_sources("fashion_mnist_conv", "lenet", "lenet_half", ["vanilla KD", "ZSKD", "DAFL"])
     assert fashion.startswith("Paper: ZSKD: Nayak et al. 2019") and "Lopes" not in fashion and "DAFL" not in fashion
-    assert "Lopes et al. 2017" in reproduce.published_sources("mnist_conv", "lenet", "lenet_half", ["DAFL"])
-    assert reproduce.published_sources("mnist_conv", "lenet", "lenet_half", ["DeepInversion"]) is None
+    assert "Lopes et al. 2017" in presets.published_sources("mnist_conv", "lenet", "lenet_half", ["DAFL"])
+    assert presets.published_sources("mnist_conv", "lenet", "lenet_half", ["DeepInversion"]) is None

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from models.spec import Conv, Dense, MaxPool, ModelSpec
-from procedures import spectral
+from metadata import spectral
 
 # A tiny network: 3x3x1 input -> conv 2x2 (1 filter) -> 2x2x1 -> conv 2x2 -> 1x1x1 ... and a
 # second one with pooling; small enough to write every edge by hand.
@@ -89,7 +89,7 @@ def test_too_large_graph_is_refused(monkeypatch):
 def saved_graph_stats(path, spec, values, fraction, classes):
     """The graph statistics of `spec` recorded from given activations, saved and loaded as a real stats
     file. classes: one {layer: [n, D] activations} per class."""
-    from procedures import stats_file
+    from metadata import stats_file
     layers = list(classes[0])
     recorder = spectral.GraphwiseRecorder(spec, values, layers, fraction, log=lambda *a: None)
     for acts in classes:
@@ -115,7 +115,7 @@ def recorded_stats(tmp_path, fraction, n_per_class=40, seed=0):
 def kept_loss(targets, signals, labels, matched):
     """The objective's per-sample loss for signals [B, 18] (layers a, d) against matched targets."""
     import tensorflow as tf
-    from procedures import objectives
+    from reconstruction import objectives
     graph = tf.Graph()
     with graph.as_default():
         acts = {"a": tf.constant(signals[:, :16], tf.float32), "d": tf.constant(signals[:, 16:], tf.float32)}
@@ -143,7 +143,7 @@ def test_recorded_kept_coefficients_equal_numpy_reference(tmp_path):
 
 
 def test_kept_loss_with_every_coefficient_and_no_spread_equals_matching_the_full_signal(tmp_path):
-    from procedures import objectives
+    from reconstruction import objectives
     stats, signals = recorded_stats(tmp_path, fraction=1.0)
     targets = objectives.get("spectral_all_layers").targets(stats, "kept_mean")
     labels = np.array([0, 1, 2, 1])
@@ -155,7 +155,7 @@ def test_kept_loss_with_every_coefficient_and_no_spread_equals_matching_the_full
 
 
 def test_moving_the_signal_along_a_dropped_eigenvector_leaves_the_kept_loss_unchanged(tmp_path):
-    from procedures import objectives
+    from reconstruction import objectives
     stats, _ = recorded_stats(tmp_path, fraction=0.3)
     _, V = spectral.graph_basis(spectral.adjacency(POOL_SPEC, tiny_values(POOL_SPEC, 0), ["a", "d"]))
     targets = objectives.get("spectral_all_layers").targets(stats)
@@ -170,7 +170,7 @@ def test_moving_the_signal_along_a_dropped_eigenvector_leaves_the_kept_loss_unch
 
 
 def test_sampled_targets_reproduce_the_recorded_mean_and_covariance(tmp_path):
-    from procedures import objectives
+    from reconstruction import objectives
     stats, signals = recorded_stats(tmp_path, fraction=0.5)
     g = stats.graph("all")
     full = objectives.get("spectral_all_layers").targets(stats, "sampled_full")
@@ -189,7 +189,7 @@ def test_sampled_targets_reproduce_the_recorded_mean_and_covariance(tmp_path):
 
 
 def test_stats_files_of_format_version_1_are_refused(tmp_path):
-    from procedures import stats_file
+    from metadata import stats_file
     from utils.errors import UserError
     stats, _ = recorded_stats(tmp_path, fraction=0.3)
     old = dict(stats.arrays, format_version=np.int64(1))
@@ -240,7 +240,7 @@ def test_pool_edges_are_the_windows_tensorflow_pools(size, stride, padding):
 def test_the_pairs_targets_are_drawn_together_with_their_recorded_cross_covariance(tmp_path):
     """Two pairs share a layer: their kept coefficients are correlated over the examples, and the
     draws keep that correlation (independent draws would give the shared layer unrelated targets)."""
-    from procedures import objectives
+    from reconstruction import objectives
     spec = ModelSpec("tiny_dense", (6,), (Dense("a", 5), Dense("b", 4), Dense("d", 3)))
     rng = np.random.default_rng(4)
     signal = rng.normal(size=(400, 12)) @ rng.normal(size=(12, 12))
@@ -265,7 +265,7 @@ def test_projection_read_through_narrow_layers_inputs_equals_the_plain_one(tmp_p
     stride, behind a pool, and for a top layer divided by the temperature."""
     import tensorflow as tf
     from models.graph import build_frozen, recorded_layers
-    from procedures import objectives
+    from reconstruction import objectives
     spec = ModelSpec("tiny_fold", (6, 6, 1), (Conv("a", 4, 3, padding="SAME"), MaxPool(2),
                                              Conv("b", 8, 2, stride=1, padding="SAME"), Dense("d", 80)))
     values = tiny_values(spec, 7)

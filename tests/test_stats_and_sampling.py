@@ -5,8 +5,9 @@ import tensorflow as tf
 import models
 from models import checkpoint
 from models.graph import build_frozen, recorded_layers
-from procedures import compute_stats, stats_file
-from procedures.sampling import GaussianSampler, cholesky_with_ridge
+from procedures import compute_stats
+from metadata import stats_file
+from metadata.sampling import GaussianSampler, cholesky_with_ridge
 from tests.conftest import toy_for
 from utils.errors import UserError
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from procedures import stats_file
+from metadata import stats_file
 from tests.conftest import ROOT
 from utils import atomic
 from viz import common, compare_runs, pixel_intensities, print_stats, stats_viz, view

@@ -26,7 +26,7 @@ class Progress:
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - done) / rate if rate > 0 else float("inf")
         extras = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in scalars.items())
+                          for k, v in scalars.items() if v is not None)   # None: not measured yet
         eta_txt = _fmt_seconds(eta) if eta != float("inf") else "?"
         print(f"[{self.label}] {done}/{self.total} {self.unit} ({100.0 * done / max(self.total, 1):.0f}%) "
               f"{rate:.1f} {self.unit}/s ETA {eta_txt} {extras}".rstrip(),

@@ -7,10 +7,22 @@ import subprocess
 import time
 
 from utils import atomic
+from utils.hashing import file_sha256
 
 
 def run_dir(summary_folder, run_name):
     return os.path.join(summary_folder, run_name)
+
+
+def dataset_tag(dataset):
+    """The one folder name that a distillation on --dataset=`dataset` gets inside its run folder: a built-in
+    name as it is, a file or folder by its own name (a .npy without its extension), a resize kept
+    (/data/mine.npz@32x32 -> mine.npz@32x32). Never a path, so nothing is written outside the run."""
+    path, at, size = dataset.partition("@")
+    name = os.path.basename(os.path.normpath(path)) or "data"
+    if name.endswith(".npy"):
+        name = name[:-len(".npy")]
+    return name + at + size
 
 
 def versions():
@@ -52,8 +64,7 @@ def code_commit():
 
 def model_files(flags):
     """Path and SHA-256 of every user model file the flags name (built-in models have none)."""
-    from models.user_file import sha256_of
-    return {flag: {"path": os.path.abspath(flags[flag]), "sha256": sha256_of(flags[flag])}
+    return {flag: {"path": os.path.abspath(flags[flag]), "sha256": file_sha256(flags[flag])}
             for flag in ("model", "student_model")
             if str(flags.get(flag) or "").endswith(".py") and os.path.isfile(flags[flag])}
 

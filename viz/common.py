@@ -18,12 +18,13 @@ def figure(width_px, height_px):
     return plt.figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
 
 
-def save(fig, path):
-    """Writes exactly the figure's pixel size (no tight bbox), atomically."""
+def save(fig, path, announce=True):
+    """Writes exactly the figure's pixel size (no tight bbox), atomically; announce: say so on the console."""
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
     plt.close(fig)
-    print(f"wrote {path}")
+    if announce:
+        print(f"wrote {path}")
     return path
 
 

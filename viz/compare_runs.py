@@ -14,7 +14,7 @@ if __package__ in (None, ""):  # run as `python viz/<name>.py`: make the reposit
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from viz import common  # noqa: E402
 
-# Same names as procedures/objectives.py (not imported: that would load TensorFlow for a chart).
+# Same names as reconstruction/objectives.py (not imported: that would load TensorFlow for a chart).
 OBJECTIVES = ("top_layer", "all_layers", "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs")
 LABEL_INSIDE_ABOVE = 15.0   # % accuracy from which a bar is tall enough to hold its value label
 
@@ -70,7 +70,7 @@ def collect(entries):
     return bars, refs, title
 
 
-def plot(bars, refs, title, output, paper=None):
+def plot(bars, refs, title, output, paper=None, announce=True):
     """paper: {bar label: the paper's accuracy}, drawn as a grey bar beside ours where it has one."""
     order = [o for o in OBJECTIVES if o in bars] + sorted(k for k in bars if k not in OBJECTIVES)
     paper = {k: v for k, v in (paper or {}).items() if k in bars and v is not None}
@@ -102,7 +102,7 @@ def plot(bars, refs, title, output, paper=None):
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return common.save(fig, output)
+    return common.save(fig, output, announce)
 
 
 def run(argv=None):

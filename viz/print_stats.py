@@ -44,7 +44,7 @@ def run(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stats_file", required=True)
     args = p.parse_args(argv)
-    from procedures import stats_file
+    from metadata import stats_file
     text = summary(stats_file.load(args.stats_file))
     print(text)
     return text

@@ -34,7 +34,7 @@ def run(argv=None):
     p.add_argument("--cov_class", type=int, default=0)
     p.add_argument("--output", default="")
     args = p.parse_args(argv)
-    from procedures import stats_file
+    from metadata import stats_file
     stats = stats_file.load(args.stats_file)
     # A --stats_modes file has a row per mode; --cov_class then names a mode.
     row_kind = "mode" if stats.has_modes else "class"

@@ -1,7 +1,7 @@
 """DFAD (Fang et al., "Data-Free Adversarial Distillation", 2019): a generator trained *against* the
 student (`--procedure=distill --dataset=dfad`).
 
-The generator is DFAD's `GeneratorA` (its network/gan.py): procedures/dafl.py's layers, tanh included,
+The generator is DFAD's `GeneratorA` (its network/gan.py): generators/dafl.py's layers, tanh included,
 with PyTorch's default BatchNorm epsilon (1e-5) where DAFL's script has 0.8. DFAD's generator rate is
 a 200th of DAFL's, and at batches of 64 or 512 its tanh has not saturated as DAFL's did (docs/results.md).
 
@@ -25,7 +25,7 @@ epoch's student with the best test accuracy).
 """
 import tensorflow as tf
 
-from procedures import dafl
+from generators import dafl
 
 LAYERS = dafl.GeneratorLayers(version=6, tanh=True, hidden_epsilon=1e-5)   # DFAD's GeneratorA
 STUDENT_STEPS_PER_GENERATOR_STEP = 5

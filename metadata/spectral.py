@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from models import builder
 from models.spec import (NAMED, POOLS, BatchNorm, Conv, Dense, GlobalAvgPool, MaxPool, ReLU, Residual,
                          activated_layers, next_shape, pool_stride, recorded_points)
-from procedures import sampling
+from metadata import sampling
 from utils.errors import UserError
 
 MAX_DENSE_VERTICES = 20000   # a dense float64 eigendecomposition of this size needs ~10 GB
@@ -280,7 +280,7 @@ class GraphwiseRecorder:
             self.pairs_cov.append(sampling.moments(pairs, full_cov=True)[2])
 
     def arrays(self):
-        """npz-ready members (see procedures/stats_file.py)."""
+        """npz-ready members (see metadata/stats_file.py)."""
         arrays = {"graph__fraction": np.float64(self.fraction),
                   "graph__groups": np.array(list(self.graphs), dtype=np.str_)}
         for group, g in self.graphs.items():

@@ -5,7 +5,7 @@ One .npz of plain arrays (no pickle). Per recorded layer NAME:
   (diagonal only: std is the whole story); cov_kind lists "full"/"diag" per layer.
 The top layer ("logits") holds logits / temperature. D is the flattened layer size.
 C counts the file's groups: one per class, or with --stats_modes several per class, each
-group's class in group_class [C] (procedures/stats_modes.py).
+group's class in group_class [C] (metadata/stats_modes.py).
 With --compute_graphwise_stats, per graph GROUP ("all", "pair0", "pair1", ...), N its
 vertices (the units of its layers, in order), k the coefficients kept per class:
   graph__GROUP__layers, __eigenvalues [N],
@@ -15,15 +15,16 @@ vertices (the units of its layers, in order), k the coefficients kept per class:
                       a ridge where needed) of the kept coefficients over the class's examples;
 and graph__pairs__coef_chol [C, K, K]: the same over the kept coefficients of all "pair" graphs
 together (K their total, in group order), so that the pairs' targets are drawn jointly.
-See procedures/spectral.py. Version 1 files (one vertex-domain target per class) are refused.
+See metadata/spectral.py. Version 1 files (one vertex-domain target per class) are refused.
 """
 import hashlib
+import os
 from typing import List, NamedTuple
 
 import numpy as np
 
 from datasets.safe_npy import load_npz
-from utils import atomic
+from utils import atomic, runlog
 from utils.errors import UserError
 
 FORMAT_VERSION = 2
@@ -253,3 +254,10 @@ def validate(stats, spec, temperature, fingerprint, flag="--stats_file"):
     expected = builder.recorded_shapes(spec)
     if stats.layer_names != list(expected) or any(stats.shape(n) != expected[n] for n in expected):
         raise UserError(f"{flag}: {stats.path} layers do not match {spec.name}")
+
+
+def default_path(cfg):
+    """Where compute_stats writes, and optimize_dataset looks, when --stats_file is not given."""
+    modes = f"_modes{cfg.stats_modes}" if cfg.stats_modes > 1 else ""
+    return os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "stats",
+                        f"activation_stats_{cfg.run_name}{modes}.npz")

@@ -1,16 +1,16 @@
 """The methods that distill on a generator's samples instead of a dataset (`--dataset=dafl | dfad`):
 what each trains its generator towards, how often, and on which batch. distill reads these facts;
-the generator's layers are DAFL's for both (procedures/dafl.py), with the differences of DFAD's script.
+the generator's layers are DAFL's for both (generators/dafl.py), with the differences of DFAD's script.
 
-  DAFL (procedures/dafl.py): the generator learns from the frozen teacher alone, one step on every
+  DAFL (generators/dafl.py): the generator learns from the frozen teacher alone, one step on every
        student batch; the student learns by the KD loss at --temperature.
-  DFAD (procedures/dfad.py): the generator plays against the student on DFAD's discrepancy, one step
+  DFAD (generators/dfad.py): the generator plays against the student on DFAD's discrepancy, one step
        on fresh codes after every few student steps; the student lowers the same discrepancy, with
        DFAD's own optimizer (SGD with momentum), which holds the student far steadier than dfkd's Adam.
 """
 from typing import Callable, NamedTuple, Optional
 
-from procedures import dafl, dfad
+from generators import dafl, dfad
 
 
 class StudentOptimizer(NamedTuple):
@@ -82,3 +82,16 @@ def train_batch_size(dataset, given):
         return given
     method = METHODS.get(dataset)
     return method.batch_size if method is not None and method.batch_size else DEFAULT_BATCH_SIZE
+
+
+def definition_versions(dataset):
+    """What a run's settings hold beside its flags: the version of a generator's definition, so that a
+    run (or a reproduce stage) made by another definition is never resumed or reused, and of a method's own
+    student optimizer (2: DFAD's SGD; 1: Adam, dfkd's for DFAD before, DAFL's)."""
+    method = METHODS.get(dataset)
+    if method is None:
+        return {}
+    versions = {"generator_version": method.layers.version}
+    if method.student_optimizer is not None:
+        versions["student_optimizer_version"] = method.student_optimizer.version
+    return versions

@@ -13,21 +13,22 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from procedures import checks, image_ops
+from config.flags import BY_NAME, validate
+from reconstruction import image_ops
 
 
 class Priors(NamedTuple):
-    clip_inputs: bool = False
-    jitter: int = 0
-    tv_weight: float = 0.0
-    l2_weight: float = 0.0
-    batch_stats_weight: float = 0.0
-    flip: bool = False
+    clip_inputs: bool = BY_NAME["clip_inputs"].default
+    jitter: int = BY_NAME["jitter"].default
+    tv_weight: float = BY_NAME["tv_weight"].default
+    l2_weight: float = BY_NAME["l2_weight"].default
+    batch_stats_weight: float = BY_NAME["batch_stats_weight"].default
+    flip: bool = BY_NAME["flip"].default
 
     @classmethod
     def from_cfg(cls, cfg):
         priors = cls(**{name: getattr(cfg, name, default) for name, default in cls._field_defaults.items()})
-        checks.non_negative(priors, "jitter", "tv_weight", "l2_weight", "batch_stats_weight")
+        validate(priors, "optimize_dataset")
         return priors
 
     @property

@@ -11,20 +11,6 @@ def require(cfg, *names):
             raise UserError(f"--{name} is required for --procedure={cfg.procedure}")
 
 
-def positive(cfg, *names):
-    for name in names:
-        value = getattr(cfg, name)
-        if value is None or value <= 0:
-            raise UserError(f"--{name} must be > 0, got {value}")
-
-
-def non_negative(cfg, *names):
-    for name in names:
-        value = getattr(cfg, name)
-        if value < 0:
-            raise UserError(f"--{name} must be >= 0, got {value}")
-
-
 def run_name(cfg):
     require(cfg, "run_name")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", cfg.run_name):

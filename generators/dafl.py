@@ -31,7 +31,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 import tensorflow as tf
 
-from procedures import image_ops
+from reconstruction import image_ops
 from utils import number_list
 from utils.errors import UserError
 

@@ -1,4 +1,4 @@
-"""Reconstruction objectives. They share one sampling path (procedures/sampling.py) and
+"""Reconstruction objectives. They share one sampling path (metadata/sampling.py) and
 one loss; each is the small difference: which targets it draws per sample, where it
 compares them, and whether fixed dropout masks are applied to the teacher.
 
@@ -19,9 +19,9 @@ from typing import Callable, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from procedures import spectral
-from procedures.choices import LOSS_FORMS, SPECTRAL_READINGS
-from procedures.sampling import GaussianSampler, layer_samplers
+from metadata import spectral
+from config.choices import LOSS_FORMS, SPECTRAL_READINGS
+from metadata.sampling import GaussianSampler, layer_samplers
 from utils.errors import UserError
 
 
@@ -219,7 +219,7 @@ class DeepInversionTargets:
         if not self.bn_weight:
             return 0.0
         if not model.batchnorm_inputs:
-            from procedures.priors import RecordedMoments
+            from reconstruction.priors import RecordedMoments
             return self.bn_weight * RecordedMoments(self.stats).batch_loss(activations, groups)
         total, values = 0.0, self.teacher.values
         for name, x in model.batchnorm_inputs.items():

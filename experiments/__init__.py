@@ -1,0 +1,1 @@
+"""What reproduce runs: its presets and rows (presets), its stage cache (stages), its table (tables)."""
