@@ -24,12 +24,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import models  # noqa: E402
-from models import builder  # noqa: E402
-from models.spec import Conv, Dense  # noqa: E402
-from models.graph import build_frozen, frozen_logits  # noqa: E402
-from procedures import compute_stats, distill, optimize_dataset, train
-from reconstruction import objectives
+from distillation.student import kd_loss  # noqa: E402
 from metadata import spectral, stats_file  # noqa: E402
+from models import builder  # noqa: E402
+from models.graph import build_frozen, frozen_logits  # noqa: E402
+from models.spec import Conv, Dense  # noqa: E402
+from procedures import compute_stats, optimize_dataset, train  # noqa: E402
+from reconstruction import objectives  # noqa: E402
 from utils.session import available_cores, make_session  # noqa: E402
 
 tf1 = tf.compat.v1
@@ -222,7 +223,7 @@ def distill_rate(teacher, student, batch, steps, threads):
     with graph.as_default():
         g = models.graph.build_trainable(student, seed=0)
         soft = tf1.placeholder(tf.float32, [None, 10])
-        train_op = g.minimize(tf1.train.AdamOptimizer(0.001), distill.kd_loss(g.model.logits, soft, 8.0),
+        train_op = g.minimize(tf1.train.AdamOptimizer(0.001), kd_loss(g.model.logits, soft, 8.0),
                               tf1.train.get_or_create_global_step())
         init = tf1.global_variables_initializer()
     sess = make_session(graph, threads)

@@ -1,7 +1,14 @@
 """reproduce's table: results.md, results.json's table and results.png, from the stages' results."""
 import os
 
-from experiments.presets import BEST_ROW, GENERATOR_ROWS, OBJECTIVES, PEERS, published, published_sources
+from experiments.presets import (
+    BEST_ROW,
+    GENERATOR_ROWS,
+    OBJECTIVES,
+    PEERS,
+    published,
+    published_sources,
+)
 from utils import atomic
 
 

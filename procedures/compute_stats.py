@@ -11,11 +11,11 @@ import numpy as np
 import tensorflow as tf
 
 import datasets
-from models import builder, checkpoint
-from models.graph import build_frozen, recorded_layers
 from config import checks
 from config import flags as config_flags
 from metadata import sampling, spectral, stats_file, stats_modes
+from models import builder, checkpoint
+from models.graph import build_frozen, recorded_layers
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress

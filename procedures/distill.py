@@ -19,17 +19,19 @@ import numpy as np
 import tensorflow as tf
 
 import datasets
+import generators
 import models
-from datasets import noise
-from models import checkpoint
-from models.graph import build_frozen, build_trainable, frozen_logits
-from distillation import boundary
 from config import checks, flag_use
 from config import flags as config_flags
+from datasets import noise
+from distillation import boundary
+from distillation.batches import BATCH_TRANSFORMS, augmented_inputs
+from distillation.student import kd_loss, student_training, swap
 from generators import dafl
-from runtime import evaluation, resumable
-import generators
+from models import checkpoint
+from models.graph import build_frozen, build_trainable, frozen_logits
 from reconstruction import image_ops
+from runtime import evaluation, resumable
 from runtime.optimizers import learning_rate
 from utils import atomic, runlog
 from utils.errors import UserError
@@ -39,49 +41,6 @@ from utils.tensorboard import write_scalars
 
 tf1 = tf.compat.v1
 PICTURED_SAMPLES = 1024   # of the last generator, kept beside its checkpoints for viz.view
-
-
-def kd_loss(student_logits, teacher_logits, temperature):
-    """Hinton et al.: T^2 * cross-entropy(softmax(teacher/T), softmax(student/T)), batch mean."""
-    soft_targets = tf.nn.softmax(teacher_logits / temperature)
-    ce = tf.nn.softmax_cross_entropy_with_logits(labels=tf.stop_gradient(soft_targets),
-                                                 logits=student_logits / temperature)
-    return temperature ** 2 * tf.reduce_mean(ce)
-
-
-def student_training(loss, student_vars, lr, own):
-    """(optimizer, the loss it lowers): Adam on the loss (dfkd's, own None, or a method's), or a method's
-    own SGD with momentum on the loss plus PyTorch's weight decay on student_vars (weight_decay / 2 x the
-    squared weights: its gradient adds weight_decay x each weight)."""
-    if own is None or own.kind == "adam":
-        return tf1.train.AdamOptimizer(lr), loss
-    decay = own.weight_decay / 2 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in student_vars])
-    return tf1.train.MomentumOptimizer(lr, own.momentum), loss + decay
-
-
-def swap(variables, others):
-    """One op that exchanges the values of two lists of variables; run twice, it changes nothing."""
-    before = [tf.identity(v.read_value()) for v in variables + others]
-    with tf.control_dependencies(before):
-        return tf.group(*[v.assign(value) for v, value in zip(variables + others, before[len(variables):] +
-                                                                before[:len(variables)])])
-
-
-def augmented_inputs(cfg, spec, inputs, step):
-    """The batch the student sees: shifted, mirrored and/or mixed per --augment_shift, --augment_flip and
-    --mixup_alpha."""
-    x = inputs
-    if cfg.augment_shift:
-        x = image_ops.random_shift(x, image_ops.image_hw(spec), cfg.augment_shift, cfg.rng_seed, step)
-    if cfg.augment_flip:
-        x = image_ops.random_flip(x, image_ops.image_shape(spec), cfg.rng_seed, step)
-    if cfg.mixup_alpha:
-        x = image_ops.mixup(x, cfg.mixup_alpha, cfg.rng_seed, step)
-    return x
-
-
-# The flags that transform a dataset's batches on the fly (the teacher then labels them in the graph).
-BATCH_TRANSFORMS = ("augment_shift", "augment_flip", "mixup_alpha", "boundary_steps")
 
 
 def load_data(cfg, teacher_spec):

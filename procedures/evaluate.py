@@ -6,13 +6,12 @@ import time
 import numpy as np
 
 import datasets
-from models import checkpoint
-from models.graph import frozen_logits
 from config import checks
 from config import flags as config_flags
+from models import checkpoint
+from models.graph import frozen_logits
 from utils import runlog
 from utils.errors import UserError
-
 
 DEFAULT_RUN = "evaluate"   # where the result is recorded when --run_name is not given
 

@@ -20,13 +20,13 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from datasets.optimized import labels_path
-from models import builder, checkpoint
-from models.graph import build_frozen, recorded_layers
 from config import checks, flag_use
 from config import flags as config_flags
-from reconstruction import image_ops, objectives
+from datasets.optimized import labels_path
 from metadata import stats_file
+from models import builder, checkpoint
+from models.graph import build_frozen, recorded_layers
+from reconstruction import image_ops, objectives
 from reconstruction import priors as priors_lib
 from reconstruction.priors import Priors
 from runtime import workers as workers_lib

@@ -18,11 +18,20 @@ import os
 import datasets
 import generators
 import models
-import procedures   # the other commands, run through the dispatch main.py uses, never imported
+import procedures  # the other commands, run through the dispatch main.py uses, never imported
 from config import checks, flag_use
 from datasets import optimized
-from experiments.presets import (BEST, BEST_ROW, BEYOND_PAPER_OFF, GENERATOR_ROWS, OBJECTIVES, PEERS, best_modes,
-                                 best_on_modes, settings_for)
+from experiments.presets import (
+    BEST,
+    BEST_ROW,
+    BEYOND_PAPER_OFF,
+    GENERATOR_ROWS,
+    OBJECTIVES,
+    PEERS,
+    best_modes,
+    best_on_modes,
+    settings_for,
+)
 from experiments.stages import Stages
 from experiments.tables import write_table
 from generators import dafl

@@ -7,15 +7,15 @@ import time
 import tensorflow as tf
 
 import datasets
+import generators
 import models
-from models import checkpoint
-from models.graph import build_trainable
 from config import checks, flag_use
 from config import flags as config_flags
+from models import checkpoint
+from models.graph import build_trainable
+from reconstruction import image_ops
 from runtime import evaluation, resumable
 from runtime.optimizers import learning_rate, optimizer
-import generators
-from reconstruction import image_ops
 from utils import runlog
 from utils.errors import UserError
 from utils.progress import Progress

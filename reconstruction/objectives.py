@@ -19,8 +19,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from metadata import spectral
 from config.choices import LOSS_FORMS, SPECTRAL_READINGS
+from metadata import spectral
 from metadata.sampling import GaussianSampler, layer_samplers
 from utils.errors import UserError
 

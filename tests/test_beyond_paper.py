@@ -8,10 +8,11 @@ import tensorflow as tf
 
 import datasets
 import models
+from distillation import batches
+from metadata import stats_file
 from models import checkpoint
 from procedures import distill, optimize_dataset
 from reconstruction import image_ops, objectives, priors
-from metadata import stats_file
 from tests.conftest import make_cfg, toy_for
 from tests.test_distill import distill_cfg
 from tests.test_optimize_dataset import reconstruction, setups  # noqa: F401 (module fixture)
@@ -148,8 +149,8 @@ def test_augmented_distillation_trains_on_teacher_labels_of_the_augmented_batch(
 def test_augmented_inputs_are_the_identity_when_off_and_change_the_batch_when_on():
     spec = models.get("hinton1200")
     x = np.random.default_rng(0).uniform(size=(16, 784)).astype(np.float32)
-    off, on = run_graph(lambda: [distill.augmented_inputs(make_cfg(), spec, tf.constant(x), 0),
-                                 distill.augmented_inputs(make_cfg(augment_shift=2), spec, tf.constant(x), 0)])
+    off, on = run_graph(lambda: [batches.augmented_inputs(make_cfg(), spec, tf.constant(x), 0),
+                                 batches.augmented_inputs(make_cfg(augment_shift=2), spec, tf.constant(x), 0)])
     np.testing.assert_array_equal(off, x)
     assert not np.allclose(on, x)
 
@@ -157,7 +158,7 @@ def test_augmented_inputs_are_the_identity_when_off_and_change_the_batch_when_on
 def test_flip_augmentation_mirrors_some_examples_and_leaves_the_others():
     spec = models.get("hinton1200")
     x = np.random.default_rng(0).uniform(size=(64, 784)).astype(np.float32)
-    (flipped,) = run_graph(lambda: [distill.augmented_inputs(make_cfg(augment_flip=True), spec, tf.constant(x), 3)])
+    (flipped,) = run_graph(lambda: [batches.augmented_inputs(make_cfg(augment_flip=True), spec, tf.constant(x), 3)])
     images, out = x.reshape(-1, 28, 28), flipped.reshape(-1, 28, 28)
     mirrored = np.array([np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images)])
     kept = np.array([np.array_equal(o, i) for o, i in zip(out, images)])

@@ -7,8 +7,8 @@ import tensorflow as tf
 
 import datasets
 import models
-from models import builder, checkpoint
 from distillation import boundary
+from models import builder, checkpoint
 from procedures import distill
 from tests.conftest import toy_for
 from tests.test_distill import distill_cfg

@@ -9,6 +9,7 @@ import tensorflow as tf
 import datasets
 import models
 from datasets import noise, optimized
+from distillation import student
 from models import checkpoint
 from procedures import distill
 from tests.conftest import make_cfg, toy_arrays, toy_for
@@ -22,7 +23,7 @@ def test_kd_loss_equals_numpy_reference():
     rng = np.random.default_rng(0)
     s, t, T = rng.normal(size=(5, 10)) * 3, rng.normal(size=(5, 10)) * 3, 4.0
     with tf.Graph().as_default():
-        loss = distill.kd_loss(tf.constant(s), tf.constant(t), T)
+        loss = student.kd_loss(tf.constant(s), tf.constant(t), T)
         with tf1.Session() as sess:
             value = sess.run(loss)
     softmax = lambda z: np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)

@@ -17,8 +17,8 @@ def test_docs_flags_md_is_what_the_definitions_generate():
 
 def test_every_choice_list_is_its_registry():
     import procedures
-    from reconstruction import objectives
     from experiments import presets
+    from reconstruction import objectives
     assert tuple(procedures.NAMES) == choices.PROCEDURES
     assert tuple(objectives.OBJECTIVES) == choices.OBJECTIVES
     assert tuple(presets.PRESETS) == choices.PRESETS
@@ -124,8 +124,9 @@ def definition_problems(definitions, root):
 
 
 def test_every_flag_is_defined_once_and_everything_is_derived_from_it():
-    import main
     from absl import flags as absl_flags
+
+    import main
     from config import flags
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     assert definition_problems(flags.FLAGS, root) == []

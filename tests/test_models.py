@@ -6,9 +6,10 @@ import pytest
 import tensorflow as tf
 
 import models
-from models import builder, checkpoint, graph as model_graph
-from runtime import resumable
+from models import builder, checkpoint
+from models import graph as model_graph
 from procedures import train
+from runtime import resumable
 from tests.conftest import make_cfg
 from utils.errors import UserError
 

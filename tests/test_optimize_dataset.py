@@ -7,10 +7,10 @@ import tensorflow as tf
 import datasets
 import models
 from datasets.optimized import labels_path
-from models import checkpoint
-from reconstruction import objectives
-from procedures import optimize_dataset
 from metadata import stats_file
+from models import checkpoint
+from procedures import optimize_dataset
+from reconstruction import objectives
 from tests.conftest import make_cfg
 from utils.errors import UserError
 

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import builder, graph as model_graph
-from models.spec import BatchNorm, Dense, GlobalAvgPool, ModelSpec, ReLU
 from generators import dafl
+from models import builder
+from models import graph as model_graph
+from models.spec import BatchNorm, Dense, GlobalAvgPool, ModelSpec, ReLU
 from reconstruction import objectives
 from tests.conftest import make_cfg
 from utils.errors import UserError
@@ -85,9 +86,9 @@ def test_zskd_targets_have_the_dirichlet_mean_of_their_class_at_both_concentrati
 
 
 def test_a_dafl_generator_step_lowers_its_loss_on_a_tiny_teacher(teachers):
-    from models import checkpoint
-    from generators import dafl
     import models
+    from generators import dafl
+    from models import checkpoint
     cfg, trained = teachers["hinton1200"]
     spec = models.get("hinton1200")
     values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
@@ -111,9 +112,9 @@ def test_the_dafl_generator_cannot_collapse_into_one_image(teachers):
     """With its output conv's weights and bias a thousand times too large (where DAFL's learning rate
     of 0.2 drives them), the samples still differ from each other, keep the data's mean and std, and the
     teacher's loss still reaches the layers below: the batch standardization of the output sees to it."""
-    from models import checkpoint
-    from generators import dafl
     import models
+    from generators import dafl
+    from models import checkpoint
     _, trained = teachers["hinton1200"]
     spec = models.get("hinton1200")
     values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
@@ -137,8 +138,8 @@ def test_each_methods_generator_has_its_scripts_tanh(teachers):
     """DAFL's and DFAD's generators bound the output conv by a tanh before the last standardization: with
     that conv's weights a thousand times too large, almost every pixel saturates to one of two values
     (without the tanh the standardization keeps a continuum)."""
-    from generators import dafl, dfad
     import models
+    from generators import dafl, dfad
     spec = models.get("hinton1200")
     saturated = {}   # the share of pixels at the batch's lowest or highest value
     for name, layers in (("dafl", dafl.LAYERS), ("dfad", dfad.LAYERS), ("none", dafl.LAYERS._replace(tanh=False))):
@@ -171,8 +172,8 @@ def test_each_channel_of_a_generated_batch_has_the_given_pixel_mean_and_std():
 
 
 def test_the_generators_pixel_constants_come_from_the_flags_or_the_teachers_normalization():
-    from models.spec import Normalize
     from generators import dafl
+    from models.spec import Normalize
     plain = ModelSpec("plain", (8, 8, 3), (GlobalAvgPool(), Dense("logits", 2)))
     given = dafl.pixel_constants(plain, "0.5", "0.2,0.25,0.3")
     assert (given.mean, given.std) == ((0.5,), (0.2, 0.25, 0.3))   # one value stands for every channel
@@ -193,9 +194,9 @@ def test_the_generators_pixel_constants_come_from_the_flags_or_the_teachers_norm
 
 
 def test_a_dfad_generator_step_raises_the_discrepancy_and_moves_only_the_generator(teachers):
-    from models import checkpoint
-    from generators import dafl, dfad
     import models
+    from generators import dafl, dfad
+    from models import checkpoint
     _, trained = teachers["hinton1200"]
     spec, student_spec = models.get("hinton1200"), models.get("hinton800")
     values = checkpoint.load_teacher_values(spec, "", trained["model_checkpoint"])
@@ -223,11 +224,11 @@ def test_generator_distillation_resumes_exactly_where_it_stopped(tmp_path, teach
     from unittest import mock
 
     import datasets
-    from models import checkpoint
+    import models
     from generators import dafl
+    from models import checkpoint
     from procedures import distill
     from tests.conftest import toy_for
-    import models
     _, trained = teachers["hinton1200"]
     monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)
 
@@ -324,15 +325,15 @@ def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_dafls_adam_an
 def test_a_methods_own_student_optimizer_decays_weights_as_pytorch_does():
     """One SGD step on a loss with no gradient of its own moves each weight by -lr x weight_decay x weight
     (PyTorch's SGD weight decay); without a method's optimizer the loss is left as it is."""
-    from procedures import distill
     import generators
+    from distillation import student
     own = generators.own_student_optimizer("dfad")._replace(weight_decay=0.1)
     with tf.Graph().as_default():
         w = tf1.get_variable("w", initializer=np.array([1.0, -2.0], np.float32))
         loss = 0.0 * tf.reduce_sum(w)
-        optimizer, lowered = distill.student_training(loss, [w], 0.5, own)
+        optimizer, lowered = student.student_training(loss, [w], 0.5, own)
         step = optimizer.minimize(lowered)
-        adam_optimizer, adam_lowered = distill.student_training(loss, [w], 0.5, None)
+        adam_optimizer, adam_lowered = student.student_training(loss, [w], 0.5, None)
         assert isinstance(adam_optimizer, tf1.train.AdamOptimizer) and adam_lowered is loss
         with tf1.Session() as sess:
             sess.run(tf1.global_variables_initializer())
@@ -356,9 +357,9 @@ def test_a_generator_run_of_another_generator_version_is_not_resumed(tmp_path, t
     from unittest import mock
 
     import datasets
+    import generators
     from generators import dafl
     from procedures import distill
-    import generators
     from tests.conftest import toy_for
     _, trained = teachers["hinton1200"]
     monkeypatch.setattr(dafl, "STEPS_PER_EPOCH", 3)

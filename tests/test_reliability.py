@@ -11,12 +11,13 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import datasets
 from datasets import idx, optimized, safe_npy
-from procedures import compute_stats, optimize_dataset
 from metadata import stats_file
+from procedures import compute_stats, optimize_dataset
 from tests.conftest import ROOT, make_cfg, toy_for
 from utils import atomic
 from utils.errors import UserError

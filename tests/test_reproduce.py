@@ -10,8 +10,8 @@ import datasets
 import generators
 from experiments import presets
 from experiments.stages import Stages
-from procedures import reproduce
 from metadata import stats_file
+from procedures import reproduce
 from tests.conftest import make_cfg, toy_for
 
 TINY = dict(train_epochs=1, samples_per_class=2, optimization_steps=10, distill_epochs=1, kd_epochs=1)

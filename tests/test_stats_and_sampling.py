@@ -3,11 +3,11 @@ import pytest
 import tensorflow as tf
 
 import models
+from metadata import stats_file
+from metadata.sampling import GaussianSampler, cholesky_with_ridge
 from models import checkpoint
 from models.graph import build_frozen, recorded_layers
 from procedures import compute_stats
-from metadata import stats_file
-from metadata.sampling import GaussianSampler, cholesky_with_ridge
 from tests.conftest import toy_for
 from utils.errors import UserError
 

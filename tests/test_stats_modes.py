@@ -8,8 +8,8 @@ import pytest
 
 import datasets
 import models
-from procedures import compute_stats, optimize_dataset
 from metadata import stats_file, stats_modes
+from procedures import compute_stats, optimize_dataset
 from tests.conftest import toy_for
 from utils.errors import UserError
 

@@ -5,8 +5,8 @@ with the teacher, the data-trained student, vanilla KD and noise as reference li
         [--output=x.png]
 """
 import argparse
-import os
 import json
+import os
 import re
 import sys
 
