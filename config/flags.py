@@ -42,8 +42,7 @@ FLAGS = (
          help=('mnist, mnist_conv (32x32, for lenet models), fashion_mnist, fashion_mnist_conv, cifar10, cifar100 '
               '(fine labels), cifar100_coarse (its 20 superclasses), a folder (the four IDX files, or '
               'train/<class>/*.png and test/<class>/*.png), a Keras-layout .npz, any of these + @HxW to resize; a '
-              'reconstructed .npy, noise, or dafl or dfad (distill: samples of a generator trained alongside the '
-              "student, by DAFL's or DFAD's losses)")),
+              'reconstructed .npy (distill), or noise (distill)')),
     Flag('model', str, '', read_by=('train', 'compute_stats', 'optimize_dataset', 'distill', 'evaluate'), reproduce="own",
          help=f"Model to train, or the teacher: {', '.join(models.NAMES)}, or a path to a .py file that "
               "declares SPEC (examples/models/; the file is code and runs)"),
@@ -55,13 +54,13 @@ FLAGS = (
               'accuracy (evaluate)')),
     Flag('lr', float, None, read_by=('train', 'optimize_dataset', 'distill'), minimum=">0",
          help=('Adam learning rate; default 0.001 for train and distill, 0.07 for optimize_dataset; distill '
-              "--dataset=dafl: default 0.002 (DAFL's); --dataset=dfad: the student's SGD rate, default 0.01 "
+              "--method=dafl: default 0.002 (DAFL's); --method=dfad: the student's SGD rate, default 0.01 "
               "(DFAD's); reproduce gives it to its train and distill stages")),
     Flag('epochs', int, 10, read_by=('train', 'distill'), minimum=">0", reproduce="own",
          help=('Passes over the data. train: over the training set; distill: over --dataset (a reconstruction, real '
               "data or noise); reproduce: the data-free and noise rows' distillation (overrides the preset)")),
     Flag('train_batch_size', int, None, read_by=('train', 'distill'), minimum=">0",
-         help="Examples per training step; default 64, and for distill --dataset=dafl or dfad the method's own 512"),
+         help="Examples per training step; default 64, and for distill --method=dafl or dfad the method's own 512"),
     Flag('test_batch_size', int, 1000, read_by=('train', 'compute_stats', 'distill', 'evaluate'), minimum=">0",
          help='Examples per evaluation batch'),
     Flag('eval_interval', int, 1000, read_by=('train', 'distill'), minimum=">0", affects_result=False,
@@ -171,14 +170,14 @@ FLAGS = (
          help=('optimize_dataset: the teacher sees each sample mirrored left-right with probability 1/2 each step '
               "(DeepInversion's augmentation)")),
     Flag('generator_lr', float, None, read_by=('distill',), minimum=">0", added=True,
-         help=("distill --dataset=dafl or dfad: Adam learning rate of the generator. Default: the method's MNIST "
+         help=("distill --method=dafl or dfad: Adam learning rate of the generator. Default: the method's MNIST "
               'setting, 0.2 for DAFL, 0.001 for DFAD')),
     Flag('pixel_mean', str, '', read_by=('distill',), added=True, reproduce="sets",
-         help=("distill --dataset=dafl or dfad: the teacher's training pixels' mean, per channel (comma-separated) "
+         help=("distill --method=dafl or dfad: the teacher's training pixels' mean, per channel (comma-separated) "
               "or one for all; with --pixel_std, what the generator's standardized image is mapped to (DAFL's "
               "normalization constants; MNIST: 0.1307). Default: the teacher's own input normalization")),
     Flag('pixel_std', str, '', read_by=('distill',), added=True, reproduce="sets",
-         help=("distill --dataset=dafl or dfad: the teacher's training pixels' std, per channel or one for all "
+         help=("distill --method=dafl or dfad: the teacher's training pixels' std, per channel or one for all "
               '(MNIST: 0.3081); see --pixel_mean')),
     Flag('bn_weight', float, 10.0, read_by=('optimize_dataset',), added=True,
          help=("optimize_dataset, --optimization_objective=deep_inversion: weight of matching each BatchNorm layer's"
@@ -203,8 +202,12 @@ FLAGS = (
          help="distill, with --boundary_steps: each push's size per pixel (pixels stay in [0, 1])"),
     Flag('verbose', bool, False, read_by=('every',),
          help='Show full tracebacks on errors'),
+    Flag('method', str, None, choices=choices.METHODS, read_by=('distill',), added=True, reproduce="sets",
+         help=("distill: the student learns on the samples of a generator trained alongside it, by DAFL's or "
+               "DFAD's losses, in place of --dataset (--dataset=dafl or dfad still works, with a warning)")),
 )
 BY_NAME = {flag.name: flag for flag in FLAGS}
+DEFAULT_BATCH_SIZE = 64   # --train_batch_size unset, for every source but a generator method that brings its own
 
 
 def readers(flag):

@@ -21,12 +21,9 @@ NAMES = ("mnist", "mnist_conv", "fashion_mnist", "fashion_mnist_conv", "cifar10"
 CONV = {"mnist_conv": "mnist", "fashion_mnist_conv": "fashion_mnist"}
 
 
-GENERATED = ("dafl", "dfad")   # distill's generators (generators/dafl.py, generators/dfad.py): no data at all
-
-
 def is_real(name):
     """A dataset with real examples and a test split (not a reconstruction, noise or a generator)."""
-    return name not in ("", "noise") + GENERATED and not name.endswith(".npy")
+    return name not in ("", "noise") and not name.endswith(".npy")
 
 
 def channels(data):

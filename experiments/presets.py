@@ -24,7 +24,7 @@ PEERS = {"DeepInversion": ("deep_inversion", dict(jitter=2, flip=True, clip_inpu
          "ZSKD": ("zskd", dict(clip_inputs=True))}
 # DAFL and DFAD train their generators inside distillation (generators/dafl.py, dfad.py); their students
 # see as many generated samples as the other rows' students see reconstructed ones over their epochs.
-GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad"}   # row -> distill's --dataset
+GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad"}   # row -> distill's --method
 # Beyond the paper (issue #10): the best combination bench/ablation.py measured; every preset
 # adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy
 # of 1,000 on per-class metadata: see README; 400 at 16 modes), unless --optimization_steps is given.

@@ -12,6 +12,13 @@ from experiments.presets import (
 from utils import atomic
 
 
+def settings_line(settings):
+    """key=value pairs, a nested dict as key=(key=value, ...): readable where a raw dict is not."""
+    def text(value):
+        return "(" + ", ".join(f"{k}={v}" for k, v in value.items()) + ")" if isinstance(value, dict) else str(value)
+    return " ".join(f"{k}={text(v)}" for k, v in settings.items())
+
+
 def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=True):
     paper = published(cfg.dataset, teacher.name, student.name)
     wall = {name: rec["wall_seconds"] for name, rec in stages.state.items()
@@ -38,7 +45,7 @@ def write_table(cfg, teacher, student, s, trained, reconstructions, distilled, s
               round(100 * agree, 1), "synthesis_sample_steps": steps} for name, acc, seconds, agree, steps in rows]
     blank = lambda v: "" if v is None else v  # noqa: E731
     lines = [f"# {teacher.name} -> {student.name} on {cfg.dataset} (preset {s['preset']})", "",
-             "Settings: " + " ".join(f"{k}={v}" for k, v in s.items()) + f" rng_seed={cfg.rng_seed} "
+             "Settings: " + settings_line(s) + f" rng_seed={cfg.rng_seed} "
              f"temperature={cfg.temperature:g}",
              "Protocol: every student is the last epoch's; none is chosen on test data.", "",
              "| row | test accuracy (%) | paper (%) | reconstructed samples the teacher assigns to their class (%) "

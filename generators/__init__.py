@@ -8,7 +8,10 @@ the generator's layers are DAFL's for both (generators/dafl.py), with the differ
        on fresh codes after every few student steps; the student lowers the same discrepancy, with
        DFAD's own optimizer (SGD with momentum), which holds the student far steadier than dfkd's Adam.
 """
+import sys
 from typing import Callable, NamedTuple, Optional
+
+from config.flags import DEFAULT_BATCH_SIZE
 
 from generators import dafl, dfad
 
@@ -65,33 +68,38 @@ METHODS = {
 }
 
 
-def own_student_optimizer(dataset):
-    """The published student optimizer of the method --dataset names; None where the student trains with
+def own_student_optimizer(name):
+    """The published student optimizer of the method --method names; None where the student trains with
     dfkd's Adam at its rate (a real or reconstructed dataset)."""
-    method = METHODS.get(dataset)
+    method = METHODS.get(name)
     return method.student_optimizer if method is not None else None
 
 
-DEFAULT_BATCH_SIZE = 64   # --train_batch_size unset, for every dataset but a method that brings its own
-
-
-def train_batch_size(dataset, given):
-    """--train_batch_size if given, else the published batch of the method --dataset names (DAFL's and
+def train_batch_size(name, given):
+    """--train_batch_size if given, else the published batch of the method --method names (DAFL's and
     DFAD's 512), else 64."""
     if given is not None:
         return given
-    method = METHODS.get(dataset)
+    method = METHODS.get(name)
     return method.batch_size if method is not None and method.batch_size else DEFAULT_BATCH_SIZE
 
 
-def definition_versions(dataset):
+def definition_versions(name):
     """What a run's settings hold beside its flags: the version of a generator's definition, so that a
     run (or a reproduce stage) made by another definition is never resumed or reused, and of a method's own
     student optimizer (2: DFAD's SGD; 1: Adam, dfkd's for DFAD before, DAFL's)."""
-    method = METHODS.get(dataset)
+    method = METHODS.get(name)
     if method is None:
         return {}
     versions = {"generator_version": method.layers.version}
     if method.student_optimizer is not None:
         versions["student_optimizer_version"] = method.student_optimizer.version
     return versions
+
+
+def take_deprecated_dataset_alias(cfg):
+    """--dataset=dafl|dfad, the spelling before --method, still works: it becomes --method, with one line."""
+    if cfg.dataset in METHODS and not cfg.method:
+        print(f"warning: --dataset={cfg.dataset} is deprecated; use --method={cfg.dataset} (no --dataset needed)",
+              file=sys.stderr)
+        cfg.method, cfg.dataset = cfg.dataset, ""

@@ -3,7 +3,7 @@ teacher's temperature-softened outputs on --dataset (a reconstructed .npy, mnist
 mnist_conv for vanilla KD, or noise), evaluating on --eval_dataset's real labels.
 Checkpoints every --checkpoint_interval steps; the same command again resumes from the newest.
 
---dataset=dafl and --dataset=dfad distill on the samples of a generator trained alongside the student:
+--method=dafl and --method=dfad distill on the samples of a generator trained alongside the student:
 DAFL's (generators/dafl.py), trained on the teacher alone, or DFAD's (generators/dfad.py), trained
 against the student.
 
@@ -44,7 +44,7 @@ PICTURED_SAMPLES = 1024   # of the last generator, kept beside its checkpoints f
 
 
 def load_data(cfg, teacher_spec):
-    if cfg.dataset in datasets.GENERATED:   # no data: a generator trained alongside (generators/dafl.py)
+    if cfg.method:   # no data: a generator trained alongside (generators/)
         dafl.generator_shape(teacher_spec)
         return None
     if cfg.dataset == "noise":
@@ -104,7 +104,7 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
         net.rate = tf.convert_to_tensor(learning_rate(cfg.lr, cfg.distill_lr_schedule, net.step_var, total_steps),
                                         tf.float32)
         optimizer, lowered = student_training(net.loss, student_vars, net.rate,
-                                              generators.own_student_optimizer(cfg.dataset))
+                                              generators.own_student_optimizer(cfg.method))
         net.train_op = net.g.minimize(optimizer, lowered, net.step_var, var_list=student_vars)
         net.swap_average = None
         if cfg.student_average:
@@ -121,12 +121,16 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
 
 def run(cfg):
     checks.run_name(cfg)
-    checks.require(cfg, "model", "student_model", "dataset")
-    method = generators.METHODS.get(cfg.dataset)   # DAFL, DFAD: a generator in place of data
-    own_optimizer = generators.own_student_optimizer(cfg.dataset)
+    generators.take_deprecated_dataset_alias(cfg)
+    checks.require(cfg, "model", "student_model", *(() if cfg.method else ("dataset",)))
+    if cfg.method and cfg.dataset:
+        raise UserError(f"--method={cfg.method} draws its own samples from a generator; leave --dataset unset "
+                        f"(got --dataset={cfg.dataset})")
+    method = generators.METHODS.get(cfg.method)   # DAFL, DFAD: a generator in place of data
+    own_optimizer = generators.own_student_optimizer(cfg.method)
     if cfg.lr is None:   # a method's own student optimizer brings its rate
         cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
-    cfg.train_batch_size = generators.train_batch_size(cfg.dataset, cfg.train_batch_size)
+    cfg.train_batch_size = generators.train_batch_size(cfg.method, cfg.train_batch_size)
     config_flags.validate(cfg, "distill")
     if not 0 <= cfg.student_average < 1:
         raise UserError(f"--student_average is a decay per step in [0, 1) (e.g. 0.999; 0: off), got "
@@ -146,7 +150,7 @@ def run(cfg):
     if generated:
         if augment:   # a generator draws fresh batches; there is no dataset batch to transform
             given = [f"--{name}" for name in BATCH_TRANSFORMS if getattr(cfg, name)]
-            raise UserError(f"{', '.join(given)} transform a dataset's batches; --dataset={cfg.dataset} draws a "
+            raise UserError(f"{', '.join(given)} transform a dataset's batches; --method={cfg.method} draws a "
                             "generator's samples: leave them unset")
         pixels = dafl.pixel_constants(teacher_spec, cfg.pixel_mean, cfg.pixel_std)
         print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
@@ -155,7 +159,7 @@ def run(cfg):
             rule = f"Adam at {cfg.lr:g}" if own_optimizer.kind == "adam" else (
                 f"SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay {own_optimizer.weight_decay:g}")
             print(f"[distill] the student: {rule}, batches of {cfg.train_batch_size} "
-                  f"({cfg.dataset.upper()}'s script: {own_optimizer.lr:g}, {method.batch_size})")
+                  f"({cfg.method.upper()}'s script: {own_optimizer.lr:g}, {method.batch_size})")
     else:
         checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
@@ -167,13 +171,14 @@ def run(cfg):
     if not eval_data.has_test:
         raise UserError(f"--eval_dataset={eval_name} has no test labels; use the real dataset the teacher learned")
     checks.dataset_fits(teacher_spec, eval_data, data_flag="--eval_dataset")
-    # One folder per --dataset: a run may distill on real data, noise and several reconstructions.
-    out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "distill", runlog.dataset_tag(cfg.dataset))
+    # One folder per source: a run may distill on real data, noise, several reconstructions and generators.
+    source = runlog.dataset_tag(cfg.method or cfg.dataset)
+    out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "distill", source)
     ckpt_dir = os.path.join(out_dir, "checkpoint")
     checks.writable_folder(ckpt_dir, "--summary_folder")
     checkpoint.save_definition(ckpt_dir, student_spec, "--student_model")
     checkpoints = resumable.Run(ckpt_dir, student_spec.name,
-                                {**flag_use.identity("distill", cfg), **generators.definition_versions(cfg.dataset)})
+                                {**flag_use.identity("distill", cfg), **generators.definition_versions(cfg.method)})
     start_step, prefix = checkpoints.start_step, checkpoints.prefix
     if start_step == 0:   # the folder is this student's alone (one per --dataset)
         resumable.discard_events(out_dir)
@@ -260,8 +265,8 @@ def run(cfg):
         results["generator_steps"] = method.generator_steps(step)
         results["generated_samples"] = method.generated_samples(step, cfg.train_batch_size)
         results["generated_file"] = generated_file
-    runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{runlog.dataset_tag(cfg.dataset)}", vars(cfg), results)
-    print(f"[distill] {student_spec.name} from {teacher_spec.name} on {runlog.dataset_tag(cfg.dataset)}: test accuracy "
+    runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{source}", vars(cfg), results)
+    print(f"[distill] {student_spec.name} from {teacher_spec.name} on {source}: test accuracy "
           f"{100 * acc:.2f}%, agreement with teacher {100 * agree:.2f}% ({wall:.0f}s)")
     print(f"[distill] student checkpoint {prefix}-{step}")
     if generated:

@@ -265,9 +265,9 @@ def load_inputs(cfg):
     spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     if priors.needs_images:
         image_ops.image_hw(spec)
-    if objective.name == "deep_inversion" and spec.has_batchnorm and grouped_batches(cfg, objective):
+    if objective.matches_batchnorm and spec.has_batchnorm and grouped_batches(cfg, objective):
         raise UserError(f"--optimize_batch_order=grouped: {spec.name}'s BatchNorm statistics, which "
-                        "--optimization_objective=deep_inversion matches, describe every class together, and a "
+                        f"--optimization_objective={objective.name} matches, describe every class together, and a "
                         "grouped batch holds one or two classes; leave --optimize_batch_order=spread")
     if objective.dropout_masks and not any(l.dropout > 0 for l in spec.weighted_layers):
         raise UserError(f"--optimization_objective=all_layers_dropout needs a teacher trained with dropout "
@@ -275,14 +275,14 @@ def load_inputs(cfg):
     values = checkpoint.load_teacher_values(spec, cfg.model_meta, cfg.model_checkpoint)
     fingerprint = stats_file.weights_fingerprint(values)
     stats_path = cfg.stats_file or stats_file.default_path(cfg)
-    # The later methods need no recorded statistics; DeepInversion on a teacher without BatchNorm, or a
-    # prior that reads them, does.
-    wanted = objective.needs_stats or priors.batch_stats_weight or (
-        objective.name == "deep_inversion" and not spec.has_batchnorm and cfg.bn_weight)
+    # The later methods need no recorded statistics; one that matches BatchNorm on a teacher without it, or
+    # a prior that reads them, does.
+    stand_in = objective.matches_batchnorm and not spec.has_batchnorm   # recorded statistics for BatchNorm's
+    wanted = objective.needs_stats or priors.batch_stats_weight or (stand_in and cfg.bn_weight)
     stats = None
     if wanted and not os.path.exists(stats_path):
-        if objective.name == "deep_inversion" and not priors.batch_stats_weight:
-            raise UserError(f"--optimization_objective=deep_inversion: --model={spec.name} has no BatchNorm layer, "
+        if stand_in and not priors.batch_stats_weight:
+            raise UserError(f"--optimization_objective={objective.name}: --model={spec.name} has no BatchNorm layer, "
                             f"and there is no stats file at {stats_path}; run --procedure=compute_stats first (its "
                             "per-layer statistics stand in for BatchNorm's), or give a teacher with BatchNorm")
         modes = f" with --stats_modes={cfg.stats_modes}" if cfg.stats_modes > 1 and not cfg.stats_file else ""
@@ -291,8 +291,8 @@ def load_inputs(cfg):
     if wanted:
         stats = stats_file.load(stats_path)
         stats_file.validate(stats, spec, cfg.temperature, fingerprint)
-        if objective.name == "deep_inversion" and not spec.has_batchnorm:
-            print(f"[optimize_dataset] deep_inversion: {spec.name} has no BatchNorm; matching the per-layer "
+        if stand_in:
+            print(f"[optimize_dataset] {objective.name}: {spec.name} has no BatchNorm; matching the per-layer "
                   f"statistics of {stats_path} instead (weight --bn_weight={cfg.bn_weight})")
     teacher = objectives.FrozenTeacher(spec, values, cfg.temperature)
     sampler = objectives.targets_of(objective, stats, teacher, cfg)

@@ -20,6 +20,7 @@ import generators
 import models
 import procedures  # the other commands, run through the dispatch main.py uses, never imported
 from config import checks, flag_use
+from config.flags import DEFAULT_BATCH_SIZE
 from datasets import optimized
 from experiments.presets import (
     BEST,
@@ -77,7 +78,7 @@ def run(cfg):
     # Rows run as the paper describes unless a row sets an option itself (flag_use.REPRODUCE_SETS).
     base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0, stats_modes=1,
                    compute_graphwise_stats=not no_graph,
-                   train_batch_size=generators.train_batch_size(cfg.dataset, cfg.train_batch_size),
+                   train_batch_size=cfg.train_batch_size or DEFAULT_BATCH_SIZE,
                    **BEYOND_PAPER_OFF)
 
     def checkpoint_valid(spec, key="model_checkpoint"):
@@ -170,8 +171,9 @@ def run(cfg):
         artifacts = dict(teacher=fingerprint, student_definition=to_json(student))
         if row in reconstructions:   # a reconstruction made again is distilled again
             artifacts["reconstruction_written"] = os.stat(dataset).st_mtime_ns
-        artifacts.update(generators.definition_versions(dataset))   # another generator's row is trained again
-        ckpt_dir = os.path.join(rows_folder, tag, "distill", runlog.dataset_tag(dataset), "checkpoint")
+        method = options.get("method")
+        artifacts.update(generators.definition_versions(method))   # another generator's row is trained again
+        ckpt_dir = os.path.join(rows_folder, tag, "distill", runlog.dataset_tag(method or dataset), "checkpoint")
         distilled[row] = stage(f"distill {row}", "distill", child, checkpoint_valid(student, "student_checkpoint"),
                                lambda: resumable.discard(ckpt_dir, student.name), **artifacts)
 
@@ -197,7 +199,7 @@ def run(cfg):
         presented = s["samples_per_class"] * teacher.num_classes * s["distill_epochs"]
         batch = generators.train_batch_size(GENERATOR_ROWS[row], cfg.train_batch_size)
         epochs = -(-presented // (dafl.STEPS_PER_EPOCH * batch))
-        distill_row(row, GENERATOR_ROWS[row], epochs, dict(pixels, train_batch_size=batch))
+        distill_row(row, "", epochs, dict(pixels, train_batch_size=batch, method=GENERATOR_ROWS[row]))
         write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
 
     # 5. the table

@@ -7,7 +7,6 @@ import time
 import tensorflow as tf
 
 import datasets
-import generators
 import models
 from config import checks, flag_use
 from config import flags as config_flags
@@ -59,7 +58,7 @@ def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
     cfg.lr = cfg.lr if cfg.lr is not None else 0.001
-    cfg.train_batch_size = generators.train_batch_size(cfg.dataset, cfg.train_batch_size)
+    cfg.train_batch_size = cfg.train_batch_size or config_flags.DEFAULT_BATCH_SIZE
     config_flags.validate(cfg, "train")
     data = datasets.get(cfg.dataset, cfg.data_dir)
     spec = models.get(cfg.model, channels=datasets.channels(data), classes=data.num_classes)

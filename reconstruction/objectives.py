@@ -175,7 +175,7 @@ def kept_coefficients(signal, labels, bases):
 
 
 def spectral_targets(groups_of):
-    def make(stats, reading="sampled_full", loss_form="dfkd", teacher=None):
+    def make(stats, reading="sampled_full", loss_form="dfkd", teacher=None, bn_weight=None):
         groups = groups_of(stats)
         if reading == "vertex":
             return VertexSpectralTargets(stats, groups, loss_form)
@@ -184,11 +184,15 @@ def spectral_targets(groups_of):
 
 
 class Objective(NamedTuple):
+    """What an objective is, as the code that runs it asks: never by its name."""
     name: str
-    targets: Callable              # (stats, spectral_reading, loss_form, teacher) -> a *Targets object
+    targets: Callable              # (stats, spectral_reading, loss_form, teacher, bn_weight) -> a *Targets object
     dropout_masks: bool = False    # fixed random masks on the teacher, no rescaling
-    spectral: bool = False
+    spectral: bool = False         # reads each class's kept graph basis: its batches always group classes
     needs_stats: bool = True       # False: the later methods, which need only the teacher (stats may help)
+    # Matches the teacher's BatchNorm moving statistics, which describe every class together (so its batches
+    # must spread the classes); a teacher without BatchNorm gets the recorded per-layer statistics instead.
+    matches_batchnorm: bool = False
 
 
 class DeepInversionTargets:
@@ -274,7 +278,7 @@ class ZskdTargets:
 
 
 def _layerwise(layers_of):
-    return lambda stats, reading="sampled_full", loss_form="dfkd", teacher=None: LayerwiseTargets(
+    return lambda stats, reading="sampled_full", loss_form="dfkd", teacher=None, bn_weight=None: LayerwiseTargets(
         stats, layers_of(stats), loss_form)
 
 
@@ -286,19 +290,18 @@ OBJECTIVES = {
     "spectral_all_layers": Objective("spectral_all_layers", spectral_targets(lambda stats: ["all"]), spectral=True),
     "spectral_layer_pairs": Objective("spectral_layer_pairs", spectral_targets(lambda stats: stats.graph_pairs),
                                       spectral=True),
-    "deep_inversion": Objective("deep_inversion", None, needs_stats=False),
-    "zskd": Objective("zskd", None, needs_stats=False),
+    "deep_inversion": Objective("deep_inversion", lambda stats, reading, loss_form, teacher, bn_weight:
+                                DeepInversionTargets(stats, teacher, bn_weight), needs_stats=False,
+                                matches_batchnorm=True),
+    "zskd": Objective("zskd", lambda stats, reading, loss_form, teacher, bn_weight: ZskdTargets(teacher),
+                      needs_stats=False),
 }
 PAPER_OBJECTIVES = tuple(list(OBJECTIVES)[:5])   # the paper's five; the rest came after it
 
 
 def targets_of(objective, stats, teacher, cfg):
     """The targets object of `objective` for a run of `cfg` (stats may be None for the later methods)."""
-    if objective.name == "deep_inversion":
-        return DeepInversionTargets(stats, teacher, cfg.bn_weight)
-    if objective.name == "zskd":
-        return ZskdTargets(teacher)
-    return objective.targets(stats, cfg.spectral_reading, cfg.loss_form, teacher)
+    return objective.targets(stats, cfg.spectral_reading, cfg.loss_form, teacher, cfg.bn_weight)
 
 
 def get(name):

@@ -10,7 +10,7 @@ import models
 from distillation import boundary
 from models import builder, checkpoint
 from procedures import distill
-from tests.conftest import toy_for
+from tests.conftest import make_cfg, toy_for
 from tests.test_distill import distill_cfg
 from utils.errors import UserError
 
@@ -65,5 +65,19 @@ def test_a_push_size_of_zero_is_a_user_error(teachers):
 
 @pytest.mark.parametrize("flags", [dict(boundary_steps=2), dict(augment_shift=2, mixup_alpha=1.0)])
 def test_batch_transforms_on_a_generator_are_a_user_error(teachers, flags):
-    with pytest.raises(UserError, match="transform a dataset's batches; --dataset=dafl"):
+    with pytest.raises(UserError, match="transform a dataset's batches; --method=dafl"):
         distill.run(distill_cfg(teachers, dataset="dafl", eval_dataset="mnist", **flags))
+
+
+def test_the_deprecated_dataset_spelling_becomes_the_method_with_one_line(capsys):
+    import generators
+    cfg = make_cfg(procedure="distill", dataset="dfad", method=None)
+    generators.take_deprecated_dataset_alias(cfg)
+    assert (cfg.method, cfg.dataset) == ("dfad", "")
+    assert capsys.readouterr().err == ("warning: --dataset=dfad is deprecated; use --method=dfad "
+                                       "(no --dataset needed)\n")
+
+
+def test_a_method_and_a_dataset_together_are_a_user_error(teachers):
+    with pytest.raises(UserError, match="--method=dafl draws its own samples from a generator; leave --dataset"):
+        distill.run(distill_cfg(teachers, method="dafl", dataset="mnist"))

@@ -235,7 +235,7 @@ def test_generator_distillation_resumes_exactly_where_it_stopped(tmp_path, teach
     def run(name):
         with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
             return distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name=name,
-                                        dataset=method, eval_dataset="toy", epochs=2, train_batch_size=16,
+                                        method=method, dataset="", eval_dataset="toy", epochs=2, train_batch_size=16,
                                         checkpoint_interval=3, model_checkpoint=trained["model_checkpoint"],
                                         pixel_mean="0.1307", pixel_std="0.3081"))
 
@@ -279,7 +279,7 @@ def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkey
     def run(name, lr):
         with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
             result = distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name=name,
-                                          dataset="dfad", eval_dataset="toy", epochs=1, train_batch_size=16, lr=lr,
+                                          method="dfad", dataset="", eval_dataset="toy", epochs=1, train_batch_size=16, lr=lr,
                                           model_checkpoint=trained["model_checkpoint"], pixel_mean="0.1307",
                                           pixel_std="0.3081"))
         return tf.train.load_checkpoint(result["student_checkpoint"])
@@ -306,7 +306,7 @@ def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_dafls_adam_an
     for method in ("dfad", "dafl"):
         with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
             result = distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name=method,
-                                          dataset=method, eval_dataset="toy", epochs=1, train_batch_size=None,
+                                          method=method, dataset="", eval_dataset="toy", epochs=1, train_batch_size=None,
                                           model_checkpoint=trained["model_checkpoint"], pixel_mean="0.1307",
                                           pixel_std="0.3081"))
         names = {name for name, _ in tf.train.list_variables(result["student_checkpoint"])}
@@ -341,12 +341,12 @@ def test_a_methods_own_student_optimizer_decays_weights_as_pytorch_does():
             np.testing.assert_allclose(sess.run(w), [1.0 * 0.95, -2.0 * 0.95], rtol=1e-6)
 
 
-def test_every_generated_dataset_name_has_its_generator_method():
-    """datasets.GENERATED (what --dataset accepts without data) and distill's methods name the same set,
-    and the synthesis cost counts the batches each method's generator drew."""
-    import datasets
+def test_every_method_choice_has_its_generator_method():
+    """--method's choices and the generator registry name the same set, and the synthesis cost counts the
+    batches each method's generator drew."""
     import generators
-    assert set(datasets.GENERATED) == set(generators.METHODS)
+    from config import choices
+    assert tuple(generators.METHODS) == choices.METHODS
     dafl, dfad = generators.METHODS["dafl"], generators.METHODS["dfad"]
     assert (dafl.generator_steps(10), dafl.generated_samples(10, 16)) == (10, 160)   # one shared batch per step
     assert (dfad.generator_steps(10), dfad.generated_samples(10, 16)) == (2, 192)    # plus one per generator step
@@ -367,7 +367,7 @@ def test_a_generator_run_of_another_generator_version_is_not_resumed(tmp_path, t
     def run(epochs):
         with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
             return distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name="g",
-                                        dataset="dafl", eval_dataset="toy", epochs=epochs, train_batch_size=16,
+                                        method="dafl", dataset="", eval_dataset="toy", epochs=epochs, train_batch_size=16,
                                         model_checkpoint=trained["model_checkpoint"], pixel_mean="0.1307",
                                         pixel_std="0.3081"))
     run(1)
@@ -395,7 +395,7 @@ def test_a_run_started_over_leaves_no_curves_of_the_run_it_replaced(tmp_path, te
     def run():
         with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy_for(784)):
             return distill.run(make_cfg(procedure="distill", summary_folder=str(tmp_path), run_name="g",
-                                        dataset="dafl", eval_dataset="toy", epochs=1, train_batch_size=16,
+                                        method="dafl", dataset="", eval_dataset="toy", epochs=1, train_batch_size=16,
                                         model_checkpoint=trained["model_checkpoint"], pixel_mean="0.1307",
                                         pixel_std="0.3081"))
     folder = os.path.dirname(os.path.dirname(run()["student_checkpoint"]))

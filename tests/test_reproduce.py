@@ -96,7 +96,8 @@ def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tin
     assert optimize["optimization_steps"] == presets.BEST["optimization_steps"]
     recipe = stages["distill dfkd best"]["settings"]
     assert {k: recipe[k] for k in presets.BEST["distill"]} == presets.BEST["distill"]
-    assert f"'best_distill': {presets.BEST['distill']}" in (tmp_path / "grid" / "results.md").read_text()
+    assert "best_distill=(augment_shift=2, lr=0.002, student_average=0.999)" in \
+        (tmp_path / "grid" / "results.md").read_text()
     log = json.loads((tmp_path / "grid" / "extra_rows" / "dfkd_best" / "log.json").read_text())
     assert log["procedures"]["optimize_dataset/top_layer"]["flags"]["jitter"] == 0  # not the user's 5
     vanilla = json.loads((tmp_path / "grid" / "distill_rows" / "vanilla_KD" / "log.json").read_text())
@@ -128,7 +129,7 @@ def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enou
     # On modes the row batches whole modes together, for its own number of steps.
     assert (best["optimize_batch_order"], best["optimization_steps"]) == ("grouped", 7)
     assert table[-1]["synthesis_sample_steps"] == 7 * 10 * TINY["samples_per_class"]
-    assert f"'best_stats_modes': {modes}" in (tmp_path / "grid" / "results.md").read_text()
+    assert f"best_stats_modes={modes}" in (tmp_path / "grid" / "results.md").read_text()
     paper_row = stages["optimize_dataset top_layer"]["settings"]     # the paper's rows keep per-class metadata
     assert paper_row["stats_file"] == stages["compute_stats"]["result"]["stats_file"]
     assert "stats_modes" not in paper_row and "optimize_batch_order" not in paper_row
