@@ -22,13 +22,12 @@ import procedures  # the other commands, run through the dispatch main.py uses, 
 from config import checks, flag_use
 from config.flags import DEFAULT_BATCH_SIZE
 from datasets import optimized
+from experiments.plan import plan_rows
 from experiments.presets import (
     BEST,
     BEST_ROW,
     BEYOND_PAPER_OFF,
     GENERATOR_ROWS,
-    OBJECTIVES,
-    PEERS,
     best_modes,
     best_on_modes,
     settings_for,
@@ -39,7 +38,6 @@ from generators import dafl
 from metadata import spectral, stats_file
 from models import checkpoint
 from models.spec import to_json
-from reconstruction import objectives as objectives_registry
 from runtime import resumable
 from utils import runlog
 from utils.errors import UserError
@@ -89,33 +87,9 @@ def run(cfg):
         settings = {**flag_use.identity(procedure, child), **artifacts}
         return stages.run(name, settings, lambda: procedures.get(procedure).run(child), still_valid, start_over)
 
-    # What each data-free row runs: the paper's objectives, then the extra (beyond the paper) row.
-    plans = {}  # row -> (objective, optimize_dataset flags, distill flags)
-    if s["paper_rows"]:
-        if no_graph:
-            print(f"[reproduce] no spectral rows: {teacher.name}: {no_graph}")
-        possible = [o for o in OBJECTIVES if not (o == "all_layers_dropout" and not any(
-            l.dropout > 0 for l in teacher.weighted_layers)) and not (objectives_registry.get(o).spectral and no_graph)]
-        if s["paper_rows"] is not True:   # the preset's choice: the first of its list this teacher can run
-            possible = [next(o for o in s["paper_rows"] if o in possible)]
-        for objective in possible:
-            plans[objective] = (objective, dict(optimization_steps=s["optimization_steps"]), {})
-    plans[BEST_ROW] = (BEST["objective"], dict(BEST["optimize"], optimization_steps=s["best_optimization_steps"],
-                                               summary_folder=os.path.join(run_dir, "extra_rows"),
-                                               run_name=BEST_ROW.replace(" ", "_")), BEST["distill"])
-    chosen = [r.strip() for r in cfg.rows.split(",") if r.strip()] if cfg.rows else []
-    for row, (objective, options) in PEERS.items():   # in --preset=peers, or where --rows names them
-        if s.get("peer_rows") or row in chosen:
-            plans[row] = (objective, dict(options, optimization_steps=s["optimization_steps"],
-                                          summary_folder=os.path.join(run_dir, "extra_rows"), run_name=row), {})
-    # --rows: only the rows it names
-    generator_rows = [r for r in GENERATOR_ROWS if (r in chosen if cfg.rows else s.get("peer_rows"))]
-    if cfg.rows:   # a part of the grid, e.g. what a time-limited session can finish
-        unknown = [r for r in chosen if r not in plans and r not in GENERATOR_ROWS]
-        if unknown:
-            raise UserError(f"--rows: {', '.join(map(repr, unknown))} is not a row of --preset={s['preset']} for "
-                            f"{teacher.name}; choose from {', '.join(list(plans) + list(GENERATOR_ROWS))}")
-        plans = {row: plans[row] for row in dict.fromkeys(chosen) if row not in GENERATOR_ROWS}   # in the order given
+    if s["paper_rows"] and no_graph:
+        print(f"[reproduce] no spectral rows: {teacher.name}: {no_graph}")
+    plans, generator_rows = plan_rows(s, cfg.rows, teacher, no_graph, os.path.join(run_dir, "extra_rows"))
 
     # 1. teacher and student trained on data
     trained = {}
@@ -154,9 +128,9 @@ def run(cfg):
                                derived(base, procedure="compute_stats", stats_modes=modes,
                                        compute_graphwise_stats=False, **teacher_flags),
                                stats_valid, teacher=fingerprint)
-        plans[BEST_ROW][1].update(best_on_modes(modes, getattr(cfg, "explicit_flags", ())))
-        s.update(best_optimization_steps=plans[BEST_ROW][1]["optimization_steps"],
-                 best_optimize_batch_order=plans[BEST_ROW][1].get("optimize_batch_order", "spread"))
+        plans[BEST_ROW].optimize.update(best_on_modes(modes, getattr(cfg, "explicit_flags", ())))
+        s.update(best_optimization_steps=plans[BEST_ROW].optimize["optimization_steps"],
+                 best_optimize_batch_order=plans[BEST_ROW].optimize.get("optimize_batch_order", "spread"))
 
     # 3-4. distillation rows, each in its own folder under the run: the reference rows first, then each
     # reconstruction as soon as it exists, so an interrupted grid has finished whole rows (and a table).

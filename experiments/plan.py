@@ -1,0 +1,51 @@
+"""Which rows a reproduce run makes, and with which options: a pure function of the preset's settings,
+--rows and the teacher, so the table's shape is tested without running anything."""
+from typing import NamedTuple
+
+from experiments.presets import BEST, BEST_ROW, GENERATOR_ROWS, OBJECTIVES, PEERS
+from reconstruction import objectives
+from utils.errors import UserError
+
+
+class RowPlan(NamedTuple):
+    objective: str
+    optimize: dict   # optimize_dataset's flags beyond the run's
+    distill: dict    # distill's flags beyond the run's
+
+
+def paper_objectives(paper_rows, teacher, no_graph):
+    """The paper's objectives this teacher can run: dropout needs a teacher trained with it, the spectral
+    ones a graph of its layers (no_graph: why there is none). A preset's own list keeps its first."""
+    possible = [o for o in OBJECTIVES
+                if not (objectives.get(o).dropout_masks and not any(l.dropout > 0 for l in teacher.weighted_layers))
+                and not (objectives.get(o).spectral and no_graph)]
+    if paper_rows is not True:
+        possible = [next(o for o in paper_rows if o in possible)]
+    return possible
+
+
+def plan_rows(settings, rows_flag, teacher, no_graph, extra_folder):
+    """({row: RowPlan} of the reconstruction rows in the order they run, [generator rows]). settings: the
+    preset's (experiments.presets.settings_for); rows_flag: --rows, '' for every row of the preset;
+    extra_folder: where the rows beyond the paper keep their reconstructions."""
+    plans = {}
+    if settings["paper_rows"]:
+        for objective in paper_objectives(settings["paper_rows"], teacher, no_graph):
+            plans[objective] = RowPlan(objective, dict(optimization_steps=settings["optimization_steps"]), {})
+    plans[BEST_ROW] = RowPlan(BEST["objective"], dict(BEST["optimize"],
+                                                      optimization_steps=settings["best_optimization_steps"],
+                                                      summary_folder=extra_folder,
+                                                      run_name=BEST_ROW.replace(" ", "_")), BEST["distill"])
+    chosen = [r.strip() for r in rows_flag.split(",") if r.strip()]
+    for row, (objective, options) in PEERS.items():   # in --preset=peers, or where --rows names them
+        if settings.get("peer_rows") or row in chosen:
+            plans[row] = RowPlan(objective, dict(options, optimization_steps=settings["optimization_steps"],
+                                                 summary_folder=extra_folder, run_name=row), {})
+    generator_rows = [r for r in GENERATOR_ROWS if (r in chosen if chosen else settings.get("peer_rows"))]
+    if chosen:   # a part of the grid, e.g. what a time-limited session can finish, in the order given
+        unknown = [r for r in chosen if r not in plans and r not in GENERATOR_ROWS]
+        if unknown:
+            raise UserError(f"--rows: {', '.join(map(repr, unknown))} is not a row of --preset={settings['preset']} "
+                            f"for {teacher.name}; choose from {', '.join(list(plans) + list(GENERATOR_ROWS))}")
+        plans = {row: plans[row] for row in dict.fromkeys(chosen) if row not in GENERATOR_ROWS}
+    return plans, generator_rows
