@@ -94,5 +94,10 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def run():
+    """The `dfkd` command that `pip install` puts on the PATH: the same as `python main.py`."""
     app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+    run()

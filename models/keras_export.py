@@ -14,8 +14,6 @@ import sys
 
 import numpy as np
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.spec import (AvgPool, BatchNorm, Conv, Dense, GlobalAvgPool, MaxPool, ReLU, Residual,  # noqa: E402
                          activated_layers)
 from utils.errors import UserError  # noqa: E402

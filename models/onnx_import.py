@@ -24,8 +24,6 @@ import sys
 
 import numpy as np
 
-if __package__ in (None, ""):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from models.import_graph import INPUT, Node, clean_name, to_spec, write_and_check  # noqa: E402
 from models.spec import Normalize  # noqa: E402
 from utils import number_list  # noqa: E402

@@ -1,11 +1,9 @@
 import os
-import sys
 
 import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # MNIST for the tests: $DFKD_DATA_DIR, else the development layout's ../shared/data/mnist, else where
 # dfkd itself keeps a downloaded copy (the quick start puts it there).

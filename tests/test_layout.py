@@ -79,3 +79,29 @@ def test_a_clean_tree_passes(tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "spec.py").write_text("from models import builder\n")
     assert violations(str(tmp_path), layers=("models", "procedures")) == []
+
+
+def test_no_module_edits_sys_path():
+    """Entry points run from any directory because the project is installed (pip install -e .), not
+    because a file puts the repository on sys.path."""
+    offenders = []
+    for dirpath, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+        for file in (f for f in files if f.endswith(".py")):
+            path = os.path.join(dirpath, file)
+            for node in ast.walk(ast.parse(open(path).read())):
+                if isinstance(node, ast.Attribute) and node.attr in ("insert", "append") and \
+                        ast.unparse(node.value) == "sys.path":
+                    offenders.append(os.path.relpath(path, ROOT))
+    assert offenders == []
+
+
+@pytest.mark.parametrize("module", ["models.keras_export", "models.keras_import", "models.onnx_import", "viz.view",
+                                    "viz.compare_runs", "config.flag_docs"])
+def test_an_entry_point_runs_from_any_directory(module, tmp_path):
+    import subprocess
+    import sys
+    args = ["--check"] if module == "config.flag_docs" else ["--help"]
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=str(tmp_path), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-500:]

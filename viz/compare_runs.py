@@ -6,12 +6,9 @@ with the teacher, the data-trained student, vanilla KD and noise as reference li
 """
 import argparse
 import json
-import os
 import re
 import sys
 
-if __package__ in (None, ""):  # run as `python viz/<name>.py`: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from viz import common  # noqa: E402
 
 # Same names as reconstruction/objectives.py (not imported: that would load TensorFlow for a chart).

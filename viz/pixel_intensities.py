@@ -8,13 +8,10 @@ overall or per class: does the reconstruction live in the same value range?
 labels is grouped by the teacher's prediction when --model is given, else shown overall.
 """
 import argparse
-import os
 import sys
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as `python viz/<name>.py`: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from viz import common  # noqa: E402
 
 

@@ -3,13 +3,10 @@
     python -m viz.print_stats --stats_file=summaries/experiment/stats/activation_stats_experiment.npz
 """
 import argparse
-import os
 import sys
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as `python viz/<name>.py`: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from viz import common  # noqa: E402
 
 

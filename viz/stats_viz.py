@@ -6,13 +6,10 @@ spectra (eigenvalues) when graphwise stats are present.
         [--cov_class=0] [--output=x.png]
 """
 import argparse
-import os
 import sys
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as `python viz/<name>.py`: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from viz import common  # noqa: E402
 
 MAX_COV_PIXELS = 400  # large covariances are shown block-averaged to this many rows

@@ -9,13 +9,10 @@ are the teacher's predicted classes when --model is given, else a plain grid.
         [--model=hinton1200 --model_checkpoint=...] [--real_dataset=mnist] [--per_class=8] [--output=x.png]
 """
 import argparse
-import os
 import sys
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as `python viz/<name>.py`: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from viz import common  # noqa: E402
 
 

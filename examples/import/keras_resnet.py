@@ -10,9 +10,7 @@ The net: Rescaling at the input, Conv2D without bias + BatchNormalization + ReLU
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from datasets import mnist  # noqa: E402  (dfkd's verified MNIST reader)
 
 
