@@ -7,7 +7,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-DOCS = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+DOCS = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))) + \
+    sorted(glob.glob(os.path.join(ROOT, "docs", "notes", "*.md")))
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -23,8 +24,31 @@ def anchors(path):
             for h in re.findall(r"^#+ (.+)$", text, flags=re.M)}
 
 
-def test_the_readme_is_at_most_300_lines():
-    assert len(read(DOCS[0]).splitlines()) <= 300
+def test_the_readme_and_the_results_stay_short():
+    assert len(read(DOCS[0]).splitlines()) <= 200
+    assert len(read(os.path.join(ROOT, "docs", "results.md")).splitlines()) <= 500
+
+
+def sentences(markdown):
+    """The prose sentences of a markdown text: code blocks and tables left out, each bullet on its own."""
+    text = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    out = []
+    for block in re.split(r"\n\s*\n|\n(?=\s*- )", text):
+        if block.lstrip().startswith(("|", "#")):
+            continue
+        flat = " ".join(block.split())
+        out += [s for s in re.split(r"(?<=[.!?:;])\s+(?=[A-Z`(\[*])", flat) if s]
+    return out
+
+
+def test_no_readme_sentence_is_over_50_words():
+    long = [s for s in sentences(read(DOCS[0])) if len(s.split()) > 50]
+    assert long == []
+
+
+def test_a_long_sentence_is_caught():
+    text = "Short one. " + " ".join(["Long"] + ["word"] * 50) + ".\n\n- a bullet.\n- another bullet."
+    assert [len(s.split()) for s in sentences(text)] == [2, 51, 3, 3]
 
 
 @pytest.mark.parametrize("path", DOCS, ids=os.path.basename)
