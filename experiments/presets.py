@@ -25,28 +25,27 @@ PEERS = {"DeepInversion": ("deep_inversion", dict(jitter=2, flip=True, clip_inpu
 # DAFL and DFAD train their generators inside distillation (generators/dafl.py, dfad.py); their students
 # see as many generated samples as the other rows' students see reconstructed ones over their epochs.
 GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad"}   # row -> distill's --method
-# Beyond the paper (issue #10): the best combination bench/ablation.py measured; every preset
-# adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy
-# of 1,000 on per-class metadata: see README; 400 at 16 modes), unless --optimization_steps is given.
+# Beyond the paper: the best combination bench/ablation.py measured (docs/beyond_the_paper.md); every
+# preset adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy of
+# 1,000 on per-class metadata; 400 at 16 modes), unless --optimization_steps is given.
 BEST_ROW = "dfkd best"
 # The flags beyond the paper, at their defaults (off): the paper's rows run without them.
 BEYOND_PAPER_OFF = {name: BY_NAME[name].default for name in Priors._fields + (
     "augment_shift", "augment_flip", "mixup_alpha", "boundary_steps", "boundary_step_size", "student_average")}
 BEST = dict(objective="top_layer", optimization_steps=200,
             optimize=dict(batch_stats_weight=1.0, clip_inputs=True),
-            # Twice distill's default rate, and the average of the student's steps: on Fashion-MNIST lenet
-            # +0.54 and +0.145 on four seeds' mean, the ResNet pair +0.155, the MNIST pairs within their
-            # seeds (results.md, "The student's rate and its average").
+            # Twice distill's default rate, and the average of the student's steps: better on Fashion-MNIST
+            # lenet and the ResNet pair, no worse on MNIST (notes/2026-12-07-results-notebook.md, "The
+            # student's rate and its average").
             distill=dict(augment_shift=2, lr=0.002, student_average=0.999),
-            # Metadata per mode of each class (--stats_modes): 16 modes measured on classes of 5,421-6,742
-            # examples and 6,400 samples a class (results.md, "Modes"); fewer modes where a class has under
-            # 300 examples or the reconstruction under 400 samples a mode (5,000 samples lost 2.6 points).
+            # Metadata per mode of each class (--stats_modes): 16 modes where a class has thousands of
+            # examples and 6,400 samples; fewer where a mode would hold under 300 examples or under 400
+            # reconstructed samples, which the notebook's "Modes" measured as a loss.
             stats_modes=16, examples_per_mode=300, samples_per_mode=400,
             # At the full 16 modes a class, where a spread batch of 640 holds about 4 samples of each of 160
             # modes: batches of whole modes, so the batch-statistics term matches each mode on hundreds of
-            # samples, and twice the steps to close that match. On Fashion-MNIST lenet +0.35 on four seeds'
-            # mean, on MNIST within the seeds (results.md, "Reconstruction steps and grouped batches"). At
-            # fewer modes (the ResNet pair's 2 at 1,000 samples a class: 32 a batch) it is not measured.
+            # samples, and twice the steps to close that match (notebook: "Reconstruction steps and grouped
+            # batches"). Only at 16 modes, where it was measured.
             modes_optimize=dict(optimize_batch_order="grouped", optimization_steps=400), modes_optimize_from=16)
 # Which explicit flag overrides which preset value.
 OVERRIDES = {"epochs": "distill_epochs", "samples_per_class": "samples_per_class",

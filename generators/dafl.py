@@ -1,24 +1,21 @@
 """DAFL (Chen et al., ICCV 2019): a generator trained against the frozen teacher, whose samples the
-student is distilled on, both in one loop (`--procedure=distill --dataset=dafl`).
+student is distilled on, both in one loop (`--procedure=distill --method=dafl`).
 
 The generator is DAFL's MNIST one: a dense layer from a 100-dimensional normal code to a 128-channel
 map of a quarter of the image's side, then twice (nearest upsampling x2, 3x3 conv, BatchNorm, leaky
 ReLU 0.2; 128 then 64 channels), a 3x3 conv to the image's channels, a tanh, standardized over the
 batch (DAFL's last BatchNorm, without scale or offset). Its BatchNorm always uses the batch's moments:
-the generator only ever runs while it trains. The last standardization is what keeps the generator
-alive at DAFL's learning rate (0.2): without it the output conv's weights grow until every sample is
-the same image and no gradient reaches the generator again (seen on lenet after about 950 steps).
-The tanh bounds each pixel before it (without it lenet's generator put pixels 15 standard deviations
-from the mean), but it needs DAFL's batches of 512: at dfkd's usual 64 it saturated to -1 everywhere
-after 550 (hinton1200) and 3,250 steps (lenet), and the generator died (docs/results.md). So a DAFL run
-takes DAFL's batch and its student's Adam rate (BATCH_SIZE, STUDENT_LR) unless the flags say otherwise.
+the generator only ever runs while it trains. The last standardization keeps the generator alive at
+DAFL's learning rate (0.2): without it the output conv's weights grow until every sample is the same
+image and no gradient reaches the generator. The tanh bounds each pixel before it, and needs DAFL's
+batches of 512: at 64 it saturates and the generator stops learning. So a DAFL run takes DAFL's batch
+and its student's Adam rate (BATCH_SIZE, STUDENT_LR) unless the flags say otherwise.
 The standardized image is what DAFL's teachers read: they normalize pixels by the training data's mean
 and std, so the generator's batch has the data's brightness and contrast by construction. dfkd maps it
 back to pixels with the same constants (PixelConstants: --pixel_mean and --pixel_std, or the teacher's
-own input normalization), so a teacher that normalizes reads the standardized image itself. Leaving
-brightness to the generator instead (a learned offset and a sigmoid to [0, 1], this generator's third
-version) let it drift to bright images that taught a resnet8 student nothing about dark-background
-digits (docs/results.md). Its loss, on the teacher's outputs for its batch:
+own input normalization), so a teacher that normalizes reads the standardized image itself; a
+generator left to choose its own brightness drifts to images the student learns nothing from. How each
+of these was found: docs/notes/2026-12-07-results-notebook.md. Its loss, on the teacher's outputs for its batch:
   one-hot:  cross-entropy of the logits towards their own argmax           (weight 1)
   activation: minus the mean |feature| the teacher's last layer reads      (weight 0.1)
   information entropy: sum_c p_c log10 p_c of the batch's mean softmax    (weight 5)
@@ -54,9 +51,8 @@ class GeneratorLayers(NamedTuple):
     hidden_epsilon: float  # the epsilon of the BatchNorms after the two hidden convs
 
 
-# DAFL's script's: the tanh and epsilon 0.8. Versions: 4 had no tanh, 3 a learned offset and a sigmoid in
-# its place, 2 a sigmoid alone, 1 no standardization either; 5 was this one, run at batches of 64 (it died).
-# Both methods share one numbering (DFAD's is 6): the next change is 8.
+# DAFL's script's generator: the tanh and epsilon 0.8. DAFL's and DFAD's generators share one numbering
+# (DFAD's is 6); earlier numbers belong to retired definitions, so the next change takes 8.
 LAYERS = GeneratorLayers(version=7, tanh=True, hidden_epsilon=0.8)
 
 

@@ -1,9 +1,9 @@
 """DFAD (Fang et al., "Data-Free Adversarial Distillation", 2019): a generator trained *against* the
-student (`--procedure=distill --dataset=dfad`).
+student (`--procedure=distill --method=dfad`).
 
 The generator is DFAD's `GeneratorA` (its network/gan.py): generators/dafl.py's layers, tanh included,
 with PyTorch's default BatchNorm epsilon (1e-5) where DAFL's script has 0.8. DFAD's generator rate is
-a 200th of DAFL's, and at batches of 64 or 512 its tanh has not saturated as DAFL's did (docs/results.md).
+a 200th of DAFL's, low enough that its tanh does not saturate at batches of 64 or 512.
 
 Both sides play on one quantity, the mean absolute difference between the teacher's and the student's
 logits on generated samples: the student lowers it, the generator raises it (hard samples, where the
@@ -14,12 +14,10 @@ through the frozen teacher and the current student; only the generator's variabl
 The generator's image is DAFL's: standardized over the batch and mapped to pixels by the data's mean
 and std (dafl.PixelConstants), which is what DFAD's teacher reads after its input normalization.
 The student trains as in DFAD's script, with SGD (0.01, momentum 0.9, weight decay 1e-4; --lr sets
-the rate), not with the Adam every other row of a table uses: with Adam at 0.001, on lenet ->
-lenet_half the student's test accuracy rose to 94.86% by step 4,000 and then fell, to 71.37% at step
-30,000; with SGD it held 95-97% from step 3,000 to 12,000 and ended at 83.03% (both with a generator
-without the tanh); with this generator and SGD, 97.3-98.3% from step 3,000 to 11,000, ending at
-90.27% (all at batches of 64). At DFAD's batches of 512, which a DFAD run takes unless
---train_batch_size says otherwise, the same budget of samples ended at 95.82% (docs/results.md).
+the rate), not with the Adam every other row of a table uses: against an adversarial generator an
+Adam student rises and then falls away, where SGD holds it far steadier (docs/notes/2026-12-07-results-notebook.md,
+"The later methods at the peers scale"). A DFAD run takes DFAD's batches of 512 unless
+--train_batch_size says otherwise.
 Where dfkd differs from DFAD's script: the student is the last step's (DFAD's script keeps the
 epoch's student with the best test accuracy).
 """

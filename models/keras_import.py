@@ -24,8 +24,6 @@ from models.import_graph import INPUT, Node, clean_name, to_spec, write_and_chec
 from utils.errors import UserError  # noqa: E402
 
 FLAG = "--keras_model"
-SUPPORTED = ("InputLayer, Conv2D, Dense, BatchNormalization, ReLU, Activation, Add, MaxPooling2D, "
-             "AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D, Flatten, Dropout, Rescaling, Normalization")
 
 
 def _fail(layer, why):
@@ -56,67 +54,93 @@ def _pads(value):
     return (int(top), int(bottom), int(left), int(right))
 
 
+def _weighted(layer, config, node, last):
+    kind, weights = type(layer).__name__, layer.get_weights()
+    arrays = {"weights": weights[0], **({"biases": weights[1]} if len(weights) > 1 else {})}
+    if kind == "Conv2D":
+        if config.get("data_format", "channels_last") != "channels_last" or config.get("groups", 1) != 1 or \
+                _square(config.get("dilation_rate", 1), "dilation", layer) != 1:
+            _fail(layer, "dfkd takes channels-last, undilated, ungrouped convolutions")
+        out = node("conv", dict(filters=config["filters"], kernel=_square(config["kernel_size"], "kernel", layer),
+                                stride=_square(config["strides"], "stride", layer),
+                                padding=config["padding"].upper()), arrays)
+    else:
+        out = node("dense", {}, arrays)
+    after = _activation(layer, layer.name, config["activation"], last and kind == "Dense")
+    return [out] + ([after] if after else [])
+
+
+def _batchnorm(layer, config, node, last):
+    axis = config["axis"][0] if isinstance(config["axis"], (list, tuple)) else config["axis"]
+    if axis not in (-1, len(layer.input.shape) - 1):
+        _fail(layer, f"normalizes axis {axis}; dfkd's BatchNorm normalizes the last (channels) axis")
+    arrays = {p: np.asarray(getattr(layer, p)) for p in ("gamma", "beta", "moving_mean", "moving_variance")
+              if getattr(layer, p, None) is not None}
+    return [node("batchnorm", dict(epsilon=config["epsilon"], momentum=config["momentum"]), arrays)]
+
+
+def _relu(layer, config, node, last):
+    if config.get("max_value") is not None or config.get("negative_slope", 0) or config.get("threshold", 0):
+        _fail(layer, "a capped, leaky or thresholded ReLU; dfkd takes the plain ReLU")
+    return [node("relu")]
+
+
+def _activation_layer(layer, config, node, last):
+    activation = config["activation"]
+    if activation not in ("relu", "linear", "softmax") or (activation == "softmax" and not last):
+        _fail(layer, f"activation {activation}; dfkd takes relu or linear (softmax on the last layer)")
+    return [node({"relu": "relu", "linear": "identity", "softmax": "softmax"}[activation])]
+
+
+def _pool(layer, config, node, last):
+    size = _square(config["pool_size"], "pool size", layer)
+    return [node("maxpool" if type(layer).__name__ == "MaxPooling2D" else "avgpool",
+                 dict(size=size, stride=_square(config["strides"] or size, "stride", layer),
+                      padding=config["padding"].upper()))]
+
+
+def _global_pool(layer, config, node, last):
+    if config.get("keepdims"):
+        _fail(layer, "keepdims=True; dfkd's global pooling gives one value per channel")
+    return [node("global_avg_pool")]
+
+
+def _rescaling(layer, config, node, last):
+    scale, offset = np.ravel(config["scale"]).astype(float), np.ravel(config["offset"]).astype(float)
+    shape = max(scale.shape, offset.shape)
+    return [node("normalize", dict(mean=tuple(np.broadcast_to(-offset / scale, shape)),
+                                   std=tuple(np.broadcast_to(1.0 / scale, shape))))]
+
+
+def _normalization(layer, config, node, last):
+    if config.get("invert"):
+        _fail(layer, "invert=True undoes a normalization; dfkd takes one at the input")
+    mean, variance = np.ravel(np.asarray(layer.mean)), np.ravel(np.asarray(layer.variance))
+    return [node("normalize", dict(mean=tuple(mean), std=tuple(np.maximum(np.sqrt(variance), 1e-7))))]
+
+
+# Keras layer class -> (layer, its config, a Node maker, whether it is the model's last) -> dfkd Nodes
+TRANSLATORS = {
+    "Conv2D": _weighted, "Dense": _weighted, "BatchNormalization": _batchnorm, "ReLU": _relu,
+    "Activation": _activation_layer, "Add": lambda layer, config, node, last: [node("add")],
+    "MaxPooling2D": _pool, "AveragePooling2D": _pool, "GlobalAveragePooling2D": _global_pool,
+    "ZeroPadding2D": lambda layer, config, node, last: [node("pad", dict(pads=_pads(config["padding"])))],
+    # Keras flattens channels last, as dfkd does
+    "Flatten": lambda layer, config, node, last: [node("flatten", dict(order="hwc"))],
+    "Dropout": lambda layer, config, node, last: [node("dropout", dict(rate=config["rate"]))],
+    "Rescaling": _rescaling, "Normalization": _normalization,
+}
+TRANSLATORS["SpatialDropout2D"] = TRANSLATORS["Dropout"]
+SUPPORTED = ", ".join(["InputLayer"] + list(TRANSLATORS))
+
+
 def translate(layer, inputs, last):
     """One Keras layer -> dfkd Nodes (a layer with a ReLU or softmax built in gives two)."""
-    kind, config, name = type(layer).__name__, layer.get_config(), layer.name
+    kind, name = type(layer).__name__, layer.name
+    if kind not in TRANSLATORS:
+        _fail(layer, f"dfkd has no such layer; it takes {SUPPORTED}")
     node = lambda op, attrs={}, arrays={}: Node(name, kind, op, inputs, attrs, arrays)  # noqa: E731
-    if kind in ("Conv2D", "Dense"):
-        weights = layer.get_weights()
-        arrays = {"weights": weights[0], **({"biases": weights[1]} if len(weights) > 1 else {})}
-        if kind == "Conv2D":
-            if config.get("data_format", "channels_last") != "channels_last" or config.get("groups", 1) != 1 or \
-                    _square(config.get("dilation_rate", 1), "dilation", layer) != 1:
-                _fail(layer, "dfkd takes channels-last, undilated, ungrouped convolutions")
-            out = node("conv", dict(filters=config["filters"], kernel=_square(config["kernel_size"], "kernel", layer),
-                                    stride=_square(config["strides"], "stride", layer),
-                                    padding=config["padding"].upper()), arrays)
-        else:
-            out = node("dense", {}, arrays)
-        after = _activation(layer, name, config["activation"], last and kind == "Dense")
-        return [out] + ([after] if after else [])
-    if kind == "BatchNormalization":
-        axis = config["axis"][0] if isinstance(config["axis"], (list, tuple)) else config["axis"]
-        if axis not in (-1, len(layer.input.shape) - 1):
-            _fail(layer, f"normalizes axis {axis}; dfkd's BatchNorm normalizes the last (channels) axis")
-        arrays = {p: np.asarray(getattr(layer, p)) for p in ("gamma", "beta", "moving_mean", "moving_variance")
-                  if getattr(layer, p, None) is not None}
-        return [node("batchnorm", dict(epsilon=config["epsilon"], momentum=config["momentum"]), arrays)]
-    if kind == "ReLU":
-        if config.get("max_value") is not None or config.get("negative_slope", 0) or config.get("threshold", 0):
-            _fail(layer, "a capped, leaky or thresholded ReLU; dfkd takes the plain ReLU")
-        return [node("relu")]
-    if kind == "Activation":
-        activation = config["activation"]
-        if activation not in ("relu", "linear", "softmax") or (activation == "softmax" and not last):
-            _fail(layer, f"activation {activation}; dfkd takes relu or linear (softmax on the last layer)")
-        return [node({"relu": "relu", "linear": "identity", "softmax": "softmax"}[activation])]
-    if kind == "Add":
-        return [node("add")]
-    if kind in ("MaxPooling2D", "AveragePooling2D"):
-        size = _square(config["pool_size"], "pool size", layer)
-        return [node("maxpool" if kind == "MaxPooling2D" else "avgpool",
-                     dict(size=size, stride=_square(config["strides"] or size, "stride", layer),
-                          padding=config["padding"].upper()))]
-    if kind == "GlobalAveragePooling2D":
-        if config.get("keepdims"):
-            _fail(layer, "keepdims=True; dfkd's global pooling gives one value per channel")
-        return [node("global_avg_pool")]
-    if kind == "ZeroPadding2D":
-        return [node("pad", dict(pads=_pads(config["padding"])))]
-    if kind == "Flatten":
-        return [node("flatten", dict(order="hwc"))]   # Keras flattens channels last, as dfkd does
-    if kind in ("Dropout", "SpatialDropout2D"):
-        return [node("dropout", dict(rate=config["rate"]))]
-    if kind == "Rescaling":
-        scale, offset = np.ravel(config["scale"]).astype(float), np.ravel(config["offset"]).astype(float)
-        return [node("normalize", dict(mean=tuple(np.broadcast_to(-offset / scale, max(scale.shape, offset.shape))),
-                                       std=tuple(np.broadcast_to(1.0 / scale, max(scale.shape, offset.shape)))))]
-    if kind == "Normalization":
-        if config.get("invert"):
-            _fail(layer, "invert=True undoes a normalization; dfkd takes one at the input")
-        mean, variance = np.ravel(np.asarray(layer.mean)), np.ravel(np.asarray(layer.variance))
-        return [node("normalize", dict(mean=tuple(mean), std=tuple(np.maximum(np.sqrt(variance), 1e-7))))]
-    _fail(layer, f"dfkd has no such layer; it takes {SUPPORTED}")
+    return TRANSLATORS[kind](layer, layer.get_config(), node, last)
 
 
 def _history_names(args):

@@ -21,6 +21,7 @@ An ONNX file holds no code; it is parsed as data.
 import argparse
 import os
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
@@ -84,81 +85,112 @@ def _pads(node, attrs, kernel, stride, in_hw):
     return "VALID", ((top, bottom, left, right) if any((top, bottom, left, right)) else None)
 
 
+class _Node(NamedTuple):
+    """What a translator reads of one ONNX node."""
+    node: object
+    attrs: dict
+    shape: tuple      # the NCHW/NC shape of its first input
+    weight: object    # i -> the constant at input i, or None
+    make: object      # (dfkd op, attrs, arrays) -> [Node]
+    name: str
+
+
+def _conv(n):
+    w = n.weight(1)
+    if w is None or w.ndim != 4:
+        _fail(n.node, "its weights are not a constant 4-D tensor")
+    if n.attrs.get("group", 1) != 1 or any(d != 1 for d in n.attrs.get("dilations", [1, 1])):
+        _fail(n.node, "a grouped or dilated convolution; dfkd takes ungrouped, undilated ones")
+    kernel = _square(n.node, w.shape[2:], "kernel")
+    stride = _square(n.node, n.attrs.get("strides", [1, 1]), "stride")
+    padding, pads = _pads(n.node, n.attrs, kernel, stride, n.shape[2:])
+    arrays = {"weights": w.transpose(2, 3, 1, 0)}
+    if n.weight(2) is not None:
+        arrays["biases"] = n.weight(2)
+    return n.make("conv", dict(filters=w.shape[0], kernel=kernel, stride=stride, padding=padding, pads=pads), arrays)
+
+
+def _batchnorm(n):
+    arrays = dict(zip(("gamma", "beta", "moving_mean", "moving_variance"), [n.weight(i) for i in range(1, 5)]))
+    if any(v is None for v in arrays.values()) or n.attrs.get("training_mode", 0):
+        _fail(n.node, "its scale, bias, mean and variance must be constants, in inference mode")
+    return n.make("batchnorm", dict(epsilon=n.attrs.get("epsilon", 1e-5), momentum=n.attrs.get("momentum", 0.9)),
+                  arrays)
+
+
+def _add(n):
+    constant = [n.weight(i) for i in range(2)]
+    if constant[0] is None and constant[1] is None:
+        return n.make("add")
+    bias = constant[1] if constant[1] is not None else constant[0]
+    return n.make("bias_add", {}, {"biases": np.ravel(bias)})
+
+
+def _pool(n):
+    if n.attrs.get("ceil_mode", 0) or any(d != 1 for d in n.attrs.get("dilations", [1, 1])):
+        _fail(n.node, "ceil_mode or dilation; dfkd pools floor the output size, undilated")
+    size = _square(n.node, n.attrs["kernel_shape"], "kernel")
+    stride = _square(n.node, n.attrs.get("strides", [1, 1]), "stride")
+    padding, pads = _pads(n.node, n.attrs, size, stride, n.shape[2:])
+    counted = bool(n.attrs.get("count_include_pad", 0))
+    average = n.node.op_type == "AveragePool"
+    if average and ((pads and not counted) or (padding == "SAME" and counted)):
+        _fail(n.node, f"count_include_pad={int(counted)} with {'explicit pads' if pads else 'auto_pad SAME'}; "
+                      "dfkd's average pool counts explicit pads in the mean and leaves SAME's out")
+    return n.make("avgpool" if average else "maxpool", dict(size=size, stride=stride, padding=padding, pads=pads))
+
+
+def _global_pool(n):
+    return n.make("global_avg_pool") + [Node(f"{n.name}__squeeze", n.node.op_type, "flatten", (n.name,),
+                                             {"order": "chw"})]
+
+
+def _flatten(n):
+    if n.node.op_type == "Flatten" and n.attrs.get("axis", 1) != 1:
+        _fail(n.node, "a Flatten of axis other than 1; dfkd flattens each example")
+    target = n.weight(1) if n.node.op_type == "Reshape" else None
+    flat = int(np.prod(n.shape[1:])) if n.shape and None not in n.shape[1:] else None
+    if target is not None and not (len(target) == 2 and target[1] in (-1, flat)):
+        _fail(n.node, f"reshapes to {list(target)}; dfkd takes a Reshape only as the flatten before a Gemm/MatMul")
+    return n.make("flatten", {"order": "chw"})
+
+
+def _gemm(n):
+    w, c = n.weight(1), n.weight(2)
+    if w is None or n.attrs.get("transA", 0):
+        _fail(n.node, "its B must be a constant and A not transposed")
+    w = (w.T if n.attrs.get("transB", 0) else w) * n.attrs.get("alpha", 1.0)
+    arrays = {"weights": w}
+    if c is not None:
+        arrays["biases"] = np.broadcast_to(np.ravel(c) * n.attrs.get("beta", 1.0), (w.shape[1],))
+    return n.make("dense", {}, arrays)
+
+
+def _matmul(n):
+    w = n.weight(1)
+    if w is None or w.ndim != 2:
+        _fail(n.node, "its second input must be a constant matrix")
+    return n.make("dense", {}, {"weights": w})
+
+
+# ONNX op type -> (what a translator reads of the node) -> dfkd Nodes
+TRANSLATORS = {
+    "Conv": _conv, "BatchNormalization": _batchnorm, "Relu": lambda n: n.make("relu"), "Add": _add,
+    "MaxPool": _pool, "AveragePool": _pool, "GlobalAveragePool": _global_pool, "Flatten": _flatten,
+    "Reshape": _flatten, "Gemm": _gemm, "MatMul": _matmul, "Softmax": lambda n: n.make("softmax"),
+    **{op: (lambda n: n.make("identity")) for op in PASS_THROUGH},
+}
+
+
 def translate(graph, node, inputs, shape):
     """One data-path ONNX node -> dfkd Nodes; `shape` is the NCHW/NC shape of its first input."""
-    op, attrs = node.op_type, _attrs(node)
+    if node.op_type not in TRANSLATORS:
+        _fail(node, "dfkd has no such layer; it takes Conv, BatchNormalization, Relu, Add, MaxPool, AveragePool, "
+                    "GlobalAveragePool, Flatten/Reshape, Gemm, MatMul, Softmax, Identity, Dropout")
     name = node.name or node.output[0]
-    make = lambda dfkd_op, a={}, arrays={}: [Node(name, op, dfkd_op, inputs, a, arrays)]  # noqa: E731
+    make = lambda dfkd_op, a={}, arrays={}: [Node(name, node.op_type, dfkd_op, inputs, a, arrays)]  # noqa: E731
     weight = lambda i: graph.constant(node.input[i]) if len(node.input) > i and node.input[i] else None  # noqa: E731
-    if op == "Conv":
-        w = weight(1)
-        if w is None or w.ndim != 4:
-            _fail(node, "its weights are not a constant 4-D tensor")
-        if attrs.get("group", 1) != 1 or any(d != 1 for d in attrs.get("dilations", [1, 1])):
-            _fail(node, "a grouped or dilated convolution; dfkd takes ungrouped, undilated ones")
-        kernel = _square(node, w.shape[2:], "kernel")
-        stride = _square(node, attrs.get("strides", [1, 1]), "stride")
-        padding, pads = _pads(node, attrs, kernel, stride, shape[2:])
-        arrays = {"weights": w.transpose(2, 3, 1, 0)}
-        if weight(2) is not None:
-            arrays["biases"] = weight(2)
-        return make("conv", dict(filters=w.shape[0], kernel=kernel, stride=stride, padding=padding, pads=pads), arrays)
-    if op == "BatchNormalization":
-        arrays = dict(zip(("gamma", "beta", "moving_mean", "moving_variance"), [weight(i) for i in range(1, 5)]))
-        if any(v is None for v in arrays.values()) or attrs.get("training_mode", 0):
-            _fail(node, "its scale, bias, mean and variance must be constants, in inference mode")
-        return make("batchnorm", dict(epsilon=attrs.get("epsilon", 1e-5), momentum=attrs.get("momentum", 0.9)),
-                    arrays)
-    if op == "Relu":
-        return make("relu")
-    if op == "Add":
-        constant = [weight(i) for i in range(2)]
-        if constant[0] is None and constant[1] is None:
-            return make("add")
-        bias = constant[1] if constant[1] is not None else constant[0]
-        return make("bias_add", {}, {"biases": np.ravel(bias)})
-    if op in ("MaxPool", "AveragePool"):
-        if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
-            _fail(node, "ceil_mode or dilation; dfkd pools floor the output size, undilated")
-        size = _square(node, attrs["kernel_shape"], "kernel")
-        stride = _square(node, attrs.get("strides", [1, 1]), "stride")
-        padding, pads = _pads(node, attrs, size, stride, shape[2:])
-        counted = bool(attrs.get("count_include_pad", 0))
-        if op == "AveragePool" and ((pads and not counted) or (padding == "SAME" and counted)):
-            _fail(node, f"count_include_pad={int(counted)} with {'explicit pads' if pads else 'auto_pad SAME'}; "
-                        "dfkd's average pool counts explicit pads in the mean and leaves SAME's out")
-        return make("maxpool" if op == "MaxPool" else "avgpool", dict(size=size, stride=stride, padding=padding,
-                                                                      pads=pads))
-    if op == "GlobalAveragePool":
-        return make("global_avg_pool") + [Node(f"{name}__squeeze", op, "flatten", (name,), {"order": "chw"})]
-    if op in ("Flatten", "Reshape"):
-        if op == "Flatten" and attrs.get("axis", 1) != 1:
-            _fail(node, "a Flatten of axis other than 1; dfkd flattens each example")
-        target = weight(1) if op == "Reshape" else None
-        flat = int(np.prod(shape[1:])) if shape and None not in shape[1:] else None
-        if target is not None and not (len(target) == 2 and target[1] in (-1, flat)):
-            _fail(node, f"reshapes to {list(target)}; dfkd takes a Reshape only as the flatten before a Gemm/MatMul")
-        return make("flatten", {"order": "chw"})
-    if op == "Gemm":
-        w, c = weight(1), weight(2)
-        if w is None or attrs.get("transA", 0):
-            _fail(node, "its B must be a constant and A not transposed")
-        w = (w.T if attrs.get("transB", 0) else w) * attrs.get("alpha", 1.0)
-        arrays = {"weights": w}
-        if c is not None:
-            arrays["biases"] = np.broadcast_to(np.ravel(c) * attrs.get("beta", 1.0), (w.shape[1],))
-        return make("dense", {}, arrays)
-    if op == "MatMul":
-        w = weight(1)
-        if w is None or w.ndim != 2:
-            _fail(node, "its second input must be a constant matrix")
-        return make("dense", {}, {"weights": w})
-    if op == "Softmax":
-        return make("softmax")
-    if op in PASS_THROUGH:
-        return make("identity")
-    _fail(node, "dfkd has no such layer; it takes Conv, BatchNormalization, Relu, Add, MaxPool, AveragePool, "
-                "GlobalAveragePool, Flatten/Reshape, Gemm, MatMul, Softmax, Identity, Dropout")
+    return TRANSLATORS[node.op_type](_Node(node, _attrs(node), shape, weight, make, name))
 
 
 def _shapes(model):
