@@ -14,6 +14,7 @@ batch a copy pushed towards the student's disagreement with the teacher (distill
 import os
 import time
 import types
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -119,14 +120,28 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
     return net
 
 
-def run(cfg):
+class Setup(NamedTuple):
+    """What a distillation reads, loaded and checked before any graph is built."""
+    method: object          # a generators.GeneratorMethod, or None for a dataset
+    own_optimizer: object   # the method's published student optimizer, or None
+    teacher: object         # the teacher's ModelSpec
+    student: object
+    values: dict            # the teacher's weights
+    data: object            # the training source's ArrayDataset (None for a generator)
+    eval_name: str
+    eval_data: object
+    pixels: object          # a generator's pixel constants, or None
+    augment: bool           # batches transformed on the fly (the teacher labels them in the graph)
+
+
+def settle_flags(cfg):
+    """The flags' defaults that depend on the source, then every check that needs no file."""
     checks.run_name(cfg)
     generators.take_deprecated_dataset_alias(cfg)
     checks.require(cfg, "model", "student_model", *(() if cfg.method else ("dataset",)))
     if cfg.method and cfg.dataset:
         raise UserError(f"--method={cfg.method} draws its own samples from a generator; leave --dataset unset "
                         f"(got --dataset={cfg.dataset})")
-    method = generators.METHODS.get(cfg.method)   # DAFL, DFAD: a generator in place of data
     own_optimizer = generators.own_student_optimizer(cfg.method)
     if cfg.lr is None:   # a method's own student optimizer brings its rate
         cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
@@ -136,23 +151,29 @@ def run(cfg):
         raise UserError(f"--student_average is a decay per step in [0, 1) (e.g. 0.999; 0: off), got "
                         f"{cfg.student_average:g}")
     augment = any(getattr(cfg, name) for name in BATCH_TRANSFORMS)
-    teacher_spec = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
-    student_spec = models.get(cfg.student_model, "--student_model", channels=teacher_spec.channels,
-                              classes=teacher_spec.num_classes)
+    if cfg.method and augment:   # a generator draws fresh batches; there is no dataset batch to transform
+        given = [f"--{name}" for name in BATCH_TRANSFORMS if getattr(cfg, name)]
+        raise UserError(f"{', '.join(given)} transform a dataset's batches; --method={cfg.method} draws a "
+                        "generator's samples: leave them unset")
+    return generators.METHODS.get(cfg.method), own_optimizer, augment
+
+
+def load_setup(cfg):
+    """The teacher, the student, the training source and the evaluation data, each checked against the others."""
+    method, own_optimizer, augment = settle_flags(cfg)
+    teacher = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
+    student = models.get(cfg.student_model, "--student_model", channels=teacher.channels,
+                         classes=teacher.num_classes)
     if cfg.augment_shift or cfg.augment_flip:
-        image_ops.image_shape(teacher_spec)
-    if teacher_spec.input_size != student_spec.input_size:
-        raise UserError(f"--student_model={student_spec.name} takes {student_spec.input_size} inputs but "
-                        f"--model={teacher_spec.name} takes {teacher_spec.input_size}")
-    values = checkpoint.load_teacher_values(teacher_spec, cfg.model_meta, cfg.model_checkpoint)
-    data = load_data(cfg, teacher_spec)
-    generated, pixels = method is not None, None
-    if generated:
-        if augment:   # a generator draws fresh batches; there is no dataset batch to transform
-            given = [f"--{name}" for name in BATCH_TRANSFORMS if getattr(cfg, name)]
-            raise UserError(f"{', '.join(given)} transform a dataset's batches; --method={cfg.method} draws a "
-                            "generator's samples: leave them unset")
-        pixels = dafl.pixel_constants(teacher_spec, cfg.pixel_mean, cfg.pixel_std)
+        image_ops.image_shape(teacher)
+    if teacher.input_size != student.input_size:
+        raise UserError(f"--student_model={student.name} takes {student.input_size} inputs but "
+                        f"--model={teacher.name} takes {teacher.input_size}")
+    values = checkpoint.load_teacher_values(teacher, cfg.model_meta, cfg.model_checkpoint)
+    data = load_data(cfg, teacher)
+    pixels = None
+    if method is not None:
+        pixels = dafl.pixel_constants(teacher, cfg.pixel_mean, cfg.pixel_std)
         print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
               f"{', '.join(map(str, pixels.std))} per channel over each batch ({pixels.source})")
         if own_optimizer is not None:
@@ -161,65 +182,61 @@ def run(cfg):
             print(f"[distill] the student: {rule}, batches of {cfg.train_batch_size} "
                   f"({cfg.method.upper()}'s script: {own_optimizer.lr:g}, {method.batch_size})")
     else:
-        checks.dataset_fits(teacher_spec, data, classes=datasets.is_real(cfg.dataset))
+        checks.dataset_fits(teacher, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
     if not eval_name:
-        suggestion = "mnist_conv" if teacher_spec.input_size == 1024 else "mnist"
-        raise UserError("--eval_dataset is required when --dataset is a .npy, noise, dafl or dfad: "
-                        f"{suggestion} for --model={teacher_spec.name}")
+        suggestion = "mnist_conv" if teacher.input_size == 1024 else "mnist"
+        raise UserError("--eval_dataset is required when --dataset is a .npy or noise, or with --method: "
+                        f"{suggestion} for --model={teacher.name}")
     eval_data = datasets.get(eval_name, cfg.data_dir, flag="--eval_dataset")
     if not eval_data.has_test:
         raise UserError(f"--eval_dataset={eval_name} has no test labels; use the real dataset the teacher learned")
-    checks.dataset_fits(teacher_spec, eval_data, data_flag="--eval_dataset")
-    # One folder per source: a run may distill on real data, noise, several reconstructions and generators.
-    source = runlog.dataset_tag(cfg.method or cfg.dataset)
-    out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "distill", source)
-    ckpt_dir = os.path.join(out_dir, "checkpoint")
-    checks.writable_folder(ckpt_dir, "--summary_folder")
-    checkpoint.save_definition(ckpt_dir, student_spec, "--student_model")
-    checkpoints = resumable.Run(ckpt_dir, student_spec.name,
-                                {**flag_use.identity("distill", cfg), **generators.definition_versions(cfg.method)})
-    start_step, prefix = checkpoints.start_step, checkpoints.prefix
-    if start_step == 0:   # the folder is this student's alone (one per --dataset)
-        resumable.discard_events(out_dir)
+    checks.dataset_fits(teacher, eval_data, data_flag="--eval_dataset")
+    return Setup(method, own_optimizer, teacher, student, values, data, eval_name, eval_data, pixels, augment)
 
-    t0 = time.time()
-    # Without augmentation the teacher's outputs never change: compute them once.
-    train_targets = None if augment or generated else frozen_logits(teacher_spec, values, data.train_x,
-                                                                    cfg.test_batch_size, cfg.num_threads)
-    eval_teacher = np.argmax(frozen_logits(teacher_spec, values, eval_data.test_x, cfg.test_batch_size,
-                                           cfg.num_threads), axis=1)
-    steps_per_epoch = dafl.STEPS_PER_EPOCH if generated else data.steps_per_epoch(cfg.train_batch_size)
-    total = cfg.epochs * steps_per_epoch
-    net = build_graph(cfg, teacher_spec, student_spec, values, method, augment, total, pixels)
-    sess = make_session(net.graph, cfg.num_threads)
-    checkpoints.restore_or_init(sess, net.saver, net.init, "distill")
-    writer = tf1.summary.FileWriter(out_dir)
 
-    def evaluate(step, last=False):
-        """The student's test accuracy and agreement with the teacher; with --student_average, the
-        average's, which the last step leaves in the student's variables (the saved student)."""
+class Evaluator:
+    """The student's test accuracy and agreement with the teacher, written to TensorBoard; with
+    --student_average, the average's, which the last evaluation leaves in the student's variables."""
+
+    def __init__(self, cfg, setup, net, sess, writer):
+        self.cfg, self.setup, self.net, self.sess, self.writer = cfg, setup, net, sess, writer
+        self.teacher_says = np.argmax(frozen_logits(setup.teacher, setup.values, setup.eval_data.test_x,
+                                                    cfg.test_batch_size, cfg.num_threads), axis=1)
+
+    def __call__(self, step, last=False):
+        net, sess = self.net, self.sess
         if net.swap_average is not None:
             sess.run(net.swap_average)
-        predicted = evaluation.predictions(sess, net.g.inputs, net.g.model.logits, eval_data.test_x,
-                                           cfg.test_batch_size)
+        predicted = evaluation.predictions(sess, net.g.inputs, net.g.model.logits, self.setup.eval_data.test_x,
+                                           self.cfg.test_batch_size)
         if net.swap_average is not None and not last:
             sess.run(net.swap_average)
-        acc = float(np.mean(predicted == eval_data.test_y))
-        agree = float(np.mean(predicted == eval_teacher))
-        write_scalars(writer, step, test_accuracy=acc, teacher_agreement=agree, learning_rate=sess.run(net.rate))
+        acc = float(np.mean(predicted == self.setup.eval_data.test_y))
+        agree = float(np.mean(predicted == self.teacher_says))
+        write_scalars(self.writer, step, test_accuracy=acc, teacher_agreement=agree,
+                      learning_rate=sess.run(net.rate))
         return acc, agree
 
-    progress = Progress(total - start_step, f"distill {student_spec.name}")
-    step, acc, agree = start_step, None, None
+
+def student_steps(cfg, setup, net, sess, writer, checkpoints, evaluate, steps_per_epoch, start_step):
+    """The loop: every student step from start_step on, with the generator's where a method trains one;
+    evaluations and checkpoints on their intervals. Returns the last step."""
+    total = cfg.epochs * steps_per_epoch
+    method, data = setup.method, setup.data
+    # Without augmentation the teacher's outputs never change: compute them once.
+    targets = None if setup.augment or method else frozen_logits(setup.teacher, setup.values, data.train_x,
+                                                                 cfg.test_batch_size, cfg.num_threads)
+    progress = Progress(total - start_step, f"distill {setup.student.name}")
+    step, acc = start_step, None
     for epoch in range(start_step // steps_per_epoch, cfg.epochs):
         # Each epoch's order depends only on the seed and the epoch, so a resumed run sees the same batches.
-        shuffled = None if generated else np.random.default_rng([cfg.rng_seed, epoch]).permutation(len(data.train_x))
+        shuffled = None if method else np.random.default_rng([cfg.rng_seed, epoch]).permutation(len(data.train_x))
         for i in range(steps_per_epoch):
             if epoch * steps_per_epoch + i < start_step:
                 continue
             feed = {net.g.is_training: True, net.step_in: step}   # BatchNorm: batch moments while training
-            if generated:
+            if method:
                 if method.generator_shares_student_batch:   # DAFL: both steps at once, on the same batch
                     _, _, value, g_value = sess.run(
                         [net.train_op, net.generator_op, net.loss, net.generator_loss], feed)
@@ -233,8 +250,8 @@ def run(cfg):
             else:
                 idx = shuffled[i * cfg.train_batch_size:(i + 1) * cfg.train_batch_size]
                 feed[net.batch] = data.train_x[idx]
-                if not augment:
-                    feed[net.soft] = train_targets[idx]
+                if not setup.augment:
+                    feed[net.soft] = targets[idx]
                 if cfg.boundary_steps:   # the pushes read the student as it is before this step
                     feed[net.student_in] = np.concatenate(sess.run([net.shown, net.pushed], feed))
                 _, value = sess.run([net.train_op, net.loss], feed)
@@ -242,13 +259,40 @@ def run(cfg):
             if step % 50 == 0 or step == total:
                 write_scalars(writer, step, kd_loss=value)
             if step % cfg.eval_interval == 0 and step != total:
-                acc, agree = evaluate(step)
+                acc, _ = evaluate(step)
             if step % cfg.checkpoint_interval == 0 and step != total:
                 checkpoints.save(sess, net.saver, step)
             progress.update(step - start_step, epoch=epoch + 1, loss=float(value), test_acc=acc)
+    return step
+
+
+def run(cfg):
+    setup = load_setup(cfg)
+    method = setup.method
+    # One folder per source: a run may distill on real data, noise, several reconstructions and generators.
+    source = runlog.dataset_tag(cfg.method or cfg.dataset)
+    out_dir = os.path.join(runlog.run_dir(cfg.summary_folder, cfg.run_name), "distill", source)
+    ckpt_dir = os.path.join(out_dir, "checkpoint")
+    checks.writable_folder(ckpt_dir, "--summary_folder")
+    checkpoint.save_definition(ckpt_dir, setup.student, "--student_model")
+    checkpoints = resumable.Run(ckpt_dir, setup.student.name,
+                                {**flag_use.identity("distill", cfg), **generators.definition_versions(cfg.method)})
+    start_step, prefix = checkpoints.start_step, checkpoints.prefix
+    if start_step == 0:   # the folder is this student's alone (one per source)
+        resumable.discard_events(out_dir)
+
+    t0 = time.time()
+    steps_per_epoch = dafl.STEPS_PER_EPOCH if method else setup.data.steps_per_epoch(cfg.train_batch_size)
+    net = build_graph(cfg, setup.teacher, setup.student, setup.values, method, setup.augment,
+                      cfg.epochs * steps_per_epoch, setup.pixels)
+    sess = make_session(net.graph, cfg.num_threads)
+    checkpoints.restore_or_init(sess, net.saver, net.init, "distill")
+    writer = tf1.summary.FileWriter(out_dir)
+    evaluate = Evaluator(cfg, setup, net, sess, writer)
+    step = student_steps(cfg, setup, net, sess, writer, checkpoints, evaluate, steps_per_epoch, start_step)
     acc, agree = evaluate(step, last=True)   # the last step's student: never one chosen on the test set
     checkpoints.save_last(sess, net.saver, step)
-    if generated:   # what the last generator makes: the codes the next steps would draw
+    if method:   # what the last generator makes: the codes the next steps would draw
         batches = -(-PICTURED_SAMPLES // cfg.train_batch_size)
         pictured = np.concatenate([sess.run(net.shown, {net.step_in: step + k}) for k in range(batches)])
         generated_file = os.path.join(out_dir, "generated.npy")
@@ -256,21 +300,21 @@ def run(cfg):
     writer.close()
     sess.close()
     wall = time.time() - t0
-    results = {"dataset": cfg.dataset, "eval_dataset": eval_name, "test_accuracy": acc,
+    results = {"dataset": cfg.dataset, "eval_dataset": setup.eval_name, "test_accuracy": acc,
                "teacher_agreement": agree, "steps": step, "wall_seconds": round(wall + checkpoints.earlier, 1),
                "earlier_pieces_seconds": round(checkpoints.earlier, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "student_checkpoint": f"{prefix}-{step}"}
-    if generated:   # the synthesis cost: generator passes x batch
+    if method:   # the synthesis cost: generator passes x batch
         results["generator_steps"] = method.generator_steps(step)
         results["generated_samples"] = method.generated_samples(step, cfg.train_batch_size)
         results["generated_file"] = generated_file
     runlog.update_log(cfg.summary_folder, cfg.run_name, f"distill/{source}", vars(cfg), results)
-    print(f"[distill] {student_spec.name} from {teacher_spec.name} on {source}: test accuracy "
+    print(f"[distill] {setup.student.name} from {setup.teacher.name} on {source}: test accuracy "
           f"{100 * acc:.2f}%, agreement with teacher {100 * agree:.2f}% ({wall:.0f}s)")
     print(f"[distill] student checkpoint {prefix}-{step}")
-    if generated:
+    if method:
         print(f"[distill] {PICTURED_SAMPLES} of the last generator's samples: {generated_file} (see them with "
-              f"python -m viz.view --dataset={generated_file} --model={teacher_spec.name} "
+              f"python -m viz.view --dataset={generated_file} --model={setup.teacher.name} "
               f"--model_checkpoint={cfg.model_checkpoint})")
     return results

@@ -50,9 +50,8 @@ def derived(cfg, **overrides):
     return child
 
 
-def run(cfg):
-    checks.run_name(cfg)
-    checks.require(cfg, "model", "student_model", "dataset")
+def pair_of(cfg):
+    """(teacher, student) ModelSpecs, checked to fit each other and a real dataset."""
     if cfg.model_checkpoint:
         teacher = checkpoint.spec_for(cfg.model, cfg.model_checkpoint)
     elif models.adapts_to_data(cfg.model) and datasets.is_real(cfg.dataset):   # the ResNets: from the data
@@ -68,6 +67,13 @@ def run(cfg):
     if teacher.input_size != student.input_size:
         raise UserError(f"--student_model={student.name} takes {student.input_size} inputs but "
                         f"--model={teacher.name} takes {teacher.input_size}")
+    return teacher, student
+
+
+def run(cfg):
+    checks.run_name(cfg)
+    checks.require(cfg, "model", "student_model", "dataset")
+    teacher, student = pair_of(cfg)
     s = settings_for(cfg)
     run_dir = runlog.run_dir(cfg.summary_folder, cfg.run_name)
     checks.writable_folder(run_dir, "--summary_folder")

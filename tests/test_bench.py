@@ -1,3 +1,4 @@
+import pytest
 """The benchmark's pieces run and count FLOPs the way the README says (tiny sizes)."""
 import os
 
@@ -15,6 +16,7 @@ def test_forward_macs():
     assert builder.forward_macs(models.get("lenet")) == 117600 + 240000 + 48000 + 10080 + 840
 
 
+@pytest.mark.slow
 def test_every_measurement_runs():
     hinton, lenet = models.get("hinton1200"), models.get("lenet")
     assert bench.matmul_limit(hinton, 8, 2, 0) > 0
@@ -28,6 +30,7 @@ def test_every_measurement_runs():
     assert bench.stats_rate(lenet, 50, 0) > 0
 
 
+@pytest.mark.slow
 def test_the_resnet_measurements_run():
     resnet8 = models.get("resnet8")
     assert bench.conv_limit(resnet8, 2, 1, 0, with_input_gradient=True) > 0   # strided, padded, inside blocks
@@ -40,6 +43,7 @@ def test_the_resnet_measurements_run():
         for _, l, i, o in builder.walk(resnet8) if isinstance(l, Conv)) + 64 * 10
 
 
+@pytest.mark.slow
 def test_the_kept_projection_is_counted_over_the_columns_it_reads():
     """LeNet's whole graph: 6,518 vertices, 652 kept; conv1 (4,704 units) is read through its 1,024
     pixels and conv2 (1,600 units) through its 1,176 inputs: 2,414 columns."""
@@ -58,6 +62,7 @@ def test_profile_attributes_time_to_the_ops_a_lenet_step_runs():
     assert any("MaxPool" in op for op in totals)
 
 
+@pytest.mark.slow
 def test_ablation_runs_rows_through_the_cli_and_reuses_them(tmp_path, mnist_dir, monkeypatch):
     """A tiny teacher from a tiny reproduce run; two rows sharing one reconstruction."""
     import json

@@ -107,6 +107,7 @@ def test_negative_prior_weight_is_a_user_error():
         priors.Priors.from_cfg(make_cfg(tv_weight=-1.0))
 
 
+@pytest.mark.slow
 def test_priors_change_the_reconstruction_and_clip_keeps_pixels_in_range(setups):  # noqa: F811
     cfg = setups["hinton1200"]
     results = {}

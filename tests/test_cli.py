@@ -32,6 +32,7 @@ def error_lines(stderr):
     (["--run_name=x", "--procedure=train", "--model=lenet", "--dataset=mnist_conv", "--lr=0"], "--lr must be > 0"),
     (["--procedure=train", "--model=lenet", "--dataset=mnist_conv"], "--run_name is required"),
 ])
+@pytest.mark.slow
 def test_bad_flags_give_one_line(args, expected, tmp_path):
     result = run_cli(*args, f"--summary_folder={tmp_path}")
     assert result.returncode == 2, result.stderr
@@ -41,6 +42,7 @@ def test_bad_flags_give_one_line(args, expected, tmp_path):
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.slow
 def test_unwritable_summary_folder(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -69,6 +71,7 @@ def test_every_logged_result_names_the_processor_and_the_code_commit(tmp_path):
     assert logged["commit"] == head.stdout.strip() + ("+changes" if changed else "")
 
 
+@pytest.mark.slow
 def test_a_flag_the_procedure_does_not_read_gets_one_warning(tmp_path):
     result = run_cli("--run_name=x", "--procedure=train", "--model=nope", "--dataset=mnist", "--jitter=2",
                      "--temperature=4", f"--summary_folder={tmp_path}")
@@ -78,6 +81,7 @@ def test_a_flag_the_procedure_does_not_read_gets_one_warning(tmp_path):
     assert "--model: unknown model 'nope'" in error_lines(result.stderr)[0]   # still runs (here: to its error)
 
 
+@pytest.mark.slow
 def test_one_flagfile_serves_several_procedures(tmp_path):
     """A --flagfile's flags that this procedure does not read are named in warnings, not refused; flags after
     it on the command line win."""
@@ -117,6 +121,7 @@ def test_help_lists_the_flags_by_procedure_and_exits_0(flag, tmp_path):
     assert "resnet20" in done.stdout and "holds the flags and the dispatch" not in done.stdout
 
 
+@pytest.mark.slow
 def test_a_quick_run_prints_no_tensorflow_start_up_lines_and_no_nan(tmp_path):
     done = run_cli("--procedure=train", "--model=hinton800", "--dataset=mnist", "--run_name=q", "--epochs=1",
                    "--train_batch_size=6000", "--eval_interval=5", f"--summary_folder={tmp_path}", cwd=str(tmp_path))

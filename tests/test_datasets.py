@@ -215,6 +215,7 @@ def test_real_mnist_shapes_and_range(mnist_dir):
     assert np.bincount(data.train_y).tolist()[:3] == [5923, 6742, 5958]
 
 
+@pytest.mark.slow
 def test_fashion_mnist_is_found_beside_the_mnist_folder(mnist_dir):
     if not os.path.isdir(os.path.join(os.path.dirname(os.path.abspath(mnist_dir)), "fashion-mnist")):
         pytest.skip("no fashion-mnist folder beside the MNIST one")

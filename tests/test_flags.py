@@ -51,6 +51,7 @@ def run_recorded(procedure, cfg):
     return Recording.seen - {"explicit_flags"}
 
 
+@pytest.mark.slow
 def test_each_procedure_reads_only_flags_in_its_table(tmp_path, monkeypatch):
     """The warning, the docs and reproduce's stage identities all come from the table: a flag a procedure
     reads and the table misses would change a result that reproduce then reuses."""

@@ -181,6 +181,7 @@ model.save(sys.argv[1])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("last", ["softmax", "tanh"])
 def test_a_keras_functional_resnet_is_imported_with_keras_outputs(tmp_path, last):
     saved = str(tmp_path / "f.keras")
@@ -204,6 +205,7 @@ def test_a_keras_functional_resnet_is_imported_with_keras_outputs(tmp_path, last
     assert isinstance(spec.layers[6], GlobalAvgPool)
 
 
+@pytest.mark.slow
 def test_a_student_exported_to_keras_loads_there_and_imports_back_with_the_same_logits(tmp_path):
     """A BatchNorm ResNet with input normalization and PyTorch-style pads (the tiny one of the modern-model
     tests, random weights and moving statistics) -> .keras -> keras_import -> the same logits in dfkd."""

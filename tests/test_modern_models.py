@@ -190,6 +190,7 @@ def test_moving_averages_change_in_training_and_come_back_from_the_checkpoint(tm
     assert "evaluate/bn_resnet" in json.loads((tmp_path / "evaluate" / "log.json").read_text())["procedures"]
 
 
+@pytest.mark.slow
 def test_a_tiny_resnet_pair_runs_train_stats_every_objective_distill_and_evaluate(tmp_path, toy_data):
     from procedures import compute_stats, distill, evaluate, optimize_dataset, train
     teacher, student = tiny_resnet_file(str(tmp_path), "tiny_teacher", 4), tiny_resnet_file(str(tmp_path),
@@ -264,6 +265,7 @@ def test_the_example_residual_file_declares_a_valid_batchnorm_resnet():
 
 
 
+@pytest.mark.slow
 def test_the_builtin_resnets_take_their_channels_and_classes_from_the_data(tmp_path, monkeypatch):
     """resnet8 trained on 32x32 RGB images of 20 classes (CIFAR-100's coarse labels) has a 3-channel stem and 20
     logits; every later step finds both in its checkpoint."""

@@ -59,6 +59,7 @@ def reconstruction(cfg, objective_name, steps, reading="sampled_full", loss_form
     ("hinton1200", "spectral_layer_pairs", "sampled_diag", "dfkd"),
     ("hinton1200", "spectral_layer_pairs", "kept_mean", "authors"),
     ("lenet", "top_layer", "", "authors"), ("lenet", "all_layers", "", "dfkd")])
+@pytest.mark.slow
 def test_each_objective_loss_falls_and_teacher_is_untouched(setups, model, objective, reading, loss_form):
     cfg = setups[model]
     cfg.optimization_objective = objective
@@ -131,6 +132,7 @@ def test_full_run_writes_npy_that_loads_as_a_dataset(setups):
     assert not [p for p in os.listdir(os.path.dirname(result["output"])) if p.startswith(".")]
 
 
+@pytest.mark.slow
 def test_same_seed_repeats_the_reconstruction(setups):
     cfg = setups["hinton1200"]
     cfg.optimization_objective = "all_layers"
@@ -175,6 +177,7 @@ def test_two_shards_merged_equal_the_unsharded_run(setups):
         cfg.num_shards, cfg.shard_index, cfg.samples_per_class, cfg.optimize_batch_size = 1, 0, 4, 16
 
 
+@pytest.mark.slow
 def test_worker_processes_make_the_one_process_dataset(setups, capfd):
     cfg = setups["hinton1200"]
     cfg.optimization_objective, cfg.samples_per_class, cfg.optimize_batch_size = "all_layers", 5, 8  # 7 batches

@@ -85,6 +85,7 @@ def test_zskd_targets_have_the_dirichlet_mean_of_their_class_at_both_concentrati
     assert np.allclose(drawn.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_dafl_generator_step_lowers_its_loss_on_a_tiny_teacher(teachers):
     import models
     from generators import dafl
@@ -193,6 +194,7 @@ def test_the_generators_pixel_constants_come_from_the_flags_or_the_teachers_norm
         dafl.pixel_constants(plain, "grey", "0.2")
 
 
+@pytest.mark.slow
 def test_a_dfad_generator_step_raises_the_discrepancy_and_moves_only_the_generator(teachers):
     import models
     from generators import dafl, dfad
@@ -218,6 +220,7 @@ def test_a_dfad_generator_step_raises_the_discrepancy_and_moves_only_the_generat
     assert np.abs(other_stream).min() > 0   # the generator's codes are not the student's
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["dafl", "dfad"])
 def test_generator_distillation_resumes_exactly_where_it_stopped(tmp_path, teachers, monkeypatch, method):
     """Stopped after one epoch and resumed, the generator and the student end as the uninterrupted run's."""
@@ -263,6 +266,7 @@ def test_generator_distillation_resumes_exactly_where_it_stopped(tmp_path, teach
     checkpoint.load_teacher_values(spec, "", resumed["student_checkpoint"])   # the student reads as any student
 
 
+@pytest.mark.slow
 def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkeypatch):
     """Before its first generator step (after the 5th student step), a DFAD run's generator is its
     initial one whatever the student's learning rate: the student's loss reaches the generator too,
@@ -288,6 +292,7 @@ def test_dfad_student_steps_leave_the_generator_alone(tmp_path, teachers, monkey
     assert not np.array_equal(slow.get_tensor("fc1/weights"), fast.get_tensor("fc1/weights"))
 
 
+@pytest.mark.slow
 def test_dfad_students_train_with_dfads_sgd_and_dafl_students_with_dafls_adam_and_batch(tmp_path, teachers,
                                                                                         monkeypatch):
     """Without --lr and --train_batch_size, a DFAD student takes DFAD's own optimizer (SGD at 0.01 with
@@ -378,6 +383,7 @@ def test_a_generator_run_of_another_generator_version_is_not_resumed(tmp_path, t
         run(2)
 
 
+@pytest.mark.slow
 def test_a_run_started_over_leaves_no_curves_of_the_run_it_replaced(tmp_path, teachers, monkeypatch):
     """reproduce discards a stage's checkpoints when its settings change; the run that starts over
     must not show its predecessor's TensorBoard curves beside its own."""

@@ -144,6 +144,7 @@ def make_corrupt(folder, name):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, build_args, expected", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_bad_input_gets_one_line_and_touches_nothing(name, build_args, expected, pipeline, tmp_path):
     inputs = tmp_path / "inputs"
@@ -160,6 +161,7 @@ def test_bad_input_gets_one_line_and_touches_nothing(name, build_args, expected,
     assert (digest_tree(pipeline["hinton1200"]["summary"]), digest_tree(inputs)) == before  # nothing damaged
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_traceback(tmp_path):
     result = cli("--run_name=x", "--procedure=train", "--model=vgg", "--dataset=mnist", "--verbose",
                  f"--summary_folder={tmp_path}")
@@ -189,6 +191,7 @@ def optimize_args(p, summary, **extra):
     return args + [f"--{k}={v}" for k, v in extra.items()]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_reconstruction_then_resume_gives_identical_output(pipeline, tmp_path):
     # Two worker processes: kill -9 of the parent must take them down too, and the resumed run gives
     # the same bits (every batch runs in a one-thread process either way).
@@ -363,6 +366,7 @@ def worker_pids(parent_pid):
     return pids
 
 
+@pytest.mark.slow
 def test_a_worker_killed_for_memory_stops_the_run_with_one_line(pipeline, tmp_path):
     """The out-of-memory killer's SIGKILL on one worker: the run stops at once with one line saying what
     happened and what to do (a process pool would wait for the lost batches forever); finished batches stay."""

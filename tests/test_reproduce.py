@@ -29,6 +29,7 @@ def tiny(tmp_path, monkeypatch):
 REAL_GET = datasets.get
 
 
+@pytest.mark.slow
 def test_grid_runs_every_stage_then_reuses_and_repairs(tiny, tmp_path, capsys):
     table = reproduce.run(tiny)
     rows = [r["row"] for r in table]
@@ -84,6 +85,7 @@ def test_explicit_flags_override_the_preset():
     assert chosen["distill_epochs"] == presets.PRESETS["quick"]["distill_epochs"]  # --epochs not given
 
 
+@pytest.mark.slow
 def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tiny, tmp_path, monkeypatch):
     monkeypatch.setitem(presets.PRESETS, "tinybest", dict(TINY, paper_rows=False))
     tiny.preset, tiny.jitter = "tinybest", 5  # a user's beyond-paper flag must not leak into the rows
@@ -109,6 +111,7 @@ def test_best_preset_runs_the_reference_rows_and_the_recipe_with_its_options(tin
     assert "optimize_batch_order" not in optimize   # spread, for BEST's own steps
 
 
+@pytest.mark.slow
 def test_dfkd_best_reads_its_own_modes_metadata_where_the_classes_are_large_enough(tiny, tmp_path, monkeypatch):
     monkeypatch.setitem(presets.PRESETS, "tinybest", dict(TINY, paper_rows=("top_layer",)))
     monkeypatch.setitem(presets.BEST, "examples_per_mode", 5)
@@ -167,6 +170,7 @@ def assert_tensorboard_shows_the_promised_scalars(run_dir):
     assert distill_rows and all({"test_accuracy", "teacher_agreement", "kd_loss"} <= t for t in distill_rows)
 
 
+@pytest.mark.slow
 def test_an_interrupted_grid_keeps_each_finished_row_and_its_table(tiny, tmp_path):
     """Each objective is distilled as soon as its reconstruction exists, and the table is written after
     every row: a grid stopped in its second objective already reports the first."""
@@ -186,6 +190,7 @@ def test_an_interrupted_grid_keeps_each_finished_row_and_its_table(tiny, tmp_pat
     assert "| top_layer |" in (tmp_path / "grid" / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_rows_runs_a_part_of_the_grid_and_refuses_an_unknown_row(tiny, tmp_path):
     from utils.errors import UserError
     tiny.rows = "all_layers,spectral"
@@ -211,6 +216,7 @@ def test_a_stage_resumed_from_earlier_pieces_counts_their_time(tmp_path):
     assert saved["train y"]["wall_seconds"] < 10
 
 
+@pytest.mark.slow
 def test_a_stage_is_redone_when_a_flag_its_procedure_reads_changes(tiny, tmp_path, capsys):
     """A stage's identity is every flag value its procedure reads: --temperature redoes the KD rows (and the
     metadata, whose top layer is logits / T) but not the training; the same flags again reuse every stage."""
@@ -237,6 +243,7 @@ def test_a_stage_is_redone_when_a_flag_its_procedure_reads_changes(tiny, tmp_pat
     assert "running" not in out and out.count("reusing the finished result") == 7
 
 
+@pytest.mark.slow
 def test_a_train_stage_with_changed_settings_starts_over_instead_of_resuming(tiny, tmp_path, capsys):
     tiny.rows = "top_layer"
     reproduce.run(tiny)
@@ -250,6 +257,7 @@ def test_a_train_stage_with_changed_settings_starts_over_instead_of_resuming(tin
     assert log["procedures"]["train/hinton1200"]["flags"]["lr_schedule"] == "constant"
 
 
+@pytest.mark.slow
 def test_a_given_teacher_is_used_as_it_is_and_its_row_says_so(tiny, tmp_path, teachers, capsys):
     import hashlib
     given = teachers["hinton1200"][1]["model_checkpoint"]
@@ -269,6 +277,7 @@ def test_a_given_teacher_is_used_as_it_is_and_its_row_says_so(tiny, tmp_path, te
     assert stages["compute_stats"]["settings"]["model_checkpoint"] == given
 
 
+@pytest.mark.slow
 def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd_best(tiny, tmp_path, monkeypatch,
                                                                                       capsys):
     monkeypatch.setitem(presets.PRESETS, "tiny_peers", dict(TINY, paper_rows=("spectral_layer_pairs",),

@@ -41,6 +41,7 @@ def tiny_npz(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_example_user_pair_runs_train_stats_every_objective_and_distill(tmp_path, tiny_npz):
     teacher = str(tmp_path / "my_teacher.py")
     shutil.copy(os.path.join(EXAMPLES, "mlp3.py"), teacher)
@@ -137,6 +138,7 @@ keras.Sequential(layers, name="tiny_keras").save(sys.argv[1])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["supported", "unsupported"])
 def test_a_keras_sequential_model_is_imported_with_the_same_outputs_or_refused(tmp_path, kind):
     saved = str(tmp_path / "m.keras")

@@ -119,7 +119,7 @@ def test_compare_runs(tmp_path):
 
 def test_compare_runs_draws_the_papers_numbers_beside_ours(tmp_path, monkeypatch):
     drawn = []
-    monkeypatch.setattr(common, "save", lambda fig, path: drawn.append(fig) or path)
+    monkeypatch.setattr(common, "save", lambda fig, path, announce=True: drawn.append(fig) or path)
     bars, refs = {"top_layer": 0.9, "all_layers": 0.95, "dfkd best": 0.98}, {"teacher": 0.985}
     compare_runs.plot(bars, refs, "t", str(tmp_path / "a.png"))
     compare_runs.plot(bars, refs, "t", str(tmp_path / "b.png"),
@@ -131,7 +131,7 @@ def test_compare_runs_draws_the_papers_numbers_beside_ours(tmp_path, monkeypatch
 
 def test_compare_runs_value_labels_keep_clear_of_the_reference_lines(tmp_path, monkeypatch):
     drawn = []
-    monkeypatch.setattr(common, "save", lambda fig, path: drawn.append(fig) or path)
+    monkeypatch.setattr(common, "save", lambda fig, path, announce=True: drawn.append(fig) or path)
     compare_runs.plot({"top_layer": 0.9624, "all_layers": 0.05}, {"teacher": 0.9858}, "t", str(tmp_path / "a.png"))
     labels = {t.get_text(): t for t in drawn[0].axes[0].texts}
     assert set(labels) == {"96.24", "5.00"}   # the table's two decimals
@@ -152,3 +152,10 @@ def test_corrupt_input_is_one_clear_line(script, flag, tmp_path):
     assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     assert str(bad) in result.stderr
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_a_file_is_announced_once_and_a_quiet_save_says_nothing(tmp_path, capsys):
+    common.save(common.figure(40, 30), str(tmp_path / "a.png"), announce=False)
+    assert capsys.readouterr().out == ""
+    common.save(common.figure(40, 30), str(tmp_path / "b.png"))
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'b.png'}\n"
