@@ -70,120 +70,154 @@ def pair_of(cfg):
     return teacher, student
 
 
-def run(cfg):
-    checks.run_name(cfg)
-    checks.require(cfg, "model", "student_model", "dataset")
-    teacher, student = pair_of(cfg)
-    s = settings_for(cfg)
-    run_dir = runlog.run_dir(cfg.summary_folder, cfg.run_name)
-    checks.writable_folder(run_dir, "--summary_folder")
-    stages = Stages(os.path.join(run_dir, "results.json"))
-    no_graph = spectral.why_no_graph(teacher)   # why the spectral rows cannot run, or None
-    # Rows run as the paper describes unless a row sets an option itself (flag_use.REPRODUCE_SETS).
-    base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0, stats_modes=1,
-                   compute_graphwise_stats=not no_graph,
-                   train_batch_size=cfg.train_batch_size or DEFAULT_BATCH_SIZE,
-                   **BEYOND_PAPER_OFF)
+def checkpoint_valid(spec, key="model_checkpoint"):
+    """A stage's check that its checkpoint still loads as `spec`."""
+    return lambda r: checkpoint.load_teacher_values(spec, r.get("model_meta", ""), r[key])
 
-    def checkpoint_valid(spec, key="model_checkpoint"):
-        return lambda r: checkpoint.load_teacher_values(spec, r.get("model_meta", ""), r[key])
 
-    def stage(name, procedure, child, still_valid, start_over=None, **artifacts):
+class Grid:
+    """One reproduce run: the stages of its table, each run through the same dispatch as main.py's and
+    recorded in results.json, so a later invocation reuses what still holds."""
+
+    def __init__(self, cfg):
+        checks.run_name(cfg)
+        checks.require(cfg, "model", "student_model", "dataset")
+        self.cfg = cfg
+        self.teacher, self.student = pair_of(cfg)
+        self.s = settings_for(cfg)
+        self.run_dir = runlog.run_dir(cfg.summary_folder, cfg.run_name)
+        checks.writable_folder(self.run_dir, "--summary_folder")
+        self.stages = Stages(os.path.join(self.run_dir, "results.json"))
+        self.no_graph = spectral.why_no_graph(self.teacher)   # why the spectral rows cannot run, or None
+        # Rows run as the paper describes unless a row sets an option itself (flag_use.REPRODUCE_SETS).
+        self.base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0,
+                            stats_modes=1, compute_graphwise_stats=not self.no_graph,
+                            train_batch_size=cfg.train_batch_size or DEFAULT_BATCH_SIZE, **BEYOND_PAPER_OFF)
+        self.trained, self.distilled, self.reconstructions = {}, {}, {}
+
+    def stage(self, name, procedure, child, still_valid, start_over=None, **artifacts):
         """Runs `procedure` on the child config; its identity: what it reads, and the artifacts named."""
         settings = {**flag_use.identity(procedure, child), **artifacts}
-        return stages.run(name, settings, lambda: procedures.get(procedure).run(child), still_valid, start_over)
+        return self.stages.run(name, settings, lambda: procedures.get(procedure).run(child), still_valid,
+                               start_over)
 
-    if s["paper_rows"] and no_graph:
-        print(f"[reproduce] no spectral rows: {teacher.name}: {no_graph}")
-    plans, generator_rows = plan_rows(s, cfg.rows, teacher, no_graph, os.path.join(run_dir, "extra_rows"))
+    def train_pair(self):
+        """1. The teacher (or a given one, evaluated as it is) and the student trained on data."""
+        cfg, teacher = self.cfg, self.teacher
+        train_dir = os.path.join(self.run_dir, "train", "checkpoint")
+        if cfg.model_checkpoint:   # a given teacher (imported, or trained elsewhere) is used as it is
+            given = checkpoint.load_teacher_values(teacher, cfg.model_meta, cfg.model_checkpoint)
+            self.trained[teacher.name] = self.stage(
+                f"evaluate {teacher.name}", "evaluate",
+                derived(self.base, procedure="evaluate", model=cfg.model, model_meta=cfg.model_meta,
+                        model_checkpoint=cfg.model_checkpoint),
+                lambda r: None, teacher=stats_file.weights_fingerprint(given))
+        for spec, flag in ((teacher, cfg.model), (self.student, cfg.student_model)):   # a name or a model file
+            if spec.name in self.trained:
+                continue
+            self.trained[spec.name] = self.stage(
+                f"train {spec.name}", "train",
+                derived(self.base, procedure="train", model=flag, epochs=self.s["train_epochs"]),
+                checkpoint_valid(spec), lambda spec=spec: resumable.discard(train_dir, spec.name),
+                definition=to_json(spec))
+        made = self.trained[teacher.name]
+        self.teacher_flags = dict(model=cfg.model, model_meta=made.get("model_meta", cfg.model_meta),
+                                  model_checkpoint=made["model_checkpoint"])
+        values = checkpoint.load_teacher_values(teacher, self.teacher_flags["model_meta"],
+                                                self.teacher_flags["model_checkpoint"])
+        self.fingerprint = stats_file.weights_fingerprint(values)
 
-    # 1. teacher and student trained on data
-    trained = {}
-    train_dir = os.path.join(run_dir, "train", "checkpoint")
-    if cfg.model_checkpoint:   # a given teacher (imported, or trained elsewhere) is used as it is
-        given = checkpoint.load_teacher_values(teacher, cfg.model_meta, cfg.model_checkpoint)
-        trained[teacher.name] = stage(
-            f"evaluate {teacher.name}", "evaluate", derived(base, procedure="evaluate", model=cfg.model,
-                                                            model_meta=cfg.model_meta,
-                                                            model_checkpoint=cfg.model_checkpoint),
-            lambda r: None, teacher=stats_file.weights_fingerprint(given))
-    for spec, flag in ((teacher, cfg.model), (student, cfg.student_model)):   # flag: a name or a model file
-        if spec.name in trained:
-            continue
-        trained[spec.name] = stage(
-            f"train {spec.name}", "train", derived(base, procedure="train", model=flag, epochs=s["train_epochs"]),
-            checkpoint_valid(spec), lambda spec=spec: resumable.discard(train_dir, spec.name),
-            definition=to_json(spec))
-    teacher_flags = dict(model=cfg.model, model_meta=trained[teacher.name].get("model_meta", cfg.model_meta),
-                         model_checkpoint=trained[teacher.name]["model_checkpoint"])
-    values = checkpoint.load_teacher_values(teacher, teacher_flags["model_meta"], teacher_flags["model_checkpoint"])
-    fingerprint = stats_file.weights_fingerprint(values)
-
-    # 2. metadata
-    def stats_valid(r):
-        stats_file.validate(stats_file.load(r["stats_file"]), teacher, cfg.temperature, fingerprint)
-    stats = stage("compute_stats", "compute_stats", derived(base, procedure="compute_stats", **teacher_flags),
-                  stats_valid, teacher=fingerprint)
-    best_stats, modes = stats, 1   # dfkd best's metadata: per mode where its classes and samples allow
-    if BEST_ROW in plans:
-        modes = best_modes(stats_file.load(stats["stats_file"]).counts, s["samples_per_class"])
-        s["best_stats_modes"] = modes   # the table's settings line says which metadata dfkd best read
+    def record_metadata(self, plans):
+        """2. The teacher's metadata: per class, and per mode for dfkd best where its classes allow."""
+        def stats_valid(r):
+            stats_file.validate(stats_file.load(r["stats_file"]), self.teacher, self.cfg.temperature,
+                                self.fingerprint)
+        self.stats = self.stage("compute_stats", "compute_stats",
+                                derived(self.base, procedure="compute_stats", **self.teacher_flags),
+                                stats_valid, teacher=self.fingerprint)
+        self.best_stats, self.modes = self.stats, 1
+        if BEST_ROW not in plans:
+            return
+        s = self.s
+        self.modes = best_modes(stats_file.load(self.stats["stats_file"]).counts, s["samples_per_class"])
+        s["best_stats_modes"] = self.modes   # the table's settings line says which metadata dfkd best read
         s["best_distill"] = BEST["distill"]   # and how its student learns
-        if modes > 1:
-            best_stats = stage(f"compute_stats modes{modes}", "compute_stats",
-                               derived(base, procedure="compute_stats", stats_modes=modes,
-                                       compute_graphwise_stats=False, **teacher_flags),
-                               stats_valid, teacher=fingerprint)
-        plans[BEST_ROW].optimize.update(best_on_modes(modes, getattr(cfg, "explicit_flags", ())))
-        s.update(best_optimization_steps=plans[BEST_ROW].optimize["optimization_steps"],
-                 best_optimize_batch_order=plans[BEST_ROW].optimize.get("optimize_batch_order", "spread"))
+        if self.modes > 1:
+            self.best_stats = self.stage(f"compute_stats modes{self.modes}", "compute_stats",
+                                         derived(self.base, procedure="compute_stats", stats_modes=self.modes,
+                                                 compute_graphwise_stats=False, **self.teacher_flags),
+                                         stats_valid, teacher=self.fingerprint)
+        best = plans[BEST_ROW].optimize
+        best.update(best_on_modes(self.modes, getattr(self.cfg, "explicit_flags", ())))
+        s.update(best_optimization_steps=best["optimization_steps"],
+                 best_optimize_batch_order=best.get("optimize_batch_order", "spread"))
 
-    # 3-4. distillation rows, each in its own folder under the run: the reference rows first, then each
-    # reconstruction as soon as it exists, so an interrupted grid has finished whole rows (and a table).
-    rows_folder = os.path.join(run_dir, "distill_rows")
-    distilled, reconstructions = {}, {}
-
-    def distill_row(row, dataset, epochs, options):
-        tag = row.replace(" ", "_")
-        child = derived(base, procedure="distill", student_model=cfg.student_model, dataset=dataset, epochs=epochs,
-                        eval_dataset=cfg.dataset, summary_folder=rows_folder, run_name=tag,
-                        noise_samples=s["samples_per_class"] * teacher.num_classes, **options, **teacher_flags)
-        artifacts = dict(teacher=fingerprint, student_definition=to_json(student))
-        if row in reconstructions:   # a reconstruction made again is distilled again
+    def distill_row(self, row, dataset, epochs, options):
+        """A student distilled on `dataset` (or a generator method's samples), in the row's own folder."""
+        cfg, student = self.cfg, self.student
+        tag, rows_folder = row.replace(" ", "_"), os.path.join(self.run_dir, "distill_rows")
+        child = derived(self.base, procedure="distill", student_model=cfg.student_model, dataset=dataset,
+                        epochs=epochs, eval_dataset=cfg.dataset, summary_folder=rows_folder, run_name=tag,
+                        noise_samples=self.s["samples_per_class"] * self.teacher.num_classes, **options,
+                        **self.teacher_flags)
+        artifacts = dict(teacher=self.fingerprint, student_definition=to_json(student))
+        if row in self.reconstructions:   # a reconstruction made again is distilled again
             artifacts["reconstruction_written"] = os.stat(dataset).st_mtime_ns
         method = options.get("method")
         artifacts.update(generators.definition_versions(method))   # another generator's row is trained again
         ckpt_dir = os.path.join(rows_folder, tag, "distill", runlog.dataset_tag(method or dataset), "checkpoint")
-        distilled[row] = stage(f"distill {row}", "distill", child, checkpoint_valid(student, "student_checkpoint"),
-                               lambda: resumable.discard(ckpt_dir, student.name), **artifacts)
+        self.distilled[row] = self.stage(f"distill {row}", "distill", child,
+                                         checkpoint_valid(student, "student_checkpoint"),
+                                         lambda: resumable.discard(ckpt_dir, student.name), **artifacts)
 
-    distill_row("vanilla KD", cfg.dataset, s["kd_epochs"], {})
-    distill_row("KD on noise", "noise", s["distill_epochs"], {})
-    for row, (objective, options, distill_options) in plans.items():
-        expected_rows = s["samples_per_class"] * teacher.num_classes
+    def reconstruct_row(self, row, plan):
+        """A reconstruction row's samples, on its metadata (per mode for dfkd best)."""
+        expected = self.s["samples_per_class"] * self.teacher.num_classes
 
-        def npy_valid(r, rows=expected_rows):
-            if len(optimized.load(r["output"]).train_x) != rows:
-                raise UserError(f"{r['output']} does not hold {rows} samples")
-        metadata, row_modes = (best_stats["stats_file"], modes) if row == BEST_ROW else (stats["stats_file"], 1)
-        child = derived(base, procedure="optimize_dataset", lr=None, optimization_objective=objective,
-                        samples_per_class=s["samples_per_class"], stats_file=metadata, stats_modes=row_modes,
-                        **options, **teacher_flags)
-        reconstructions[row] = stage(f"optimize_dataset {row}", "optimize_dataset", child, npy_valid,
-                                     teacher=fingerprint, stats_written=os.stat(metadata).st_mtime_ns)
-        distill_row(row, reconstructions[row]["output"], s["distill_epochs"], distill_options)
-        write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
+        def npy_valid(r):
+            if len(optimized.load(r["output"]).train_x) != expected:
+                raise UserError(f"{r['output']} does not hold {expected} samples")
+        metadata, row_modes = (self.best_stats["stats_file"], self.modes) if row == BEST_ROW else \
+            (self.stats["stats_file"], 1)
+        child = derived(self.base, procedure="optimize_dataset", lr=None, optimization_objective=plan.objective,
+                        samples_per_class=self.s["samples_per_class"], stats_file=metadata, stats_modes=row_modes,
+                        **plan.optimize, **self.teacher_flags)
+        self.reconstructions[row] = self.stage(f"optimize_dataset {row}", "optimize_dataset", child, npy_valid,
+                                               teacher=self.fingerprint,
+                                               stats_written=os.stat(metadata).st_mtime_ns)
+        return self.reconstructions[row]["output"]
 
-    pixels = pixel_constants(cfg, teacher) if generator_rows else {}
-    for row in generator_rows:   # as many samples as a reconstruction row's student sees, in the method's batches
-        presented = s["samples_per_class"] * teacher.num_classes * s["distill_epochs"]
-        batch = generators.train_batch_size(GENERATOR_ROWS[row], cfg.train_batch_size)
-        epochs = -(-presented // (dafl.STEPS_PER_EPOCH * batch))
-        distill_row(row, "", epochs, dict(pixels, train_batch_size=batch, method=GENERATOR_ROWS[row]))
-        write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir, show=False)
+    def table(self, show=False):
+        return write_table(self.cfg, self.teacher, self.student, self.s, self.trained, self.reconstructions,
+                           self.distilled, self.stages, self.run_dir, show=show)
 
-    # 5. the table
-    return write_table(cfg, teacher, student, s, trained, reconstructions, distilled, stages, run_dir)
+    def run(self):
+        s, teacher = self.s, self.teacher
+        if s["paper_rows"] and self.no_graph:
+            print(f"[reproduce] no spectral rows: {teacher.name}: {self.no_graph}")
+        plans, generator_rows = plan_rows(s, self.cfg.rows, teacher, self.no_graph,
+                                          os.path.join(self.run_dir, "extra_rows"))
+        self.train_pair()
+        self.record_metadata(plans)
+        # 3-4. the reference rows first, then each reconstruction as soon as it exists, so an interrupted
+        # grid has finished whole rows (and a table).
+        self.distill_row("vanilla KD", self.cfg.dataset, s["kd_epochs"], {})
+        self.distill_row("KD on noise", "noise", s["distill_epochs"], {})
+        for row, plan in plans.items():
+            self.distill_row(row, self.reconstruct_row(row, plan), s["distill_epochs"], plan.distill)
+            self.table()
+        pixels = pixel_constants(self.cfg, teacher) if generator_rows else {}
+        for row in generator_rows:   # as many samples as a reconstruction row's student sees, in the method's batches
+            presented = s["samples_per_class"] * teacher.num_classes * s["distill_epochs"]
+            batch = generators.train_batch_size(GENERATOR_ROWS[row], self.cfg.train_batch_size)
+            epochs = -(-presented // (dafl.STEPS_PER_EPOCH * batch))
+            self.distill_row(row, "", epochs, dict(pixels, train_batch_size=batch, method=GENERATOR_ROWS[row]))
+            self.table()
+        return self.table(show=True)   # 5. the table
+
+
+def run(cfg):
+    return Grid(cfg).run()
 
 
 def pixel_constants(cfg, teacher):

@@ -48,3 +48,33 @@ def test_an_explicit_step_count_reaches_every_reconstruction_row():
     s = settings("paper", explicit_flags=("optimization_steps",), optimization_steps=7)
     plans, _ = plan_rows(s, "", models.get("lenet"), "no graph", "/x")
     assert {p.optimize["optimization_steps"] for p in plans.values()} == {7}
+
+
+def test_the_table_is_written_once_with_its_settings_line(tmp_path, capsys):
+    from experiments.stages import Stages
+    from experiments.tables import write_table
+    teacher, student = models.get("hinton1200"), models.get("hinton800")
+    cfg = type("Cfg", (), dict(dataset="mnist", model_checkpoint="", rng_seed=42, temperature=8.0))()
+    stages = Stages(str(tmp_path / "results.json"))
+    stages.run("optimize_dataset top_layer", {"optimization_steps": 5}, lambda: {}, lambda r: None)
+    s = dict(preset="tiny", best_distill=dict(lr=0.002))
+    trained = {"hinton1200": {"test_accuracy": 0.9}, "hinton800": {"test_accuracy": 0.8}}
+    made = {"top_layer": {"teacher_agreement": 0.5, "samples": 20}}
+    distilled = {"vanilla KD": {"test_accuracy": 0.85}, "top_layer": {"test_accuracy": 0.6}}
+    capsys.readouterr()
+    table = write_table(cfg, teacher, student, s, trained, made, distilled, stages, str(tmp_path), show=False)
+    assert capsys.readouterr().out == ""   # rows written as they finish say nothing; the last table speaks
+    assert [r["row"] for r in table] == ["teacher", "student trained on data", "vanilla KD", "top_layer"]
+    assert table[-1]["synthesis_sample_steps"] == 100 and table[-1]["test_accuracy"] == 60.0
+    text = (tmp_path / "results.md").read_text()
+    assert "Settings: preset=tiny best_distill=(lr=0.002) rng_seed=42 temperature=8" in text
+    write_table(cfg, teacher, student, s, trained, made, distilled, stages, str(tmp_path), show=True)
+    out = capsys.readouterr().out
+    assert out.count("wrote ") == 1 and "| top_layer | 60.00 |" in out
+
+
+def test_reproduce_refuses_a_dataset_that_is_not_real_in_one_line(tmp_path):
+    from procedures import reproduce
+    from tests.conftest import make_cfg
+    with pytest.raises(UserError, match="^--dataset: reproduce needs a real dataset"):
+        reproduce.run(make_cfg(procedure="reproduce", dataset="noise", summary_folder=str(tmp_path)))
