@@ -1,11 +1,14 @@
-import pytest
 """The benchmark's pieces run and count FLOPs the way the README says (tiny sizes)."""
 import os
+
+import numpy as np
+import pytest
 
 import models
 from bench import run as bench
 from models import builder
 from models.spec import Conv
+from utils.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -98,3 +101,18 @@ def test_ablation_runs_rows_through_the_cli_and_reuses_them(tmp_path, mnist_dir,
     again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
     assert again.stdout.count("done before") == 2 and "$ " not in again.stdout
     assert "| distill: shift 2 | distill: --augment_shift=2 |" in (tmp_path / "ablation_teacher" / "ablation.md").read_text()
+
+
+def test_a_real_subset_is_a_seeded_draw_without_repeats_and_keeps_the_test_split():
+    from bench.real_subset import subset
+    rng = np.random.default_rng(1)
+    arrays = {"train_images": np.arange(100)[:, None, None] * np.ones((1, 2, 2), np.uint8),
+              "train_labels": np.arange(100) % 10, "test_images": np.zeros((7, 2, 2)), "test_labels": np.ones(7)}
+    picked = subset(arrays, 30, seed=0)
+    ids = picked["x_train"][:, 0, 0]
+    assert len(set(ids.tolist())) == 30 and list(ids) == sorted(ids)
+    assert np.array_equal(picked["y_train"], ids % 10) and len(picked["x_test"]) == 7
+    assert np.array_equal(subset(arrays, 30, seed=0)["x_train"], picked["x_train"])
+    assert not np.array_equal(subset(arrays, 30, seed=1)["x_train"], picked["x_train"])
+    with pytest.raises(UserError, match="--count: 101 is not in 1..100"):
+        subset(arrays, 101, seed=int(rng.integers(10)))
