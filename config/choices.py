@@ -2,7 +2,7 @@
 The registries that act on them (procedures.NAMES, objectives.OBJECTIVES, reproduce.PRESETS) use
 these lists; tests/test_flags.py checks that each registry holds exactly these names."""
 
-PROCEDURES = ("train", "compute_stats", "optimize_dataset", "distill", "reproduce", "evaluate")
+PROCEDURES = ("train", "compute_stats", "optimize_dataset", "distill", "evaluate", "reproduce")
 OBJECTIVES = ("top_layer", "all_layers", "all_layers_dropout", "spectral_all_layers", "spectral_layer_pairs",
               "deep_inversion", "zskd")
 PRESETS = ("paper", "quick", "best", "peers")

@@ -9,7 +9,7 @@ import models
 from config import choices
 from utils.errors import UserError
 
-PROCEDURE_ORDER = ("train", "compute_stats", "optimize_dataset", "distill", "evaluate", "reproduce")
+PROCEDURE_ORDER = choices.PROCEDURES   # the order --help and docs/flags.md list them in
 
 
 @dataclasses.dataclass(frozen=True)
