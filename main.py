@@ -4,17 +4,14 @@
     python main.py --flagfile=FILE ...     # flags one per line in FILE; later flags on the command line win
     python main.py --help                  # the flags, by procedure
 """
-import os
 import sys
 import traceback
 import types
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter off the console
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from config import choices, flag_use  # noqa: E402  (plain data, no TensorFlow)
-from config import flags as config_flags  # noqa: E402
+from config import choices, flag_use  # plain data, no TensorFlow
+from config import flags as config_flags
 
 FLAGS = flags.FLAGS
 _ABSL_FLAGS = set(FLAGS)  # absl's own (--logtostderr, ...), not passed to procedures
