@@ -188,7 +188,8 @@ def test_a_distillation_with_other_settings_is_not_resumed_from_an_earlier_one(t
 @pytest.mark.parametrize("dataset, tag", [
     ("mnist", "mnist"), ("mnist_conv@32x32", "mnist_conv@32x32"), ("/data/mine.npz", "mine.npz"),
     ("/data/mine.npz@32x32", "mine.npz@32x32"), ("/data/images/", "images"), ("rel/images@28x28", "images@28x28"),
-    ("/runs/r/data/data_optimized_top_layer_r.npy", "data_optimized_top_layer_r")])
+    ("/runs/r/data/data_optimized_top_layer_r.npy", "data_optimized_top_layer_r"),
+    (".", os.path.basename(os.getcwd())), ("/", "data")])
 def test_a_distillation_folder_is_one_name_whatever_the_dataset_argument(dataset, tag):
     from utils import runlog
     assert runlog.dataset_tag(dataset) == tag

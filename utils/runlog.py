@@ -19,7 +19,7 @@ def dataset_tag(dataset):
     name as it is, a file or folder by its own name (a .npy without its extension), a resize kept
     (/data/mine.npz@32x32 -> mine.npz@32x32). Never a path, so nothing is written outside the run."""
     path, at, size = dataset.partition("@")
-    name = os.path.basename(os.path.normpath(path)) or "data"
+    name = os.path.basename(os.path.abspath(path)) or "data"   # ".", "..": the folder they name
     if name.endswith(".npy"):
         name = name[:-len(".npy")]
     return name + at + size
