@@ -210,6 +210,11 @@ BY_NAME = {flag.name: flag for flag in FLAGS}
 DEFAULT_BATCH_SIZE = 64   # --train_batch_size unset, for every source but a generator method that brings its own
 
 
+def batch_size(given, default=DEFAULT_BATCH_SIZE):
+    """--train_batch_size if given (0 included: validate refuses it), else the default."""
+    return default if given is None else given
+
+
 def readers(flag):
     """The procedures that read `flag`, reproduce included where it passes the flag to its stages."""
     if flag.read_by == ("every",):

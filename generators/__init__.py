@@ -1,4 +1,4 @@
-"""The methods that distill on a generator's samples instead of a dataset (`--dataset=dafl | dfad`):
+"""The methods that distill on a generator's samples instead of a dataset (`--method=dafl | dfad`):
 what each trains its generator towards, how often, and on which batch. distill reads these facts;
 the generator's layers are DAFL's for both (generators/dafl.py), with the differences of DFAD's script.
 
@@ -11,7 +11,7 @@ the generator's layers are DAFL's for both (generators/dafl.py), with the differ
 import sys
 from typing import Callable, NamedTuple, Optional
 
-from config.flags import DEFAULT_BATCH_SIZE
+from config.flags import DEFAULT_BATCH_SIZE, batch_size
 
 from generators import dafl, dfad
 
@@ -78,10 +78,8 @@ def own_student_optimizer(name):
 def train_batch_size(name, given):
     """--train_batch_size if given, else the published batch of the method --method names (DAFL's and
     DFAD's 512), else 64."""
-    if given is not None:
-        return given
     method = METHODS.get(name)
-    return method.batch_size if method is not None and method.batch_size else DEFAULT_BATCH_SIZE
+    return batch_size(given, method.batch_size if method is not None and method.batch_size else DEFAULT_BATCH_SIZE)
 
 
 def definition_versions(name):

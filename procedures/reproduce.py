@@ -20,7 +20,7 @@ import generators
 import models
 import procedures  # the other commands, run through the dispatch main.py uses, never imported
 from config import checks, flag_use
-from config.flags import DEFAULT_BATCH_SIZE
+from config.flags import batch_size
 from datasets import optimized
 from experiments.plan import plan_rows
 from experiments.presets import (
@@ -92,7 +92,7 @@ class Grid:
         # Rows run as the paper describes unless a row sets an option itself (flag_use.REPRODUCE_SETS).
         self.base = derived(cfg, model_meta="", model_checkpoint="", stats_file="", num_shards=1, shard_index=0,
                             stats_modes=1, compute_graphwise_stats=not self.no_graph,
-                            train_batch_size=cfg.train_batch_size or DEFAULT_BATCH_SIZE, **BEYOND_PAPER_OFF)
+                            train_batch_size=batch_size(cfg.train_batch_size), **BEYOND_PAPER_OFF)
         self.trained, self.distilled, self.reconstructions = {}, {}, {}
 
     def stage(self, name, procedure, child, still_valid, start_over=None, **artifacts):

@@ -58,7 +58,7 @@ def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "dataset")
     cfg.lr = cfg.lr if cfg.lr is not None else 0.001
-    cfg.train_batch_size = cfg.train_batch_size or config_flags.DEFAULT_BATCH_SIZE
+    cfg.train_batch_size = config_flags.batch_size(cfg.train_batch_size)
     config_flags.validate(cfg, "train")
     data = datasets.get(cfg.dataset, cfg.data_dir)
     spec = models.get(cfg.model, channels=datasets.channels(data), classes=data.num_classes)

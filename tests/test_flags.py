@@ -157,3 +157,9 @@ def test_a_value_out_of_range_is_one_line_naming_the_flag():
     with pytest.raises(UserError, match="^--optimize_batch_size must be > 0, got 0$"):
         flags.validate(make_cfg(optimize_batch_size=0), "optimize_dataset")
     flags.validate(make_cfg(optimize_batch_size=0), "train")   # not a flag train reads
+
+
+def test_a_zero_batch_is_refused_not_taken_for_unset():
+    from procedures import train
+    with pytest.raises(UserError, match="^--train_batch_size must be > 0, got 0$"):
+        train.run(make_cfg(procedure="train", train_batch_size=0))
