@@ -53,7 +53,8 @@ FLAGS = (
               "(optimize_dataset), distill a student, the whole table (reproduce), or measure a checkpoint's test "
               'accuracy (evaluate)')),
     Flag('lr', float, None, read_by=('train', 'optimize_dataset', 'distill'), minimum=">0",
-         help=('Adam learning rate; default 0.001 for train and distill, 0.07 for optimize_dataset; distill '
+         help=("Adam learning rate; default 0.001 for train and distill, the objective's for optimize_dataset "
+              "(deep_inversion: 0.01, else 0.07); distill "
               "--method=dafl: default 0.002 (DAFL's); --method=dfad: the student's SGD rate, default 0.01 "
               "(DFAD's); reproduce gives it to its train and distill stages")),
     Flag('epochs', int, 10, read_by=('train', 'distill'), minimum=">0", reproduce="own",
@@ -111,9 +112,9 @@ FLAGS = (
               'class (e.g. 1,1,2,1,1,1,2,1,1,1 gives classes 2 and 6 twice the others); the total stays '
               '--samples_per_class x classes. Default: equal shares')),
     Flag('optimization_steps', int, 1000, read_by=('optimize_dataset',), minimum=">0", reproduce="own",
-         help='optimize_dataset: Adam steps per batch'),
+         help="optimize_dataset: Adam steps per batch. Default: the objective's (deep_inversion: 2000, else 1000)"),
     Flag('optimize_batch_size', int, 640, read_by=('optimize_dataset',), minimum=">0",
-         help='optimize_dataset: samples optimized together'),
+         help="optimize_dataset: samples optimized together. Default: the objective's (deep_inversion: 256, else 640)"),
     Flag('optimize_batch_order', str, 'spread', choices=choices.BATCH_ORDERS, read_by=('optimize_dataset',), added=True,
          help=('optimize_dataset: which samples share a batch. spread: every class (every mode, with --stats_modes) '
               "spread evenly over every batch; grouped: each class's (or mode's) samples in a row, so "
@@ -156,13 +157,14 @@ FLAGS = (
     Flag('num_threads', int, 0, read_by=('every',), minimum=">=0",
          help='TensorFlow intra-op threads; 0 = every available core'),
     Flag('clip_inputs', bool, False, read_by=('optimize_dataset',), reproduce="sets",
-         help='optimize_dataset: keep reconstructed pixels in [0, 1]'),
+         help="optimize_dataset: keep reconstructed pixels in [0, 1]. Default: the objective's (deep_inversion: true)"),
     Flag('jitter', int, 0, read_by=('optimize_dataset',), minimum=">=0", reproduce="sets",
-         help='optimize_dataset: shift the batch by a random (dy, dx) in [-N, N] each step'),
+         help=("optimize_dataset: shift the batch by a random (dy, dx) in [-N, N] each step. Default: the objective's "
+              '(deep_inversion: 2, else 0)')),
     Flag('tv_weight', float, 0.0, read_by=('optimize_dataset',), minimum=">=0", reproduce="sets",
          help='optimize_dataset: weight of a total-variation penalty on each sample'),
     Flag('l2_weight', float, 0.0, read_by=('optimize_dataset',), minimum=">=0", reproduce="sets",
-         help="optimize_dataset: weight of an L2 penalty on each sample's pixels"),
+         help="optimize_dataset: weight of an L2 penalty on each sample's pixels (deep_inversion: 0, its authors')"),
     Flag('batch_stats_weight', float, 0.0, read_by=('optimize_dataset',), minimum=">=0", reproduce="sets",
          help=("optimize_dataset: weight of matching each class's batch mean and std, in every recorded layer, to "
               'the recorded statistics')),
@@ -181,7 +183,19 @@ FLAGS = (
               '(MNIST: 0.3081); see --pixel_mean')),
     Flag('bn_weight', float, 10.0, read_by=('optimize_dataset',), added=True,
          help=("optimize_dataset, --optimization_objective=deep_inversion: weight of matching each BatchNorm layer's"
-              ' batch mean and variance to its moving statistics')),
+              " batch mean and variance to its moving statistics (deep_inversion: 10, its authors')")),
+    Flag('first_bn_weight', float, 10.0, read_by=('optimize_dataset',), added=True,
+         help=('optimize_dataset, --optimization_objective=deep_inversion: extra multiplier of the first BatchNorm '
+              "layer's term (deep_inversion: 10, its authors')")),
+    Flag('tv_norm_weight', float, 0.0, read_by=('optimize_dataset',), minimum=">=0", added=True, reproduce="sets",
+         help=("optimize_dataset: weight of DeepInversion's total variation, the L2 norm over the batch of the "
+              'differences between neighbouring pixels in four directions, times the batch size. Default: the '
+              "objective's (deep_inversion: 0.000125, else 0)")),
+    Flag('optimize_beta1', float, 0.9, read_by=('optimize_dataset',), added=True,
+         help="optimize_dataset: Adam's beta1 on the inputs. Default: the objective's (deep_inversion: 0.5, else 0.9)"),
+    Flag('optimize_beta2', float, 0.999, read_by=('optimize_dataset',), added=True,
+         help=("optimize_dataset: Adam's beta2 on the inputs. Default: the objective's (deep_inversion: 0.9, else "
+              '0.999)')),
     Flag('augment_shift', int, 0, read_by=('distill',), minimum=">=0", reproduce="sets",
          help='distill: shift each example by up to N pixels; the teacher labels the shifted batch'),
     Flag('mixup_alpha', float, 0.0, read_by=('distill',), minimum=">=0", reproduce="sets",

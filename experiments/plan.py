@@ -24,10 +24,11 @@ def paper_objectives(paper_rows, teacher, no_graph):
     return possible
 
 
-def plan_rows(settings, rows_flag, teacher, no_graph, extra_folder):
+def plan_rows(settings, rows_flag, teacher, no_graph, extra_folder, natural_images=False):
     """({row: RowPlan} of the reconstruction rows in the order they run, [generator rows]). settings: the
     preset's (experiments.presets.settings_for); rows_flag: --rows, '' for every row of the preset;
-    extra_folder: where the rows beyond the paper keep their reconstructions."""
+    extra_folder: where the rows beyond the paper keep their reconstructions; natural_images: the dataset's
+    kind (presets.natural_images), which some later methods' options depend on."""
     plans = {}
     if settings["paper_rows"]:
         for objective in paper_objectives(settings["paper_rows"], teacher, no_graph):
@@ -37,8 +38,9 @@ def plan_rows(settings, rows_flag, teacher, no_graph, extra_folder):
                                                       summary_folder=extra_folder,
                                                       run_name=BEST_ROW.replace(" ", "_")), BEST["distill"])
     chosen = [r.strip() for r in rows_flag.split(",") if r.strip()]
-    for row, (objective, options) in PEERS.items():   # in --preset=peers, or where --rows names them
+    for row, (objective, options, natural) in PEERS.items():   # in --preset=peers, or where --rows names them
         if settings.get("peer_rows") or row in chosen:
+            options = {**options, **(natural if natural_images else {})}
             plans[row] = RowPlan(objective, dict(options, optimization_steps=settings["optimization_steps"],
                                                  summary_folder=extra_folder, run_name=row), {})
     generator_rows = [r for r in GENERATOR_ROWS if (r in chosen if chosen else settings.get("peer_rows"))]

@@ -18,10 +18,18 @@ PRESETS = {
     "peers": dict(train_epochs=10, samples_per_class=6400, optimization_steps=200, distill_epochs=30,
                   kd_epochs=10, paper_rows=("spectral_layer_pairs", "all_layers"), peer_rows=True),
 }
-# The later data-free methods (issue #32), as rows: objective and optimize_dataset options. DeepInversion
-# sees its batch jittered and flipped, as its authors' code does; both keep pixels in [0, 1].
-PEERS = {"DeepInversion": ("deep_inversion", dict(jitter=2, flip=True, clip_inputs=True)),
-         "ZSKD": ("zskd", dict(clip_inputs=True))}
+# The later data-free methods, as rows: objective, optimize_dataset options beyond the objective's own
+# defaults (its authors' settings, reconstruction/objectives.py), and options on natural images alone
+# (MIRRORED_DATASETS). DeepInversion mirrors its batch left-right there only: a mirrored digit is no digit,
+# and every shoe in Fashion-MNIST faces the same way. ZSKD's pixels are kept in [0, 1].
+PEERS = {"DeepInversion": ("deep_inversion", {}, dict(flip=True)),
+         "ZSKD": ("zskd", dict(clip_inputs=True), {})}
+MIRRORED_DATASETS = ("cifar10", "cifar100", "cifar100_coarse")
+
+
+def natural_images(dataset):
+    """Whether --dataset (a name, maybe @HxW) holds natural images, which a mirror leaves natural."""
+    return dataset.split("@")[0] in MIRRORED_DATASETS
 # DAFL and DFAD train their generators inside distillation (generators/dafl.py, dfad.py); their students
 # see as many generated samples as the other rows' students see reconstructed ones over their epochs.
 GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad"}   # row -> distill's --method

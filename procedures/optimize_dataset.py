@@ -37,7 +37,7 @@ from utils.session import available_cores, make_session
 from utils.tensorboard import write_scalars
 
 tf1 = tf.compat.v1
-ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
+ADAM_EPSILON = 1e-8
 MAX_ATTEMPTS = 3
 PR_SET_PDEATHSIG = 1   # linux/prctl.h
 MAX_AUTO_WORKERS = 8   # each worker is a TensorFlow process of its own (memory)
@@ -64,8 +64,9 @@ class ReconstructionGraph:
     run as one session.run each: measured faster on CPU than a fused tf.while_loop,
     inside which TensorFlow does not use oneDNN's MaxPoolGrad (bench/profile.py)."""
 
-    def __init__(self, spec, values, objective, source, temperature, lr, steps, priors=Priors(), stats=None):
-        """source: the objective's targets object (objectives.py): what is matched and how."""
+    def __init__(self, spec, values, objective, source, temperature, lr, steps, priors=Priors(), stats=None,
+                 betas=(0.9, 0.999)):
+        """source: the objective's targets object (objectives.py): what is matched and how; betas: Adam's."""
         self.steps = steps
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -119,12 +120,12 @@ class ReconstructionGraph:
                 loss = source.sample_loss(model, acts, labels.read_value(), matched)
             else:
                 loss = objectives.per_sample_loss(compared, matched, source.weights)
-            total = tf.reduce_sum(loss + priors_lib.pixel_penalties(priors, x, hw))
+            total = tf.reduce_sum(loss + priors_lib.pixel_penalties(priors, x, hw)) + priors_lib.batch_penalties(priors, x, hw)
             if hasattr(source, "batch_loss"):
                 total += source.batch_loss(model, acts, groups.read_value())
             if priors.batch_stats_weight:
                 total += priors.batch_stats_weight * priors_lib.RecordedMoments(stats).batch_loss(acts, groups)
-            adam = tf1.train.AdamOptimizer(lr, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON)
+            adam = tf1.train.AdamOptimizer(lr, *betas, ADAM_EPSILON)
             update = adam.minimize(total, var_list=[self.inputs])
             if priors.clip_inputs:
                 with tf.control_dependencies([update]):
@@ -315,7 +316,7 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
     spec, stats, sampler, objective = inputs.spec, inputs.stats, inputs.sampler, inputs.objective
     plan = batch_plan(cfg.samples_per_class * spec.num_classes, cfg.optimize_batch_size)
     rg = ReconstructionGraph(spec, inputs.values, objective, sampler, cfg.temperature, cfg.lr,
-                             cfg.optimization_steps, inputs.priors, stats)
+                             cfg.optimization_steps, inputs.priors, stats, (cfg.optimize_beta1, cfg.optimize_beta2))
     writer = tf1.summary.FileWriter(os.path.join(os.path.dirname(partial_dir), "..", "optimize_dataset",
                                                  cfg.optimization_objective))
     label = f"optimize {cfg.optimization_objective}" + (f" worker {worker + 1}/{workers}" if workers > 1 else "")
@@ -417,9 +418,22 @@ def batch_file(partial_dir, b):
     return os.path.join(partial_dir, f"batch_{b:05d}.npz")
 
 
+def settle_defaults(cfg):
+    """cfg with the objective's own settings in the flags not given; says once which ones it took."""
+    objective = objectives.get(cfg.optimization_objective)
+    given = set(getattr(cfg, "explicit_flags", ()))
+    settled = objectives.with_defaults(cfg, objective, given)
+    taken = [f"--{name}={getattr(settled, name):g}" if not isinstance(getattr(settled, name), bool) else
+             f"--{name}={str(getattr(settled, name)).lower()}" for name in objective.defaults if name not in given]
+    if taken:
+        print(f"[optimize_dataset] {objective.name} at its authors' settings: {' '.join(taken)}")
+    return settled
+
+
 def run(cfg):
     checks.run_name(cfg)
     checks.require(cfg, "model", "optimization_objective")
+    cfg = settle_defaults(cfg)
     cfg.lr = cfg.lr if cfg.lr is not None else 0.07
     config_flags.validate(cfg, "optimize_dataset")
     if cfg.num_shards < 1 or not 0 <= cfg.shard_index < cfg.num_shards:

@@ -20,7 +20,7 @@ import generators
 import models
 import procedures  # the other commands, run through the dispatch main.py uses, never imported
 from config import checks, flag_use
-from config.flags import batch_size
+from config.flags import BY_NAME, batch_size
 from datasets import optimized
 from experiments.plan import plan_rows
 from experiments.presets import (
@@ -30,6 +30,7 @@ from experiments.presets import (
     GENERATOR_ROWS,
     best_modes,
     best_on_modes,
+    natural_images,
     settings_for,
 )
 from experiments.stages import Stages
@@ -38,6 +39,7 @@ from generators import dafl
 from metadata import spectral, stats_file
 from models import checkpoint
 from models.spec import to_json
+from reconstruction import objectives
 from runtime import resumable
 from utils import runlog
 from utils.errors import UserError
@@ -182,6 +184,10 @@ class Grid:
         child = derived(self.base, procedure="optimize_dataset", lr=None, optimization_objective=plan.objective,
                         samples_per_class=self.s["samples_per_class"], stats_file=metadata, stats_modes=row_modes,
                         **plan.optimize, **self.teacher_flags)
+        # The objective's authors' settings, where the row sets nothing else, as optimize_dataset would take
+        # them; settled here, so the stage's identity holds them and optimize_dataset takes nothing more.
+        child = objectives.with_defaults(child, objectives.get(plan.objective), set(plan.optimize))
+        child.explicit_flags = list(BY_NAME)
         self.reconstructions[row] = self.stage(f"optimize_dataset {row}", "optimize_dataset", child, npy_valid,
                                                teacher=self.fingerprint,
                                                stats_written=os.stat(metadata).st_mtime_ns)
@@ -196,7 +202,7 @@ class Grid:
         if s["paper_rows"] and self.no_graph:
             print(f"[reproduce] no spectral rows: {teacher.name}: {self.no_graph}")
         plans, generator_rows = plan_rows(s, self.cfg.rows, teacher, self.no_graph,
-                                          os.path.join(self.run_dir, "extra_rows"))
+                                          os.path.join(self.run_dir, "extra_rows"), natural_images(self.cfg.dataset))
         self.train_pair()
         self.record_metadata(plans)
         # 3-4. the reference rows first, then each reconstruction as soon as it exists, so an interrupted

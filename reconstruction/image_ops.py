@@ -42,6 +42,15 @@ def total_variation(x, hw):
     return dy + dx
 
 
+def total_variation_norm(x, hw):
+    """DeepInversion's total variation of a batch: the sum over four directions (down, right and both
+    diagonals) of the L2 norm of the differences between neighbouring pixels, over the whole batch. A scalar."""
+    images = tf.reshape(x, (-1,) + tuple(hw))
+    differences = (images[:, 1:, :] - images[:, :-1, :], images[:, :, 1:] - images[:, :, :-1],
+                   images[:, 1:, :-1] - images[:, :-1, 1:], images[:, :-1, :-1] - images[:, 1:, 1:])
+    return tf.add_n([tf.norm(d) for d in differences])
+
+
 def image_shape(spec):
     """(height, width, channels) of one input; a flat square input counts as one channel."""
     shape = tuple(spec.input_shape)

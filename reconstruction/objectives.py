@@ -14,6 +14,7 @@ Loss per sample: sum over matched keys of weight * mean_j (target_j - compared_j
 - Weights: 1 per key (dfkd), or 1 / its width (authors: each layer's mean squared error / size).
 Summing over samples keeps every sample's optimization independent of its batch.
 """
+import copy
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -175,7 +176,7 @@ def kept_coefficients(signal, labels, bases):
 
 
 def spectral_targets(groups_of):
-    def make(stats, reading="sampled_full", loss_form="dfkd", teacher=None, bn_weight=None):
+    def make(stats, reading="sampled_full", loss_form="dfkd", teacher=None, bn_weights=None):
         groups = groups_of(stats)
         if reading == "vertex":
             return VertexSpectralTargets(stats, groups, loss_form)
@@ -186,25 +187,41 @@ def spectral_targets(groups_of):
 class Objective(NamedTuple):
     """What an objective is, as the code that runs it asks: never by its name."""
     name: str
-    targets: Callable              # (stats, spectral_reading, loss_form, teacher, bn_weight) -> a *Targets object
+    targets: Callable              # (stats, spectral_reading, loss_form, teacher, bn_weights) -> a *Targets object
     dropout_masks: bool = False    # fixed random masks on the teacher, no rescaling
     spectral: bool = False         # reads each class's kept graph basis: its batches always group classes
     needs_stats: bool = True       # False: the later methods, which need only the teacher (stats may help)
     # Matches the teacher's BatchNorm moving statistics, which describe every class together (so its batches
     # must spread the classes); a teacher without BatchNorm gets the recorded per-layer statistics instead.
     matches_batchnorm: bool = False
+    # Its authors' published settings, as optimize_dataset flags: what a flag left off the command line takes,
+    # through optimize_dataset and through reproduce alike (docs/method.md names each one's source).
+    defaults: dict = {}
+
+# DeepInversion's settings, in dfkd's pixel units ([0, 1]; the authors' teachers read pixels standardized by
+# a std of about 0.2, so their learning rate and total-variation weight are rescaled by it). From
+# NVlabs/DeepInversion: cifar10/deepinversion_cifar10.py with its README's "paper parameters" (r_feature 10,
+# di_lr 0.05, di_var_scale 2.5e-5, di_l2_scale 0, 2-pixel jitter, batch 256, 2,000 iterations) for what depends
+# on the image size and the network's width; deepinversion.py for the rest (clipping to the pixel range, Adam
+# betas 0.5 and 0.9, the first BatchNorm layer's multiplier 10). Its mirror flips are chosen per dataset:
+# reproduce turns --flip on for natural images (presets.MIRRORED_DATASETS), never on digits or Fashion-MNIST.
+DEEP_INVERSION_DEFAULTS = dict(
+    bn_weight=10.0, first_bn_weight=10.0, lr=0.01, optimize_beta1=0.5, optimize_beta2=0.9,   # lr: 0.05 x 0.2
+    clip_inputs=True, jitter=2, tv_norm_weight=1.25e-4, l2_weight=0.0, optimize_batch_size=256,   # tv: 2.5e-5 / 0.2
+    optimization_steps=2000)
 
 
 class DeepInversionTargets:
     """DeepInversion (Yin et al., CVPR 2020): per sample, the cross-entropy of the teacher's logits towards
     the sample's class; per batch, for every BatchNorm layer, ||batch mean - moving mean||_2 + ||batch
-    variance - moving variance||_2 of what it normalizes, times --bn_weight and the batch size (the loss is
-    a sum over samples, so each sample feels the same pull at any batch size). A teacher without BatchNorm
-    gets the per-class layer statistics compute_stats recorded instead (--batch_stats_weight's term)."""
+    variance - moving variance||_2 of what it normalizes (the first layer's times --first_bn_weight), times
+    --bn_weight and the batch size (the loss is a sum over samples, so each sample feels the same pull at any
+    batch size, as the authors' mean cross-entropy does). A teacher without BatchNorm gets the per-class
+    layer statistics compute_stats recorded instead (--batch_stats_weight's term)."""
 
-    def __init__(self, stats, teacher, bn_weight):
+    def __init__(self, stats, teacher, bn_weight, first_bn_weight=1.0):
         self.weights, self.constants = {}, {}
-        self.teacher, self.bn_weight, self.stats = teacher, bn_weight, stats
+        self.teacher, self.bn_weight, self.first_bn_weight, self.stats = teacher, bn_weight, first_bn_weight, stats
 
     def sample(self, labels, rng):
         return {}
@@ -226,10 +243,10 @@ class DeepInversionTargets:
             from reconstruction.priors import RecordedMoments
             return self.bn_weight * RecordedMoments(self.stats).batch_loss(activations, groups)
         total, values = 0.0, self.teacher.values
-        for name, x in model.batchnorm_inputs.items():
+        for index, (name, x) in enumerate(model.batchnorm_inputs.items()):   # in the order the input meets them
             mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
-            total += tf.norm(mean - values[f"{name}/moving_mean"]) + \
-                tf.norm(variance - values[f"{name}/moving_variance"])
+            term = tf.norm(mean - values[f"{name}/moving_mean"]) + tf.norm(variance - values[f"{name}/moving_variance"])
+            total += (self.first_bn_weight if index == 0 else 1.0) * term
         return self.bn_weight * tf.cast(tf.shape(groups)[0], tf.float32) * total
 
 
@@ -278,7 +295,7 @@ class ZskdTargets:
 
 
 def _layerwise(layers_of):
-    return lambda stats, reading="sampled_full", loss_form="dfkd", teacher=None, bn_weight=None: LayerwiseTargets(
+    return lambda stats, reading="sampled_full", loss_form="dfkd", teacher=None, bn_weights=None: LayerwiseTargets(
         stats, layers_of(stats), loss_form)
 
 
@@ -290,10 +307,10 @@ OBJECTIVES = {
     "spectral_all_layers": Objective("spectral_all_layers", spectral_targets(lambda stats: ["all"]), spectral=True),
     "spectral_layer_pairs": Objective("spectral_layer_pairs", spectral_targets(lambda stats: stats.graph_pairs),
                                       spectral=True),
-    "deep_inversion": Objective("deep_inversion", lambda stats, reading, loss_form, teacher, bn_weight:
-                                DeepInversionTargets(stats, teacher, bn_weight), needs_stats=False,
-                                matches_batchnorm=True),
-    "zskd": Objective("zskd", lambda stats, reading, loss_form, teacher, bn_weight: ZskdTargets(teacher),
+    "deep_inversion": Objective("deep_inversion", lambda stats, reading, loss_form, teacher, bn_weights:
+                                DeepInversionTargets(stats, teacher, *bn_weights), needs_stats=False,
+                                matches_batchnorm=True, defaults=DEEP_INVERSION_DEFAULTS),
+    "zskd": Objective("zskd", lambda stats, reading, loss_form, teacher, bn_weights: ZskdTargets(teacher),
                       needs_stats=False),
 }
 PAPER_OBJECTIVES = tuple(list(OBJECTIVES)[:5])   # the paper's five; the rest came after it
@@ -301,7 +318,18 @@ PAPER_OBJECTIVES = tuple(list(OBJECTIVES)[:5])   # the paper's five; the rest ca
 
 def targets_of(objective, stats, teacher, cfg):
     """The targets object of `objective` for a run of `cfg` (stats may be None for the later methods)."""
-    return objective.targets(stats, cfg.spectral_reading, cfg.loss_form, teacher, cfg.bn_weight)
+    return objective.targets(stats, cfg.spectral_reading, cfg.loss_form, teacher,
+                             (cfg.bn_weight, cfg.first_bn_weight))
+
+
+def with_defaults(cfg, objective, given):
+    """A copy of cfg with `objective`'s own defaults in each flag of its `defaults` that is not in `given` (the
+    flags named on the command line, or set by a reproduce row) or is unset (None)."""
+    settled = copy.copy(cfg)
+    for name, value in objective.defaults.items():
+        if name not in given or getattr(settled, name) is None:
+            setattr(settled, name, value)
+    return settled
 
 
 def get(name):

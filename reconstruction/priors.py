@@ -7,6 +7,8 @@ Every option is off by default, so the faithful objectives are unchanged:
   --batch_stats_weight   match, per class in the batch, each recorded layer's batch mean and standard
                          deviation to the recorded ones (instead of only one sampled activation per input)
   --flip                 the teacher sees each sample mirrored left-right with probability 1/2 each step
+  --tv_norm_weight       DeepInversion's total variation: the L2 norm over the batch of neighbouring pixels'
+                         differences in four directions, times the batch size
 """
 from typing import NamedTuple
 
@@ -24,6 +26,7 @@ class Priors(NamedTuple):
     l2_weight: float = BY_NAME["l2_weight"].default
     batch_stats_weight: float = BY_NAME["batch_stats_weight"].default
     flip: bool = BY_NAME["flip"].default
+    tv_norm_weight: float = BY_NAME["tv_norm_weight"].default
 
     @classmethod
     def from_cfg(cls, cfg):
@@ -33,7 +36,7 @@ class Priors(NamedTuple):
 
     @property
     def needs_images(self):
-        return bool(self.jitter or self.tv_weight or self.flip)
+        return bool(self.jitter or self.tv_weight or self.flip or self.tv_norm_weight)
 
 
 def pixel_penalties(priors, x, hw):
@@ -44,6 +47,13 @@ def pixel_penalties(priors, x, hw):
     if priors.l2_weight:
         total += priors.l2_weight * tf.reduce_mean(tf.square(x), axis=1)
     return total
+
+
+def batch_penalties(priors, x, hw):
+    """Penalties on the batch as a whole, scaled by its size like every batch term (0.0 when off)."""
+    if not priors.tv_norm_weight:
+        return 0.0
+    return priors.tv_norm_weight * tf.cast(tf.shape(x)[0], tf.float32) * image_ops.total_variation_norm(x, hw)
 
 
 class RecordedMoments:

@@ -48,7 +48,10 @@ def make_cfg(**overrides):
     from config import flags
     unknown = set(overrides) - set(flags.BY_NAME) - {"explicit_flags"}
     assert not unknown, f"not flags: {sorted(unknown)}"
-    cfg = {**flags.defaults(), **TEST_VALUES, "data_dir": os.environ["DFKD_DATA_DIR"], "explicit_flags": []}
+    # As main.py's: the flags a test names count as named on the command line (presets and objectives'
+    # defaults yield to them).
+    cfg = {**flags.defaults(), **TEST_VALUES, "data_dir": os.environ["DFKD_DATA_DIR"],
+           "explicit_flags": sorted(overrides)}
     cfg.update(overrides)
     return types.SimpleNamespace(**cfg)
 

@@ -116,3 +116,26 @@ def test_a_real_subset_is_a_seeded_draw_without_repeats_and_keeps_the_test_split
     assert not np.array_equal(subset(arrays, 30, seed=1)["x_train"], picked["x_train"])
     with pytest.raises(UserError, match="--count: 101 is not in 1..100"):
         subset(arrays, 101, seed=int(rng.integers(10)))
+
+
+def test_the_diagnosis_reestimates_batchnorm_from_the_inputs_and_counts_confusions():
+    from bench import student_diagnosis
+    from models.spec import BatchNorm, Dense, GlobalAvgPool, ModelSpec, ReLU
+    spec = ModelSpec("bn", (4, 4, 3), (BatchNorm("bn"), ReLU(), GlobalAvgPool(), Dense("logits", 2)))
+    rng = np.random.default_rng(0)
+    values = {name: rng.normal(size=shape).astype(np.float32) for name, shape in builder.param_shapes(spec).items()}
+    x = rng.normal(0.3, 0.5, (1200, 48)).astype(np.float32)
+    # the first BatchNorm reads the inputs: its estimate is their moments, over batches of 500, 500 and 200
+    made = student_diagnosis.reestimated_batchnorm(spec, values, x)
+    images = x.reshape(-1, 3)
+    np.testing.assert_allclose(made["bn/moving_mean"], images.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(made["bn/moving_variance"], images.var(axis=0), rtol=1e-4)
+    assert np.array_equal(made["logits/weights"], values["logits/weights"])
+
+    class Data:
+        test_x, test_y = x[:40], np.arange(40) % 2
+    report = student_diagnosis.diagnose(spec, values, spec, values, Data, reestimate_on=())
+    assert report["agreement"] == 1.0 and report["class_agreement"] == [1.0, 1.0]
+    assert np.sum(report["student_confusion"]) == 40
+    assert np.trace(report["student_confusion"]) == round(40 * report["student_accuracy"])
+    assert "| 0 |" in student_diagnosis.table(report)

@@ -16,11 +16,12 @@ tf1 = tf.compat.v1
 MNIST_PIXELS = dafl.PixelConstants((0.1307,), (0.3081,), "MNIST's")
 
 
-def bn_loss(spec, values, x):
+def bn_loss(spec, values, x, first_bn_weight=1.0):
     with tf.Graph().as_default():
         inputs = tf1.placeholder(tf.float32, [None, spec.input_size])
         model = model_graph.build_frozen(spec, values, inputs)
-        targets = objectives.DeepInversionTargets(None, objectives.FrozenTeacher(spec, values, 8.0), bn_weight=1.0)
+        targets = objectives.DeepInversionTargets(None, objectives.FrozenTeacher(spec, values, 8.0), bn_weight=1.0,
+                                                  first_bn_weight=first_bn_weight)
         loss = targets.batch_loss(model, {}, tf.zeros([len(x)], tf.int32))
         with tf1.Session() as sess:
             return sess.run(loss, {inputs: x})
@@ -37,6 +38,49 @@ def test_the_batchnorm_statistics_loss_is_zero_at_the_moving_statistics_and_posi
     shifted = dict(values, **{"bn/moving_mean": values["bn/moving_mean"] + 0.1})
     # ||0.1 * ones(3)||_2 per sample, times the batch of 6
     assert bn_loss(spec, shifted, x) == pytest.approx(6 * 0.1 * np.sqrt(3), rel=1e-3)
+
+
+def test_the_first_batchnorm_layer_weighs_first_bn_weight_times_the_others():
+    spec = ModelSpec("bn2", (4, 4, 3), (BatchNorm("bn_a"), ReLU(), BatchNorm("bn_b"), GlobalAvgPool(),
+                                        Dense("logits", 2)))
+    rng = np.random.default_rng(1)
+    x = rng.normal(0.5, 0.2, (5, 48)).astype(np.float32)
+    values = {name: rng.normal(size=shape).astype(np.float32) for name, shape in builder.param_shapes(spec).items()}
+    values = {k: np.abs(v) if k.endswith("moving_variance") else v for k, v in values.items()}
+    first_only = bn_loss(spec, values, x, 1.0) - bn_loss(spec, values, x, 0.0)   # the first layer's term
+    assert first_only > 0 and bn_loss(spec, values, x, 0.0) > 0
+    assert bn_loss(spec, values, x, 10.0) == pytest.approx(bn_loss(spec, values, x, 1.0) + 9 * first_only, rel=1e-4)
+
+
+def test_deep_inversion_total_variation_is_the_batch_norm_of_four_directions_of_differences():
+    from reconstruction import image_ops
+    x = np.random.default_rng(2).random((3, 5, 6)).astype(np.float32)
+    directions = (x[:, 1:, :] - x[:, :-1, :], x[:, :, 1:] - x[:, :, :-1], x[:, 1:, :-1] - x[:, :-1, 1:],
+                  x[:, :-1, :-1] - x[:, 1:, 1:])
+    expected = sum(np.sqrt(np.sum(d.astype(np.float64) ** 2)) for d in directions)
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        assert sess.run(image_ops.total_variation_norm(tf.constant(x.reshape(3, 30)), (5, 6))) == \
+            pytest.approx(expected, rel=1e-5)
+
+
+def test_an_objective_takes_its_authors_settings_where_no_flag_names_them(capsys):
+    from procedures.optimize_dataset import settle_defaults
+    deep = objectives.get("deep_inversion")
+    cfg = settle_defaults(make_cfg(optimization_objective="deep_inversion", jitter=5, explicit_flags=["jitter"]))
+    assert cfg.jitter == 5   # named: kept
+    assert all(getattr(cfg, name) == value for name, value in deep.defaults.items() if name != "jitter")
+    assert "deep_inversion at its authors' settings: --bn_weight=10 --first_bn_weight=10 --lr=0.01" in \
+        capsys.readouterr().out
+    plain = settle_defaults(make_cfg(optimization_objective="top_layer", explicit_flags=[]))
+    assert (plain.jitter, plain.clip_inputs, plain.lr, plain.optimize_beta1) == (0, False, None, 0.9)
+
+
+def test_each_authors_setting_is_in_its_flags_help():
+    from config.flags import BY_NAME
+    for objective in objectives.OBJECTIVES.values():
+        for name, value in objective.defaults.items():
+            shown = str(value).lower() if isinstance(value, bool) else f"{value:g}"
+            assert f"{objective.name}: {shown}" in BY_NAME[name].help, (name, shown)
 
 
 def test_deep_inversion_on_a_teacher_without_batchnorm_uses_the_recorded_statistics_or_refuses(

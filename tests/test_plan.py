@@ -30,7 +30,15 @@ def test_the_peers_preset_adds_the_later_methods_and_the_generators():
     plans, generator_rows = plan_rows(settings("peers"), "", models.get("hinton1200"), None, "/x")
     assert list(plans) == ["spectral_layer_pairs", presets.BEST_ROW] + list(presets.PEERS)
     assert generator_rows == list(presets.GENERATOR_ROWS)
-    assert plans["DeepInversion"].optimize["jitter"] == 2
+
+
+def test_deep_inversion_mirrors_natural_images_only():
+    """Its row leaves its authors' settings to the objective; the flip depends on the dataset."""
+    for natural in (False, True):
+        plans, _ = plan_rows(settings("peers"), "DeepInversion", models.get("resnet20"), None, "/x", natural)
+        assert plans["DeepInversion"].optimize.get("flip", False) == natural
+        assert "jitter" not in plans["DeepInversion"].optimize
+    assert presets.natural_images("cifar10@16x16") and not presets.natural_images("fashion_mnist_conv")
 
 
 def test_rows_keeps_the_rows_named_in_their_order():
