@@ -32,9 +32,9 @@ real() {  # thousands: KD on that many real training images, from rf5k's teacher
 step best5k best rf5k 500
 step kd5k real 5
 step kd20k real 20
+step kd60k real 60   # the ceiling, before the hours of larger reconstructions
 # The larger reconstructions start from a copy of rf5k's finished teacher and reference rows.
 for k in 20 64; do [ -d "$out/rf${k}k" ] || cp -r "$out/rf5k" "$out/rf${k}k"; done
 step best20k best rf20k 2000
-step kd60k real 60
 step best64k best rf64k 6400
 echo "== all done $(date -u +%FT%TZ)"

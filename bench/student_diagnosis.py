@@ -13,16 +13,19 @@ import argparse
 import sys
 
 import numpy as np
-import tensorflow as tf
 
-import datasets
-from datasets import optimized
-from datasets.mnist import default_data_dir
-from models import builder, checkpoint
-from models.graph import frozen_logits
-from utils import atomic
-from utils.errors import UserError
-from utils.session import make_session
+from utils.quiet_tf import import_tensorflow
+
+tf = import_tensorflow()   # before anything else imports it: without its C++ start-up lines
+
+import datasets  # noqa: E402
+from datasets import optimized  # noqa: E402
+from datasets.mnist import default_data_dir  # noqa: E402
+from models import builder, checkpoint  # noqa: E402
+from models.graph import frozen_logits  # noqa: E402
+from utils import atomic  # noqa: E402
+from utils.errors import UserError  # noqa: E402
+from utils.session import make_session  # noqa: E402
 
 tf1 = tf.compat.v1
 FASHION_UPPER_BODY = (0, 2, 4, 6)   # T-shirt/top, pullover, coat, shirt: the classes students confuse

@@ -19,6 +19,14 @@ from utils.errors import UserError
 NAMES = ("mnist", "mnist_conv", "fashion_mnist", "fashion_mnist_conv", "cifar10", "cifar100",
          "cifar100_coarse")   # the built-in real datasets
 CONV = {"mnist_conv": "mnist", "fashion_mnist_conv": "fashion_mnist"}
+# Natural images, which a left-right mirror leaves natural: not digits, and not Fashion-MNIST, whose shoes
+# all face the same way. The methods whose authors mirror their batches do so on these alone.
+MIRRORED = ("cifar10", "cifar100", "cifar100_coarse")
+
+
+def natural_images(name):
+    """Whether --dataset (a name, maybe @HxW) is one of the built-in natural-image datasets."""
+    return name.split("@")[0] in MIRRORED
 
 
 def is_real(name):

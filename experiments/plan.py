@@ -2,6 +2,7 @@
 --rows and the teacher, so the table's shape is tested without running anything."""
 from typing import NamedTuple
 
+import generators
 from experiments.presets import BEST, BEST_ROW, GENERATOR_ROWS, OBJECTIVES, PEERS
 from reconstruction import objectives
 from utils.errors import UserError
@@ -28,7 +29,7 @@ def plan_rows(settings, rows_flag, teacher, no_graph, extra_folder, natural_imag
     """({row: RowPlan} of the reconstruction rows in the order they run, [generator rows]). settings: the
     preset's (experiments.presets.settings_for); rows_flag: --rows, '' for every row of the preset;
     extra_folder: where the rows beyond the paper keep their reconstructions; natural_images: the dataset's
-    kind (presets.natural_images), which some later methods' options depend on."""
+    kind (datasets.natural_images), which some later methods' options depend on."""
     plans = {}
     if settings["paper_rows"]:
         for objective in paper_objectives(settings["paper_rows"], teacher, no_graph):
@@ -43,7 +44,11 @@ def plan_rows(settings, rows_flag, teacher, no_graph, extra_folder, natural_imag
             options = {**options, **(natural if natural_images else {})}
             plans[row] = RowPlan(objective, dict(options, optimization_steps=settings["optimization_steps"],
                                                  summary_folder=extra_folder, run_name=row), {})
-    generator_rows = [r for r in GENERATOR_ROWS if (r in chosen if chosen else settings.get("peer_rows"))]
+    # The generator methods this teacher can run (Fast reads BatchNorm statistics); --rows may name the others.
+    possible = [r for r in GENERATOR_ROWS
+                if teacher.has_batchnorm or not generators.METHODS[GENERATOR_ROWS[r]].needs_batchnorm]
+    generator_rows = [r for r in (GENERATOR_ROWS if chosen else possible)
+                      if (r in chosen if chosen else settings.get("peer_rows"))]
     if chosen:   # a part of the grid, e.g. what a time-limited session can finish, in the order given
         unknown = [r for r in chosen if r not in plans and r not in GENERATOR_ROWS]
         if unknown:

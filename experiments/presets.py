@@ -20,19 +20,12 @@ PRESETS = {
 }
 # The later data-free methods, as rows: objective, optimize_dataset options beyond the objective's own
 # defaults (its authors' settings, reconstruction/objectives.py), and options on natural images alone
-# (MIRRORED_DATASETS). DeepInversion mirrors its batch left-right there only: a mirrored digit is no digit,
-# and every shoe in Fashion-MNIST faces the same way. ZSKD's pixels are kept in [0, 1].
+# (datasets.MIRRORED). DeepInversion mirrors its batch left-right there only. ZSKD's pixels are kept in [0, 1].
 PEERS = {"DeepInversion": ("deep_inversion", {}, dict(flip=True)),
          "ZSKD": ("zskd", dict(clip_inputs=True), {})}
-MIRRORED_DATASETS = ("cifar10", "cifar100", "cifar100_coarse")
-
-
-def natural_images(dataset):
-    """Whether --dataset (a name, maybe @HxW) holds natural images, which a mirror leaves natural."""
-    return dataset.split("@")[0] in MIRRORED_DATASETS
 # DAFL and DFAD train their generators inside distillation (generators/dafl.py, dfad.py); their students
 # see as many generated samples as the other rows' students see reconstructed ones over their epochs.
-GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad"}   # row -> distill's --method
+GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad", "Fast": "fast"}   # row -> distill's --method
 # Beyond the paper: the best combination bench/ablation.py measured (docs/beyond_the_paper.md); every
 # preset adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy of
 # 1,000 on per-class metadata; 400 at 16 modes), unless --optimization_steps is given.

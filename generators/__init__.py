@@ -7,13 +7,16 @@ the generator's layers are DAFL's for both (generators/dafl.py), with the differ
   DFAD (generators/dfad.py): the generator plays against the student on DFAD's discrepancy, one step
        on fresh codes after every few student steps; the student lowers the same discrepancy, with
        DFAD's own optimizer (SGD with momentum), which holds the student far steadier than dfkd's Adam.
+  Fast (generators/fast.py): rounds of a few steps from a meta-learned generator against the teacher's
+       BatchNorm statistics, its classes and the student; every round's batch joins a memory, and the
+       student learns from the memory with Fast's SGD. Its own loop (memory=True).
 """
 import sys
 from typing import Callable, NamedTuple, Optional
 
 from config.flags import DEFAULT_BATCH_SIZE, batch_size
 
-from generators import dafl, dfad
+from generators import dafl, dfad, fast
 
 
 class StudentOptimizer(NamedTuple):
@@ -40,6 +43,10 @@ class GeneratorMethod(NamedTuple):
     student_loss: Optional[Callable] = None
     # the student's optimizer; None: dfkd's distillation optimizer (Adam at --lr), as every other row
     student_optimizer: Optional[StudentOptimizer] = None
+    # True: rounds of synthesis into a memory the student draws its batches from (generators/fast.py), in
+    # place of one generator step per student step or steps
+    memory: bool = False
+    needs_batchnorm: bool = False   # its loss reads the teacher's BatchNorm statistics
 
     def generator_steps(self, student_steps):
         return student_steps // self.student_steps_per_generator_step
@@ -65,7 +72,26 @@ METHODS = {
                             student_optimizer=StudentOptimizer(kind="sgd", lr=dfad.STUDENT_LR, version=2,
                                                                momentum=dfad.STUDENT_MOMENTUM,
                                                                weight_decay=dfad.STUDENT_WEIGHT_DECAY)),
+    "fast": GeneratorMethod(layers=fast.LAYERS, generator_lr=fast.GENERATOR_LR,
+                            student_steps_per_generator_step=fast.STUDENT_STEPS_PER_ROUND,
+                            generator_shares_student_batch=False, against_student=True, generator_loss=None,
+                            batch_size=fast.BATCH_SIZE, memory=True, needs_batchnorm=True,
+                            student_optimizer=StudentOptimizer(kind="sgd", lr=fast.STUDENT_LR, version=1,
+                                                               momentum=fast.STUDENT_MOMENTUM,
+                                                               weight_decay=fast.STUDENT_WEIGHT_DECAY)),
 }
+
+
+def row_budget(name, samples, presented, batch):
+    """distill's flags for a reproduce row of method `name` whose student sees `presented` samples in
+    batches of `batch`, as a reconstruction row's does: DAFL's and DFAD's --epochs of 120 steps; Fast's
+    --epochs (its rounds), as many as make `samples` samples (a reconstruction's count), and the
+    --student_steps_per_round that spread `presented` over the rounds after warmup."""
+    if not METHODS[name].memory:
+        return dict(epochs=-(-presented // (dafl.STEPS_PER_EPOCH * batch)))
+    rounds = max(-(-samples // batch), 2)
+    learning = rounds - fast.warmup_rounds(rounds)
+    return dict(epochs=rounds, student_steps_per_round=-(-presented // (learning * batch)))
 
 
 def own_student_optimizer(name):

@@ -5,7 +5,8 @@ Checkpoints every --checkpoint_interval steps; the same command again resumes fr
 
 --method=dafl and --method=dfad distill on the samples of a generator trained alongside the student:
 DAFL's (generators/dafl.py), trained on the teacher alone, or DFAD's (generators/dfad.py), trained
-against the student.
+against the student. --method=fast (generators/fast.py) runs rounds: a few steps of a meta-learned
+generator make a batch that joins a memory, and the student learns from the memory.
 
 Beyond the paper (off by default): --augment_shift, --augment_flip and --mixup_alpha transform every
 batch on the fly; the teacher then labels the transformed batch inside the graph,
@@ -28,7 +29,7 @@ from datasets import noise
 from distillation import boundary
 from distillation.batches import BATCH_TRANSFORMS, augmented_inputs
 from distillation.student import kd_loss, student_training, swap
-from generators import dafl
+from generators import dafl, fast
 from models import checkpoint
 from models.graph import build_frozen, build_trainable, frozen_logits
 from reconstruction import image_ops
@@ -46,7 +47,10 @@ PICTURED_SAMPLES = 1024   # of the last generator, kept beside its checkpoints f
 
 def load_data(cfg, teacher_spec):
     if cfg.method:   # no data: a generator trained alongside (generators/)
-        dafl.generator_shape(teacher_spec)
+        if generators.METHODS[cfg.method].memory:
+            fast.check_teacher(teacher_spec)
+        else:
+            dafl.generator_shape(teacher_spec)
         return None
     if cfg.dataset == "noise":
         return noise.make(teacher_spec.input_shape, cfg.noise_samples, cfg.noise_mean, cfg.noise_std, cfg.rng_seed,
@@ -63,13 +67,24 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
     source's unused entries are None."""
     net = types.SimpleNamespace(graph=tf.Graph(), batch=None, soft=None, shown=None, student_in=None,
                                 pushed=None, stream=None, generator_op=None, generator_loss=None, parts=None,
-                                rate=None)
+                                rate=None, synthesis=None)
     with net.graph.as_default():
         tf1.set_random_seed(cfg.rng_seed)
         net.step_var = tf1.train.get_or_create_global_step()
         net.step_in = tf1.placeholder(tf.int64, [], name="step_index")
         student_vars = None
-        if method is not None:   # the generator's batch for this step's codes (stream 1: DFAD's generator steps)
+        if method is not None and method.memory:   # Fast: batches from the memory, shown shifted, labelled here
+            net.batch = tf1.placeholder(tf.float32, [None, student_spec.input_size], name="batch")
+            natural = datasets.natural_images(cfg.eval_dataset)
+            net.shown = fast.student_view(net.batch, teacher_spec, cfg.rng_seed, net.step_var, natural)
+            net.soft = build_frozen(teacher_spec, values, net.shown).logits
+            net.g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=tf1.placeholder_with_default(
+                net.shown, [None, student_spec.input_size]))
+            student_vars = tf1.trainable_variables()   # the student's: Fast's variables are not trainable
+            net.synthesis = fast.Synthesis(
+                teacher_spec, values, student_spec, net.g.model.params, cfg.rng_seed, cfg.train_batch_size,
+                cfg.generator_steps, method.generator_lr if cfg.generator_lr is None else cfg.generator_lr, natural)
+        elif method is not None:   # the generator's batch for this step's codes (stream 1: DFAD's generator steps)
             net.stream = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="code_stream")
             net.shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, net.step_in, cfg.train_batch_size,
                                                                net.stream), pixels, method.layers)
@@ -146,6 +161,9 @@ def settle_flags(cfg):
     if cfg.lr is None:   # a method's own student optimizer brings its rate
         cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
     cfg.train_batch_size = generators.train_batch_size(cfg.method, cfg.train_batch_size)
+    memory = cfg.method and generators.METHODS[cfg.method].memory
+    if memory and "distill_lr_schedule" not in getattr(cfg, "explicit_flags", ()):
+        cfg.distill_lr_schedule = "cosine"   # Fast's student: cosine annealing over its training rounds
     config_flags.validate(cfg, "distill")
     if not 0 <= cfg.student_average < 1:
         raise UserError(f"--student_average is a decay per step in [0, 1) (e.g. 0.999; 0: off), got "
@@ -173,9 +191,10 @@ def load_setup(cfg):
     data = load_data(cfg, teacher)
     pixels = None
     if method is not None:
-        pixels = dafl.pixel_constants(teacher, cfg.pixel_mean, cfg.pixel_std)
-        print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
-              f"{', '.join(map(str, pixels.std))} per channel over each batch ({pixels.source})")
+        if not method.memory:   # Fast's generator makes pixels in [0, 1] itself
+            pixels = dafl.pixel_constants(teacher, cfg.pixel_mean, cfg.pixel_std)
+            print(f"[distill] the generator's pixels: mean {', '.join(map(str, pixels.mean))}, std "
+                  f"{', '.join(map(str, pixels.std))} per channel over each batch ({pixels.source})")
         if own_optimizer is not None:
             rule = f"Adam at {cfg.lr:g}" if own_optimizer.kind == "adam" else (
                 f"SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay {own_optimizer.weight_decay:g}")
@@ -217,6 +236,35 @@ class Evaluator:
         write_scalars(self.writer, step, test_accuracy=acc, teacher_agreement=agree,
                       learning_rate=sess.run(net.rate))
         return acc, agree
+
+
+def memory_rounds(cfg, setup, net, sess, writer, checkpoints, evaluate, start_position, memory):
+    """Fast's loop: every round from the one start_position (rounds x --student_steps_per_round) names on,
+    each a batch made and kept, then, after warmup, the student's steps on the memory; a checkpoint after
+    each round. Returns the last position."""
+    per_round, rounds = cfg.student_steps_per_round, cfg.epochs
+    warmup, reset = fast.warmup_rounds(rounds), fast.reset_round(rounds)
+    first = start_position // per_round
+    progress = Progress(rounds - first, f"distill {setup.student.name}, fast rounds")
+    step, acc, value = int(sess.run(net.step_var)), None, None
+    for r in range(first, rounds):
+        if r == reset and r > warmup:   # Fast re-initializes the meta generator's first layer once
+            sess.run(net.synthesis.reset_first_layer)
+        batch, parts = net.synthesis.run_round(sess, r, cfg.generator_steps, fast.ADVERSARIAL if r >= warmup else 0.0)
+        memory.add(r, batch)
+        for i in range(per_round if r >= warmup else 0):
+            feed = {net.g.is_training: True, net.batch: memory.draw(cfg.rng_seed, r, i, cfg.train_batch_size)}
+            _, value = sess.run([net.train_op, net.loss], feed)
+            step += 1
+            if step % 50 == 0:
+                write_scalars(writer, step, kd_loss=value)
+            if step % cfg.eval_interval == 0:
+                acc, _ = evaluate(step)
+        write_scalars(writer, r + 1, **{f"fast_{name}": v for name, v in parts.items()})
+        if r + 1 < rounds:
+            checkpoints.save(sess, net.saver, (r + 1) * per_round)
+        progress.update(r + 1 - first, round=r + 1, loss=value, test_acc=acc)
+    return rounds * per_round
 
 
 def student_steps(cfg, setup, net, sess, writer, checkpoints, evaluate, steps_per_epoch, start_step):
@@ -282,17 +330,30 @@ def run(cfg):
         resumable.discard_events(out_dir)
 
     t0 = time.time()
-    steps_per_epoch = dafl.STEPS_PER_EPOCH if method else setup.data.steps_per_epoch(cfg.train_batch_size)
-    net = build_graph(cfg, setup.teacher, setup.student, setup.values, method, setup.augment,
-                      cfg.epochs * steps_per_epoch, setup.pixels)
+    with_memory = method is not None and method.memory
+    if with_memory:   # Fast: --epochs rounds, the student learning after warmup
+        steps_per_epoch = cfg.student_steps_per_round
+        student_total = fast.student_steps_total(cfg.epochs, steps_per_epoch)
+    else:
+        steps_per_epoch = dafl.STEPS_PER_EPOCH if method else setup.data.steps_per_epoch(cfg.train_batch_size)
+        student_total = cfg.epochs * steps_per_epoch
+    net = build_graph(cfg, setup.teacher, setup.student, setup.values, method, setup.augment, student_total,
+                      setup.pixels)
     sess = make_session(net.graph, cfg.num_threads)
     checkpoints.restore_or_init(sess, net.saver, net.init, "distill")
     writer = tf1.summary.FileWriter(out_dir)
     evaluate = Evaluator(cfg, setup, net, sess, writer)
-    step = student_steps(cfg, setup, net, sess, writer, checkpoints, evaluate, steps_per_epoch, start_step)
+    if with_memory:
+        memory = fast.Memory(os.path.join(out_dir, "memory"), start_step // steps_per_epoch, atomic.save_npy)
+        step = memory_rounds(cfg, setup, net, sess, writer, checkpoints, evaluate, start_step, memory)
+    else:
+        step = student_steps(cfg, setup, net, sess, writer, checkpoints, evaluate, steps_per_epoch, start_step)
     acc, agree = evaluate(step, last=True)   # the last step's student: never one chosen on the test set
     checkpoints.save_last(sess, net.saver, step)
-    if method:   # what the last generator makes: the codes the next steps would draw
+    if with_memory:   # the last rounds' batches
+        generated_file = os.path.join(out_dir, "generated.npy")
+        atomic.save_npy(generated_file, memory.x[-PICTURED_SAMPLES:])
+    elif method:   # what the last generator makes: the codes the next steps would draw
         batches = -(-PICTURED_SAMPLES // cfg.train_batch_size)
         pictured = np.concatenate([sess.run(net.shown, {net.step_in: step + k}) for k in range(batches)])
         generated_file = os.path.join(out_dir, "generated.npy")
@@ -305,7 +366,12 @@ def run(cfg):
                "earlier_pieces_seconds": round(checkpoints.earlier, 1),
                "examples_per_second": round((step - start_step) * cfg.train_batch_size / max(wall, 1e-9), 1),
                "student_checkpoint": f"{prefix}-{step}"}
-    if method:   # the synthesis cost: generator passes x batch
+    if with_memory:   # the synthesis cost: generator passes x batch
+        results["generator_steps"] = cfg.epochs * cfg.generator_steps
+        results["generated_samples"] = fast.rounds_cost(cfg.epochs, cfg.generator_steps, cfg.train_batch_size)
+        results["student_steps"] = student_total
+        results["generated_file"] = generated_file
+    elif method:
         results["generator_steps"] = method.generator_steps(step)
         results["generated_samples"] = method.generated_samples(step, cfg.train_batch_size)
         results["generated_file"] = generated_file

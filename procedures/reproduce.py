@@ -30,7 +30,6 @@ from experiments.presets import (
     GENERATOR_ROWS,
     best_modes,
     best_on_modes,
-    natural_images,
     settings_for,
 )
 from experiments.stages import Stages
@@ -202,7 +201,7 @@ class Grid:
         if s["paper_rows"] and self.no_graph:
             print(f"[reproduce] no spectral rows: {teacher.name}: {self.no_graph}")
         plans, generator_rows = plan_rows(s, self.cfg.rows, teacher, self.no_graph,
-                                          os.path.join(self.run_dir, "extra_rows"), natural_images(self.cfg.dataset))
+                                          os.path.join(self.run_dir, "extra_rows"), datasets.natural_images(self.cfg.dataset))
         self.train_pair()
         self.record_metadata(plans)
         # 3-4. the reference rows first, then each reconstruction as soon as it exists, so an interrupted
@@ -212,12 +211,15 @@ class Grid:
         for row, plan in plans.items():
             self.distill_row(row, self.reconstruct_row(row, plan), s["distill_epochs"], plan.distill)
             self.table()
-        pixels = pixel_constants(self.cfg, teacher) if generator_rows else {}
         for row in generator_rows:   # as many samples as a reconstruction row's student sees, in the method's batches
-            presented = s["samples_per_class"] * teacher.num_classes * s["distill_epochs"]
-            batch = generators.train_batch_size(GENERATOR_ROWS[row], self.cfg.train_batch_size)
-            epochs = -(-presented // (dafl.STEPS_PER_EPOCH * batch))
-            self.distill_row(row, "", epochs, dict(pixels, train_batch_size=batch, method=GENERATOR_ROWS[row]))
+            method = GENERATOR_ROWS[row]
+            samples = s["samples_per_class"] * teacher.num_classes
+            batch = generators.train_batch_size(method, self.cfg.train_batch_size)
+            budget = generators.row_budget(method, samples, samples * s["distill_epochs"], batch)
+            # DAFL's and DFAD's images take the data's pixel constants; Fast's generator makes pixels itself
+            pixels = {} if generators.METHODS[method].memory else pixel_constants(self.cfg, teacher)
+            self.distill_row(row, "", budget.pop("epochs"), dict(pixels, train_batch_size=batch, method=method,
+                                                                 **budget))
             self.table()
         return self.table(show=True)   # 5. the table
 

@@ -204,7 +204,7 @@ class Objective(NamedTuple):
 # di_lr 0.05, di_var_scale 2.5e-5, di_l2_scale 0, 2-pixel jitter, batch 256, 2,000 iterations) for what depends
 # on the image size and the network's width; deepinversion.py for the rest (clipping to the pixel range, Adam
 # betas 0.5 and 0.9, the first BatchNorm layer's multiplier 10). Its mirror flips are chosen per dataset:
-# reproduce turns --flip on for natural images (presets.MIRRORED_DATASETS), never on digits or Fashion-MNIST.
+# reproduce turns --flip on for natural images (datasets.MIRRORED), never on digits or Fashion-MNIST.
 DEEP_INVERSION_DEFAULTS = dict(
     bn_weight=10.0, first_bn_weight=10.0, lr=0.01, optimize_beta1=0.5, optimize_beta2=0.9,   # lr: 0.05 x 0.2
     clip_inputs=True, jitter=2, tv_norm_weight=1.25e-4, l2_weight=0.0, optimize_batch_size=256,   # tv: 2.5e-5 / 0.2

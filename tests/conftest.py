@@ -1,4 +1,5 @@
 import os
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -66,6 +67,28 @@ def main_with(monkeypatch, procedure, *args):
         return main.main(["main.py"])
     finally:
         main.FLAGS.unparse_flags()
+
+
+class CommandResult(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def main_in_process(capsys, *args):
+    """What `python main.py ARGS` returns and prints, run in this process: the same parsing, checks and
+    error lines, without a TensorFlow start-up per call (test_cli keeps the real command's own tests)."""
+    import main
+    capsys.readouterr()
+    try:
+        main.parse_flags(["main.py", *args])
+        code = main.main(["main.py"])
+    except SystemExit as e:
+        code = e.code
+    finally:
+        main.FLAGS.unparse_flags()
+    captured = capsys.readouterr()
+    return CommandResult(code, captured.out, captured.err)
 
 
 def toy_arrays(input_size, n_train=150, n_test=50, seed=0):

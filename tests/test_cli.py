@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, main_in_process
 
 
 def run_cli(*args, cwd=None):
@@ -33,8 +33,8 @@ def error_lines(stderr):
     (["--procedure=train", "--model=lenet", "--dataset=mnist_conv"], "--run_name is required"),
 ])
 @pytest.mark.slow
-def test_bad_flags_give_one_line(args, expected, tmp_path):
-    result = run_cli(*args, f"--summary_folder={tmp_path}")
+def test_bad_flags_give_one_line(args, expected, tmp_path, capsys):
+    result = main_in_process(capsys, *args, f"--summary_folder={tmp_path}")
     assert result.returncode == 2, result.stderr
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and expected in lines[0], result.stderr

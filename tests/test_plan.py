@@ -1,6 +1,7 @@
 """reproduce's row planning, a pure function: which rows a preset, --rows and a teacher give."""
 import pytest
 
+import datasets
 import models
 from experiments import presets
 from experiments.plan import plan_rows
@@ -29,7 +30,19 @@ def test_a_teacher_without_dropout_or_graph_loses_those_rows():
 def test_the_peers_preset_adds_the_later_methods_and_the_generators():
     plans, generator_rows = plan_rows(settings("peers"), "", models.get("hinton1200"), None, "/x")
     assert list(plans) == ["spectral_layer_pairs", presets.BEST_ROW] + list(presets.PEERS)
-    assert generator_rows == list(presets.GENERATOR_ROWS)
+    assert generator_rows == ["DAFL", "DFAD"]   # Fast reads BatchNorm statistics, which hinton1200 has not
+    _, with_batchnorm = plan_rows(settings("peers"), "", models.get("resnet20"), "no graph", "/x")
+    assert with_batchnorm == list(presets.GENERATOR_ROWS)
+
+
+def test_a_fast_row_makes_a_reconstructions_count_and_shows_its_student_as_many():
+    import generators
+    budget = generators.row_budget("fast", 5000, 5000 * 30, 256)
+    assert budget["epochs"] == 20   # rounds of 256: 5,120 samples
+    learning = budget["epochs"] - generators.fast.warmup_rounds(budget["epochs"])
+    assert learning * budget["student_steps_per_round"] * 256 >= 150000 > \
+        learning * (budget["student_steps_per_round"] - 1) * 256
+    assert generators.row_budget("dafl", 5000, 5000 * 30, 512) == {"epochs": 3}
 
 
 def test_deep_inversion_mirrors_natural_images_only():
@@ -38,7 +51,7 @@ def test_deep_inversion_mirrors_natural_images_only():
         plans, _ = plan_rows(settings("peers"), "DeepInversion", models.get("resnet20"), None, "/x", natural)
         assert plans["DeepInversion"].optimize.get("flip", False) == natural
         assert "jitter" not in plans["DeepInversion"].optimize
-    assert presets.natural_images("cifar10@16x16") and not presets.natural_images("fashion_mnist_conv")
+    assert datasets.natural_images("cifar10@16x16") and not datasets.natural_images("fashion_mnist_conv")
 
 
 def test_rows_keeps_the_rows_named_in_their_order():

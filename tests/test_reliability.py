@@ -18,7 +18,7 @@ import datasets
 from datasets import idx, optimized, safe_npy
 from metadata import stats_file
 from procedures import compute_stats, optimize_dataset
-from tests.conftest import ROOT, make_cfg, toy_for
+from tests.conftest import ROOT, main_in_process, make_cfg, toy_for
 from utils import atomic
 from utils.errors import UserError
 
@@ -146,13 +146,13 @@ def make_corrupt(folder, name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, build_args, expected", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_gets_one_line_and_touches_nothing(name, build_args, expected, pipeline, tmp_path):
+def test_bad_input_gets_one_line_and_touches_nothing(name, build_args, expected, pipeline, tmp_path, capsys):
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     args = build_args(pipeline, str(inputs))
     summary = tmp_path / "summaries"
     before = digest_tree(pipeline["hinton1200"]["summary"]), digest_tree(inputs)
-    result = cli(*args, "--run_name=bad", f"--summary_folder={summary}")
+    result = main_in_process(capsys, *args, "--run_name=bad", f"--summary_folder={summary}")
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]

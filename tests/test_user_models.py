@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import models
-from tests.conftest import ROOT
+from tests.conftest import ROOT, main_in_process
 from utils.errors import UserError
 
 EXAMPLES = os.path.join(ROOT, "examples", "models")
@@ -42,7 +42,7 @@ def tiny_npz(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_example_user_pair_runs_train_stats_every_objective_and_distill(tmp_path, tiny_npz):
+def test_example_user_pair_runs_train_stats_every_objective_and_distill(tmp_path, tiny_npz, capsys):
     teacher = str(tmp_path / "my_teacher.py")
     shutil.copy(os.path.join(EXAMPLES, "mlp3.py"), teacher)
     student = os.path.join(EXAMPLES, "small_cnn.py")
@@ -53,8 +53,9 @@ def test_example_user_pair_runs_train_stats_every_objective_and_distill(tmp_path
     flags = [f"--model={teacher}", f"--model_checkpoint={ckpt}"]
     ok("--procedure=compute_stats", "--compute_graphwise_stats", *flags, *common)
     for objective in ("top_layer", "all_layers", "spectral_all_layers", "spectral_layer_pairs"):
-        ok("--procedure=optimize_dataset", f"--optimization_objective={objective}", "--samples_per_class=2",
-           "--optimization_steps=5", *flags, *common)
+        made = main_in_process(capsys, "--procedure=optimize_dataset", f"--optimization_objective={objective}",
+                               "--samples_per_class=2", "--optimization_steps=5", *flags, *common)
+        assert made.returncode == 0, made.stderr[-3000:]
     npy = os.path.join(tmp_path, "mine", "data", "data_optimized_spectral_layer_pairs_mine.npy")
     assert np.load(npy).shape == (20, 784)
     out = ok("--procedure=distill", f"--student_model={student}", "--epochs=1", f"--eval_dataset={tiny_npz}",

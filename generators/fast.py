@@ -1,0 +1,280 @@
+"""Fast (Fang et al., "Up to 100x Faster Data-free Knowledge Distillation", AAAI 2022; zju-vipa/Fast-Datafree,
+its `fast_meta` method): a generator whose starting point is meta-learned, so that a few steps from it
+make a batch the teacher recognizes (`--procedure=distill --method=fast`).
+
+Each round:
+  1. a fresh batch of codes z and classes; the round's generator starts as a copy of the meta generator;
+  2. --generator_steps Adam steps (betas 0.5, 0.999) move that copy and z together on
+        10 x BatchNorm statistics  (the teacher's moving mean and variance against the batch's, each
+                                    blended with the running momentum of earlier rounds' batches)
+      + 0.5 x one-hot              (cross-entropy towards the batch's classes)
+      + 1.33 x adversarial         (minus the KL divergence of the student from the teacher, on the
+                                    samples where both name the same class; from the end of warmup)
+     on the batch randomly shifted by up to 4 pixels (Fast's padded random crop), as the teacher sees it;
+  3. the meta generator takes one Adam step on the sum of the copy's gradients over those steps
+     (first-order MAML, rate --generator_lr x --generator_steps);
+  4. the batch with the lowest loss joins the memory, which keeps every batch made so far;
+  5. after warmup, the student takes --student_steps_per_round KD steps on batches drawn from the memory.
+The generator is Fast's: a dense layer from a 256-dimensional code to 128 channels at a quarter of the
+image's side, a BatchNorm, then twice (nearest upsampling x2, 3x3 conv without bias, BatchNorm, leaky ReLU
+0.2; 128 then 64 channels) and a 3x3 conv to the image's channels with a sigmoid: pixels in [0, 1], what
+dfkd's teachers read. Its BatchNorms use the batch's moments, as the generator only runs while it learns.
+The settings are Fast's CIFAR scripts' (scripts/fast_cifar.sh) for ResNet pairs; docs/method.md lists
+where dfkd differs.
+"""
+import numpy as np
+import tensorflow as tf
+
+from generators.dafl import GeneratorLayers
+from models import builder
+from models.graph import build_frozen
+from reconstruction import image_ops
+from utils.errors import UserError
+
+tf1 = tf.compat.v1
+LATENT, WIDTH = 256, 64      # Fast's nz and ngf
+BATCH_SIZE = 256             # its synthesis batch and its student's batch
+BN_WEIGHT, ONE_HOT, ADVERSARIAL = 10.0, 0.5, 1.33   # --bn, --oh, --adv of its ResNet pairs
+BN_MOMENTUM = 0.9            # --bn_mmt
+GENERATOR_STEPS = 5          # --g_steps of its middle setting ("Fast-5")
+GENERATOR_LR, CODE_LR = 3e-3, 0.01   # --lr_g and --lr_z of Fast-5
+SHIFT = 4                    # its RandomCrop padding
+STUDENT_STEPS_PER_ROUND = 400   # --kd_steps
+# Fast's 220 epochs hold 20 of warmup and reset the meta generator's first layer after 120 more; dfkd keeps
+# both as fractions of --epochs (the rounds), so a shorter run keeps their proportions.
+WARMUP_FRACTION, RESET_FRACTION = 20 / 220, 140 / 220
+STUDENT_LR, STUDENT_MOMENTUM, STUDENT_WEIGHT_DECAY = 0.2, 0.9, 1e-4
+LAYERS = GeneratorLayers(version=8, tanh=False, hidden_epsilon=1e-5)   # DAFL and DFAD hold 7 and 6
+META_SCOPE, ROUND_SCOPE = "fast_meta", "fast_round"
+
+
+def warmup_rounds(rounds):
+    return int(round(rounds * WARMUP_FRACTION))
+
+
+def reset_round(rounds):
+    return int(round(rounds * RESET_FRACTION))
+
+
+def generator_shape(spec):
+    shape = image_ops.image_shape(spec)
+    if shape[0] % 4 or shape[1] % 4:
+        raise UserError(f"--method=fast: --model={spec.name}'s input {shape[:2]} is not a multiple of 4 on each "
+                        "side, which Fast's generator (two x2 upsamplings) needs")
+    return shape
+
+
+def check_teacher(spec):
+    """Fast reads the teacher's BatchNorm statistics and makes images of a side divisible by 4."""
+    if not spec.has_batchnorm:
+        raise UserError(f"--method=fast matches the teacher's BatchNorm statistics, and --model={spec.name} has no "
+                        "BatchNorm layer; give a teacher with BatchNorm, or use --method=dafl")
+    generator_shape(spec)
+
+
+def student_view(x, spec, seed, step, natural_images):
+    """What the student (and the teacher labelling for it) sees of a memory batch: Fast's training transform,
+    a shift of up to 4 pixels, and a mirror on natural images."""
+    shape = image_ops.image_shape(spec)
+    x = image_ops.random_shift(x, shape, SHIFT, seed, step)
+    return image_ops.random_flip(x, shape, seed, step) if natural_images else x
+
+
+def generator_variables(shape, scope):
+    """Fast's generator's parameters, as variables no other optimizer sees (trainable=False: a student's
+    optimizer minimizing over the trainable variables leaves them alone)."""
+    h, w, c = shape
+    cells = (h // 4) * (w // 4)
+    shapes = {"dense/weights": (LATENT, 2 * WIDTH * cells), "dense/biases": (2 * WIDTH * cells,),
+              "bn0/gamma": (2 * WIDTH,), "bn0/beta": (2 * WIDTH,),
+              "conv1/weights": (3, 3, 2 * WIDTH, 2 * WIDTH), "bn1/gamma": (2 * WIDTH,), "bn1/beta": (2 * WIDTH,),
+              "conv2/weights": (3, 3, 2 * WIDTH, WIDTH), "bn2/gamma": (WIDTH,), "bn2/beta": (WIDTH,),
+              "out/weights": (3, 3, WIDTH, c), "out/biases": (c,)}
+    made = {}
+    with tf1.variable_scope(scope):
+        for name, size in shapes.items():
+            kind = name.rsplit("/", 1)[1]
+            init = tf1.ones_initializer() if kind == "gamma" else \
+                tf1.zeros_initializer() if kind in ("beta", "biases") else tf1.glorot_uniform_initializer()
+            made[name] = tf1.get_variable(name, size, initializer=init, trainable=False)
+    return made
+
+
+def generate(params, codes, shape):
+    """Flat [B, H*W*C] pixels in [0, 1] from codes [B, LATENT]."""
+    h, w, c = shape
+
+    def batchnorm(x, name):
+        mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
+        return tf.nn.batch_normalization(x, mean, variance, params[f"{name}/beta"], params[f"{name}/gamma"], 1e-5)
+
+    def upsample(x):
+        return tf.image.resize(x, (int(x.shape[1]) * 2, int(x.shape[2]) * 2), method="nearest")
+
+    x = tf.reshape(tf.matmul(codes, params["dense/weights"]) + params["dense/biases"], (-1, h // 4, w // 4, 2 * WIDTH))
+    x = upsample(batchnorm(x, "bn0"))
+    x = upsample(tf.nn.leaky_relu(batchnorm(tf.nn.conv2d(x, params["conv1/weights"], 1, "SAME"), "bn1"), 0.2))
+    x = tf.nn.leaky_relu(batchnorm(tf.nn.conv2d(x, params["conv2/weights"], 1, "SAME"), "bn2"), 0.2)
+    x = tf.sigmoid(tf.nn.conv2d(x, params["out/weights"], 1, "SAME") + params["out/biases"])
+    return tf.reshape(x, (-1, h * w * c))
+
+
+def adversarial_term(student_logits, teacher_logits):
+    """Minus the mean over the batch of KL(teacher || student), counted where both name the same class."""
+    teacher_p = tf.nn.softmax(teacher_logits)
+    kl = tf.reduce_sum(teacher_p * (tf.nn.log_softmax(teacher_logits) - tf.nn.log_softmax(student_logits)), axis=1)
+    agree = tf.cast(tf.equal(tf.argmax(student_logits, 1), tf.argmax(teacher_logits, 1)), tf.float32)
+    return -tf.reduce_mean(kl * agree)
+
+
+class Synthesis:
+    """The graph of one round of Fast, beside a student: the meta generator, the round's copy, its codes and
+    classes, the losses, the two optimizers and the momentum of the teacher's batch statistics.
+    Run start (with the round), then `steps` times step (with round and iteration), then finish."""
+
+    def __init__(self, teacher_spec, values, student_spec, student_params, seed, batch, generator_steps,
+                 generator_lr, natural_images):
+        check_teacher(teacher_spec)
+        shape = generator_shape(teacher_spec)
+        self.round = tf1.placeholder(tf.int64, [], name="fast_round")
+        self.iteration = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="fast_iteration")
+        self.adversarial_weight = tf1.placeholder_with_default(0.0, [], name="fast_adversarial_weight")
+        meta = generator_variables(shape, META_SCOPE)
+        with tf1.variable_scope(ROUND_SCOPE):
+            copy = generator_variables(shape, "generator")
+            codes = tf1.get_variable("codes", (batch, LATENT), initializer=tf1.zeros_initializer(), trainable=False)
+            classes = tf1.get_variable("classes", (batch,), tf.int32, initializer=tf1.zeros_initializer(),
+                                       trainable=False)
+            sums = {n: tf1.get_variable(f"gradient_sum/{n.replace('/', '_')}", v.shape, trainable=False,
+                                        initializer=tf1.zeros_initializer()) for n, v in copy.items()}
+            best_loss = tf1.get_variable("best_loss", (), initializer=tf1.constant_initializer(np.inf), trainable=False)
+            self.best = tf1.get_variable("best_batch", (batch, int(np.prod(shape))), trainable=False,
+                                         initializer=tf1.zeros_initializer())
+
+        x = generate(copy, codes.read_value(), shape)
+        view = self.round * 1000 + self.iteration   # each step's shift (and mirror) drawn apart
+        seen = image_ops.random_shift(x, shape, SHIFT, seed, view)
+        if natural_images:
+            seen = image_ops.random_flip(seen, shape, seed, view)
+        teacher = build_frozen(teacher_spec, values, seen)
+        self.parts = {"batchnorm_statistics": self._batchnorm_term(teacher, values),
+                      "one_hot": tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                          labels=classes.read_value(), logits=teacher.logits)),
+                      # the student as it is evaluated (moving statistics); only the generator learns from it
+                      "adversarial": adversarial_term(builder.build(student_spec, seen, student_params).logits,
+                                                      teacher.logits)}
+        self.loss = BN_WEIGHT * self.parts["batchnorm_statistics"] + ONE_HOT * self.parts["one_hot"] + \
+            self.adversarial_weight * self.parts["adversarial"]
+
+        names = list(copy)
+        gradients = tf.gradients(self.loss, [copy[n] for n in names] + [codes])
+        keep_best = tf.cond(self.loss < best_loss, lambda: tf.group(best_loss.assign(self.loss), self.best.assign(x)),
+                            tf.no_op)
+        summed = [sums[n].assign_add(g) for n, g in zip(names, gradients)]   # first-order MAML: every step's
+        with tf.control_dependencies(summed + [keep_best] + self._moments_kept):
+            generator_adam = tf1.train.AdamOptimizer(generator_lr, 0.5, 0.999)
+            codes_adam = tf1.train.AdamOptimizer(CODE_LR, 0.5, 0.999)
+            self.step = tf.group(generator_adam.apply_gradients(zip(gradients[:-1], [copy[n] for n in names])),
+                                 codes_adam.apply_gradients([(gradients[-1], codes)]))
+        meta_adam = tf1.train.AdamOptimizer(generator_lr * generator_steps, 0.5, 0.999)
+        meta_step = meta_adam.apply_gradients([(sums[n].read_value(), meta[n]) for n in names])
+        with tf.control_dependencies([meta_step]):
+            self.finish = tf.group(*self._momentum_update())
+
+        start = [copy[n].assign(meta[n]) for n in names] + [s.assign(tf.zeros_like(s)) for s in sums.values()]
+        round_key = tf.stack([tf.constant(seed, tf.int64), self.round])
+        start += [codes.assign(tf.random.stateless_normal((batch, LATENT), round_key)),
+                  classes.assign(tf.random.stateless_uniform((batch,), round_key + [1, 0], 0,
+                                                             teacher_spec.num_classes, dtype=tf.int32)),
+                  best_loss.assign(np.inf)]
+        self.start = [tf1.variables_initializer(generator_adam.variables() + codes_adam.variables()), tf.group(*start)]
+        self.reset_first_layer = tf.group(
+            meta["dense/weights"].assign(0.02 * tf.random.stateless_normal(meta["dense/weights"].shape,
+                                                                           tf.constant([seed, 7], tf.int64))),
+            meta["dense/biases"].assign(tf.zeros_like(meta["dense/biases"])))
+        self.meta_variables = list(meta.values())
+
+    def _batchnorm_term(self, teacher, values):
+        """Sum over the teacher's BatchNorms of ||moving variance - v|| + ||moving mean - m||, where m and v are
+        the batch's moments blended with their momentum over earlier rounds (none before the first round ends)."""
+        self._moments_kept, self._momentum = [], []
+        total = 0.0
+        for name, h in teacher.batchnorm_inputs.items():
+            mean, variance = tf.nn.moments(h, axes=list(range(len(h.shape) - 1)))
+            safe = name.replace("/", "_")
+            with tf1.variable_scope(ROUND_SCOPE):
+                last = [tf1.get_variable(f"last/{safe}/{k}", mean.shape, trainable=False,
+                                         initializer=tf1.zeros_initializer()) for k in ("mean", "variance")]
+                momentum = [tf1.get_variable(f"momentum/{safe}/{k}", mean.shape, trainable=False,
+                                             initializer=tf1.zeros_initializer()) for k in ("mean", "variance")]
+                started = tf1.get_variable(f"momentum/{safe}/started", (), trainable=False,
+                                           initializer=tf1.zeros_initializer())
+            weight = BN_MOMENTUM * started
+            blended_mean = (1 - weight) * mean + weight * momentum[0]
+            blended_variance = (1 - weight) * variance + weight * momentum[1]
+            total += tf.norm(values[f"{name}/moving_variance"] - blended_variance) + \
+                tf.norm(values[f"{name}/moving_mean"] - blended_mean)
+            self._moments_kept += [last[0].assign(mean), last[1].assign(variance)]
+            self._momentum.append((last, momentum, started))
+        return total
+
+    def _momentum_update(self):
+        """After a round: the momentum takes the round's last batch moments (the first round: as they are)."""
+        ops = []
+        for last, momentum, started in self._momentum:
+            for kept, value in zip(momentum, last):
+                blended = BN_MOMENTUM * kept + (1 - BN_MOMENTUM) * value
+                ops.append(kept.assign(tf.where(started > 0, blended, value.read_value())))
+            with tf.control_dependencies(ops[-2:]):
+                ops.append(started.assign(1.0))
+        return ops
+
+    def run_round(self, sess, round_index, steps, adversarial):
+        """One round: the best batch it made (numpy) and its last loss parts."""
+        for op in self.start:
+            sess.run(op, {self.round: round_index})
+        for iteration in range(steps):
+            sess.run(self.step, {self.round: round_index, self.iteration: iteration,
+                                 self.adversarial_weight: adversarial})
+        parts = sess.run(self.parts, {self.round: round_index, self.iteration: steps})
+        sess.run(self.finish)
+        return sess.run(self.best), parts
+
+
+class Memory:
+    """Every batch Fast made, one .npy per round in `folder` (written atomically before the round's
+    checkpoint, so a resumed run finds every round it restores); the student's batches are drawn from all."""
+
+    def __init__(self, folder, rounds_done, save):
+        self.folder, self.save = folder, save
+        self.batches = []
+        for r in range(rounds_done):
+            path = self.path(r)
+            try:
+                self.batches.append(np.load(path, allow_pickle=False))
+            except OSError:
+                raise UserError(f"--method=fast: the checkpoint has {rounds_done} rounds but {path} is missing; "
+                                "delete the run's distill/fast folder to start again") from None
+        self.x = np.concatenate(self.batches) if self.batches else None
+
+    def path(self, round_index):
+        return f"{self.folder}/round_{round_index:05d}.npy"
+
+    def add(self, round_index, batch):
+        self.save(self.path(round_index), batch)
+        self.batches.append(batch)
+        self.x = np.concatenate(self.batches)
+
+    def draw(self, seed, round_index, step, size):
+        """A batch drawn uniformly from the memory, a function of the seed, the round and the step."""
+        rng = np.random.default_rng([seed, round_index, step])
+        return self.x[rng.integers(0, len(self.x), size)]
+
+
+def rounds_cost(rounds, generator_steps, batch):
+    """Generator passes x batch: the synthesis cost of `rounds` rounds."""
+    return rounds * generator_steps * batch
+
+
+def student_steps_total(rounds, steps_per_round):
+    return max(rounds - warmup_rounds(rounds), 0) * steps_per_round

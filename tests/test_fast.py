@@ -1,0 +1,110 @@
+"""Fast (generators/fast.py): one round's steps, the meta generator's update, the memory, and a whole
+distillation that resumes exactly, on a tiny BatchNorm ResNet teacher of 8x8 inputs."""
+from unittest import mock
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import datasets
+from generators import fast
+from models import checkpoint
+from procedures import distill, train
+from tests.conftest import make_cfg
+from tests.test_modern_models import tiny_resnet_file, toy8x8
+from utils.errors import UserError
+
+tf1 = tf.compat.v1
+
+
+@pytest.fixture(scope="module")
+def resnet_pair(tmp_path_factory):
+    """A tiny BatchNorm ResNet teacher trained on 8x8 toy images, and a narrower student's definition."""
+    root = tmp_path_factory.mktemp("fast")
+    teacher = tiny_resnet_file(str(root), "fast_teacher", 4)
+    student = tiny_resnet_file(str(root), "fast_student", 2)
+    with mock.patch.object(datasets, "get", lambda name, data_dir, flag="--dataset": toy8x8()):
+        trained = train.run(make_cfg(summary_folder=str(root), run_name="t", model=teacher, dataset="toy",
+                                     epochs=3, train_batch_size=25, optimizer="sgd", lr=0.1))
+    return teacher, student, trained["model_checkpoint"]
+
+
+def fast_run(tmp_path, resnet_pair, name, **overrides):
+    teacher, student, ckpt = resnet_pair
+    cfg = dict(procedure="distill", summary_folder=str(tmp_path), run_name=name, model=teacher,
+               model_checkpoint=ckpt, student_model=student, method="fast", dataset="", eval_dataset="toy",
+               epochs=4, student_steps_per_round=3, generator_steps=2, train_batch_size=8, checkpoint_interval=1)
+    cfg.update(overrides)
+    with mock.patch.object(datasets, "get", lambda n, d, flag="--dataset": toy8x8()):
+        return distill.run(make_cfg(**cfg))
+
+
+def test_a_round_moves_the_rounds_generator_and_the_meta_generator_only_at_its_end(resnet_pair):
+    teacher_file, student_file, ckpt = resnet_pair
+    teacher = checkpoint.spec_for(teacher_file, ckpt)
+    values = checkpoint.load_teacher_values(teacher, "", ckpt)
+    import models
+    from models.graph import build_trainable
+    student = models.get(student_file)
+    with tf.Graph().as_default():
+        g = build_trainable(student, seed=0)
+        synthesis = fast.Synthesis(teacher, values, student, g.model.params, 0, 16, 3, 0.01, False)
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            meta_before = sess.run(synthesis.meta_variables)
+            for op in synthesis.start:
+                sess.run(op, {synthesis.round: 0})
+            losses = []
+            for it in range(3):
+                losses.append(sess.run(synthesis.loss, {synthesis.round: 0, synthesis.iteration: it}))
+                sess.run(synthesis.step, {synthesis.round: 0, synthesis.iteration: it})
+            assert all(np.array_equal(a, b) for a, b in zip(meta_before, sess.run(synthesis.meta_variables)))
+            sess.run(synthesis.finish)
+            meta_after = sess.run(synthesis.meta_variables)
+            best = sess.run(synthesis.best)
+    assert any(not np.array_equal(a, b) for a, b in zip(meta_before, meta_after))
+    assert best.shape == (16, 64) and 0.0 <= best.min() and best.max() <= 1.0   # a sigmoid's pixels
+    assert np.all(np.isfinite(losses))
+
+
+def test_the_adversarial_term_counts_only_the_samples_both_networks_agree_on():
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        teacher = tf.constant([[2.0, 0.0], [0.0, 2.0]])
+        student = tf.constant([[1.0, 0.0], [1.0, 0.0]])   # agrees on the first sample only
+        got = sess.run(fast.adversarial_term(student, teacher))
+    p = np.exp([2.0, 0.0]) / np.exp([2.0, 0.0]).sum()
+    q = np.exp([1.0, 0.0]) / np.exp([1.0, 0.0]).sum()
+    assert got == pytest.approx(-np.sum(p * np.log(p / q)) / 2, rel=1e-5)
+
+
+def test_a_teacher_without_batchnorm_is_one_line():
+    import models
+    with pytest.raises(UserError, match=r"^--method=fast matches the teacher's BatchNorm statistics, and "
+                                        r"--model=lenet has no BatchNorm layer"):
+        fast.check_teacher(models.get("lenet"))
+
+
+def test_warmup_and_the_reset_keep_fasts_proportions():
+    assert (fast.warmup_rounds(220), fast.reset_round(220)) == (20, 140)
+    assert fast.student_steps_total(22, 10) == 20 * 10
+
+
+@pytest.mark.slow
+def test_fast_distillation_keeps_every_round_and_resumes_exactly(tmp_path, resnet_pair):
+    whole = fast_run(tmp_path, resnet_pair, "whole")
+    assert whole["generated_samples"] == 4 * 2 * 8 and whole["student_steps"] == 4 * 3
+    memory = tmp_path / "whole" / "distill" / "fast" / "memory"
+    assert sorted(p.name for p in memory.iterdir()) == [f"round_{r:05d}.npy" for r in range(4)]
+
+    class Interrupted(distill.Progress):   # stops after round 2's checkpoint
+        def update(self, done, **values):
+            if done == 2:
+                raise KeyboardInterrupt
+            super().update(done, **values)
+    with mock.patch.object(distill, "Progress", Interrupted), pytest.raises(KeyboardInterrupt):
+        fast_run(tmp_path, resnet_pair, "pieces")
+    resumed = fast_run(tmp_path, resnet_pair, "pieces")
+    read = lambda r: tf.train.load_checkpoint(r["student_checkpoint"])  # noqa: E731
+    for name in ("fast_meta/dense/weights", "logits/weights"):
+        np.testing.assert_allclose(read(resumed).get_tensor(name), read(whole).get_tensor(name), rtol=1e-4, atol=1e-5)
+    assert resumed["test_accuracy"] == pytest.approx(whole["test_accuracy"])
