@@ -1,4 +1,5 @@
 """reproduce's presets, rows and the papers' numbers: plain data and the pure functions that read it."""
+import generators
 from config.flags import BY_NAME
 from reconstruction import objectives as objectives_registry
 from reconstruction.priors import Priors
@@ -25,7 +26,7 @@ PEERS = {"DeepInversion": ("deep_inversion", {}, dict(flip=True)),
          "ZSKD": ("zskd", dict(clip_inputs=True), {})}
 # DAFL and DFAD train their generators inside distillation (generators/dafl.py, dfad.py); their students
 # see as many generated samples as the other rows' students see reconstructed ones over their epochs.
-GENERATOR_ROWS = {"DAFL": "dafl", "DFAD": "dfad", "Fast": "fast"}   # row -> distill's --method
+GENERATOR_ROWS = {method.title: name for name, method in generators.METHODS.items()}   # row -> distill's --method
 # Beyond the paper: the best combination bench/ablation.py measured (docs/beyond_the_paper.md); every
 # preset adds it as an extra row. It runs its own, shorter optimization (200 steps reach the accuracy of
 # 1,000 on per-class metadata; 400 at 16 modes), unless --optimization_steps is given.

@@ -30,6 +30,7 @@ class StudentOptimizer(NamedTuple):
 
 
 class GeneratorMethod(NamedTuple):
+    title: str                             # as its authors write it: DAFL, DFAD, Fast
     layers: dafl.GeneratorLayers           # the generator's definition, and its version
     generator_lr: float                    # the method's published MNIST Adam rate; --generator_lr overrides it
     student_steps_per_generator_step: int
@@ -58,12 +59,13 @@ class GeneratorMethod(NamedTuple):
 
 
 METHODS = {
-    "dafl": GeneratorMethod(layers=dafl.LAYERS, generator_lr=dafl.GENERATOR_LR, student_steps_per_generator_step=1,
+    "dafl": GeneratorMethod(title="DAFL", layers=dafl.LAYERS, generator_lr=dafl.GENERATOR_LR,
+                            student_steps_per_generator_step=1,
                             generator_shares_student_batch=True, against_student=False,
                             generator_loss=lambda teacher, student_logits: dafl.generator_loss(teacher),
                             batch_size=dafl.BATCH_SIZE,
                             student_optimizer=StudentOptimizer(kind="adam", lr=dafl.STUDENT_LR, version=1)),
-    "dfad": GeneratorMethod(layers=dfad.LAYERS, generator_lr=dfad.GENERATOR_LR,
+    "dfad": GeneratorMethod(title="DFAD", layers=dfad.LAYERS, generator_lr=dfad.GENERATOR_LR,
                             student_steps_per_generator_step=dfad.STUDENT_STEPS_PER_GENERATOR_STEP,
                             generator_shares_student_batch=False, against_student=True,
                             generator_loss=lambda teacher, student_logits: (
@@ -72,7 +74,7 @@ METHODS = {
                             student_optimizer=StudentOptimizer(kind="sgd", lr=dfad.STUDENT_LR, version=2,
                                                                momentum=dfad.STUDENT_MOMENTUM,
                                                                weight_decay=dfad.STUDENT_WEIGHT_DECAY)),
-    "fast": GeneratorMethod(layers=fast.LAYERS, generator_lr=fast.GENERATOR_LR,
+    "fast": GeneratorMethod(title="Fast", layers=fast.LAYERS, generator_lr=fast.GENERATOR_LR,
                             student_steps_per_generator_step=fast.STUDENT_STEPS_PER_ROUND,
                             generator_shares_student_batch=False, against_student=True, generator_loss=None,
                             batch_size=fast.BATCH_SIZE, memory=True, needs_batchnorm=True,

@@ -199,7 +199,7 @@ def load_setup(cfg):
             rule = f"Adam at {cfg.lr:g}" if own_optimizer.kind == "adam" else (
                 f"SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay {own_optimizer.weight_decay:g}")
             print(f"[distill] the student: {rule}, batches of {cfg.train_batch_size} "
-                  f"({cfg.method.upper()}'s script: {own_optimizer.lr:g}, {method.batch_size})")
+                  f"({method.title}'s script: {own_optimizer.lr:g}, {method.batch_size})")
     else:
         checks.dataset_fits(teacher, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
@@ -245,7 +245,7 @@ def memory_rounds(cfg, setup, net, sess, writer, checkpoints, evaluate, start_po
     per_round, rounds = cfg.student_steps_per_round, cfg.epochs
     warmup, reset = fast.warmup_rounds(rounds), fast.reset_round(rounds)
     first = start_position // per_round
-    progress = Progress(rounds - first, f"distill {setup.student.name}, fast rounds")
+    progress = Progress(rounds - first, f"distill {setup.student.name}, fast", unit="rounds")
     step, acc, value = int(sess.run(net.step_var)), None, None
     for r in range(first, rounds):
         if r == reset and r > warmup:   # Fast re-initializes the meta generator's first layer once
@@ -263,7 +263,7 @@ def memory_rounds(cfg, setup, net, sess, writer, checkpoints, evaluate, start_po
         write_scalars(writer, r + 1, **{f"fast_{name}": v for name, v in parts.items()})
         if r + 1 < rounds:
             checkpoints.save(sess, net.saver, (r + 1) * per_round)
-        progress.update(r + 1 - first, round=r + 1, loss=value, test_acc=acc)
+        progress.update(r + 1 - first, round=r + 1, loss=None if value is None else float(value), test_acc=acc)
     return rounds * per_round
 
 

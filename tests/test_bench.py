@@ -139,3 +139,30 @@ def test_the_diagnosis_reestimates_batchnorm_from_the_inputs_and_counts_confusio
     assert np.sum(report["student_confusion"]) == 40
     assert np.trace(report["student_confusion"]) == round(40 * report["student_accuracy"])
     assert "| 0 |" in student_diagnosis.table(report)
+
+
+def test_the_gap_curve_takes_only_finished_runs_of_their_own_size(tmp_path, capsys):
+    import json
+
+    from bench import gap_curve
+
+    def reproduce_result(run, per_class, accuracy):
+        (tmp_path / run).mkdir()
+        table = [{"row": "teacher", "test_accuracy": 93.0, "teacher_assigns_intended_class": None},
+                 {"row": "dfkd best", "test_accuracy": accuracy, "teacher_assigns_intended_class": 97.0}]
+        (tmp_path / run / "results.json").write_text(json.dumps({"settings": {"samples_per_class": per_class},
+                                                                 "table": table}))
+
+    reproduce_result("rf5k", 500, 77.5)
+    reproduce_result("rf20k", 500, 77.5)   # a copy of rf5k's folder whose own run has not finished
+    (tmp_path / "kd_real_5k").mkdir()
+    (tmp_path / "kd_real_5k" / "log.json").write_text(json.dumps(
+        {"procedures": {"distill/f5k.npz@32x32": {"results": {"test_accuracy": 0.9, "teacher_agreement": 0.925}}}}))
+    picture = tmp_path / "curve.png"
+    gap_curve.main([f"--gap_folder={tmp_path}", f"--out={picture}"])
+    out = capsys.readouterr().out
+    assert "| 5,000 | 77.5 | 97.0 | 90.0 | 92.5 |" in out and "| 20,000 |" not in out
+    assert "not finished yet: rf20k, rf64k, kd_real_20k, kd_real_60k" in out
+    assert picture.stat().st_size > 0
+    with pytest.raises(SystemExit, match="no finished run"):
+        gap_curve.main([f"--gap_folder={tmp_path / 'kd_real_5k'}"])

@@ -29,7 +29,7 @@ class Progress:
                           for k, v in scalars.items() if v is not None)   # None: not measured yet
         eta_txt = _fmt_seconds(eta) if eta != float("inf") else "?"
         print(f"[{self.label}] {done}/{self.total} {self.unit} ({100.0 * done / max(self.total, 1):.0f}%) "
-              f"{rate:.1f} {self.unit}/s ETA {eta_txt} {extras}".rstrip(),
+              f"{rate:.3g} {self.unit}/s ETA {eta_txt} {extras}".rstrip(),
               file=self.stream, flush=True)
 
     @property
