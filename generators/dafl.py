@@ -56,12 +56,13 @@ class GeneratorLayers(NamedTuple):
 LAYERS = GeneratorLayers(version=7, tanh=True, hidden_epsilon=0.8)
 
 
-def generator_shape(spec):
-    """(height, width, channels) of the teacher's input; the side must be a multiple of 4."""
+def generator_shape(spec, method="dafl"):
+    """(height, width, channels) of the teacher's input; the side must be a multiple of 4 (DAFL's, DFAD's and
+    Fast's generators all upsample twice by 2)."""
     shape = image_ops.image_shape(spec)
     if shape[0] % 4 or shape[1] % 4:
-        raise UserError(f"--dataset=dafl: --model={spec.name}'s input {shape[:2]} is not a multiple of 4 on each "
-                        "side, which DAFL's generator (two x2 upsamplings) needs")
+        raise UserError(f"--method={method}: --model={spec.name}'s input {shape[:2]} is not a multiple of 4 on "
+                        "each side, which the generator (two x2 upsamplings) needs")
     return shape
 
 

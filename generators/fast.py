@@ -25,7 +25,7 @@ where dfkd differs.
 import numpy as np
 import tensorflow as tf
 
-from generators.dafl import GeneratorLayers
+from generators import dafl
 from models import builder
 from models.graph import build_frozen
 from reconstruction import image_ops
@@ -44,7 +44,7 @@ STUDENT_STEPS_PER_ROUND = 400   # --kd_steps
 # both as fractions of --epochs (the rounds), so a shorter run keeps their proportions.
 WARMUP_FRACTION, RESET_FRACTION = 20 / 220, 140 / 220
 STUDENT_LR, STUDENT_MOMENTUM, STUDENT_WEIGHT_DECAY = 0.2, 0.9, 1e-4
-LAYERS = GeneratorLayers(version=8, tanh=False, hidden_epsilon=1e-5)   # DAFL and DFAD hold 7 and 6
+LAYERS = dafl.GeneratorLayers(version=8, tanh=False, hidden_epsilon=1e-5)   # DAFL and DFAD hold 7 and 6
 META_SCOPE, ROUND_SCOPE = "fast_meta", "fast_round"
 
 
@@ -56,20 +56,12 @@ def reset_round(rounds):
     return int(round(rounds * RESET_FRACTION))
 
 
-def generator_shape(spec):
-    shape = image_ops.image_shape(spec)
-    if shape[0] % 4 or shape[1] % 4:
-        raise UserError(f"--method=fast: --model={spec.name}'s input {shape[:2]} is not a multiple of 4 on each "
-                        "side, which Fast's generator (two x2 upsamplings) needs")
-    return shape
-
-
 def check_teacher(spec):
     """Fast reads the teacher's BatchNorm statistics and makes images of a side divisible by 4."""
     if not spec.has_batchnorm:
         raise UserError(f"--method=fast matches the teacher's BatchNorm statistics, and --model={spec.name} has no "
                         "BatchNorm layer; give a teacher with BatchNorm, or use --method=dafl")
-    generator_shape(spec)
+    dafl.generator_shape(spec, "fast")
 
 
 def student_view(x, spec, seed, step, natural_images):
@@ -135,7 +127,7 @@ class Synthesis:
     def __init__(self, teacher_spec, values, student_spec, student_params, seed, batch, generator_steps,
                  generator_lr, natural_images):
         check_teacher(teacher_spec)
-        shape = generator_shape(teacher_spec)
+        shape = dafl.generator_shape(teacher_spec, "fast")
         self.round = tf1.placeholder(tf.int64, [], name="fast_round")
         self.iteration = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="fast_iteration")
         self.adversarial_weight = tf1.placeholder_with_default(0.0, [], name="fast_adversarial_weight")

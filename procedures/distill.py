@@ -50,7 +50,7 @@ def load_data(cfg, teacher_spec):
         if generators.METHODS[cfg.method].memory:
             fast.check_teacher(teacher_spec)
         else:
-            dafl.generator_shape(teacher_spec)
+            dafl.generator_shape(teacher_spec, cfg.method)
         return None
     if cfg.dataset == "noise":
         return noise.make(teacher_spec.input_shape, cfg.noise_samples, cfg.noise_mean, cfg.noise_std, cfg.rng_seed,
