@@ -44,7 +44,8 @@ def real_point(folder):
 def points(gap_folder):
     reconstructed = {n: reconstructed_point(os.path.join(gap_folder, run), n) for n, run in RECONSTRUCTED.items()}
     real = {n: real_point(os.path.join(gap_folder, run)) for n, run in REAL.items()}
-    missing = [RECONSTRUCTED[n] for n, p in reconstructed.items() if not p] + [REAL[n] for n, p in real.items() if not p]
+    missing = [RECONSTRUCTED[n] for n, p in reconstructed.items() if not p] + \
+        [REAL[n] for n, p in real.items() if not p]
     return {n: p for n, p in reconstructed.items() if p}, {n: p for n, p in real.items() if p}, missing
 
 

@@ -201,7 +201,8 @@ class Grid:
         if s["paper_rows"] and self.no_graph:
             print(f"[reproduce] no spectral rows: {teacher.name}: {self.no_graph}")
         plans, generator_rows = plan_rows(s, self.cfg.rows, teacher, self.no_graph,
-                                          os.path.join(self.run_dir, "extra_rows"), datasets.natural_images(self.cfg.dataset))
+                                          os.path.join(self.run_dir, "extra_rows"),
+                                          datasets.natural_images(self.cfg.dataset))
         self.train_pair()
         self.record_metadata(plans)
         # 3-4. the reference rows first, then each reconstruction as soon as it exists, so an interrupted
