@@ -103,8 +103,9 @@ FLAGS = (
               "top layer too, each layer's error weighted by 1/size, as the authors' code)")),
     Flag('noise_samples', int, 60000, read_by=('distill',), minimum=">0", reproduce="sets",
          help='distill --dataset=noise: how many noise inputs make one epoch'),
-    Flag('stats_file', str, '', read_by=('optimize_dataset',), reproduce="sets", artifact=True,
-         help='Activation statistics; default summaries/<run>/stats/activation_stats_<run>.npz'),
+    Flag('stats_file', str, '', read_by=('optimize_dataset', 'distill'), reproduce="sets", artifact=True,
+         help=('Activation statistics (optimize_dataset; distill --method=metadata); default '
+               'summaries/<run>/stats/activation_stats_<run>.npz')),
     Flag('samples_per_class', int, 6400, read_by=('optimize_dataset',), minimum=">0", reproduce="own",
          help='optimize_dataset: reconstructed samples per class'),
     Flag('class_weights', str, '', read_by=('optimize_dataset',), added=True,
@@ -172,15 +173,16 @@ FLAGS = (
          help=('optimize_dataset: the teacher sees each sample mirrored left-right with probability 1/2 each step '
               "(DeepInversion's augmentation)")),
     Flag('generator_lr', float, None, read_by=('distill',), minimum=">0", added=True,
-         help=("distill --method=dafl, dfad or fast: Adam learning rate of the generator. Default: the method's "
-              "published setting, 0.2 for DAFL, 0.001 for DFAD (MNIST), 0.003 for Fast (its Fast-5)")),
+         help=("distill --method=dafl, dfad, fast or metadata: Adam learning rate of the generator. Default: the "
+              "method's published setting, 0.2 for DAFL, 0.001 for DFAD (MNIST), 0.003 for Fast (its Fast-5) and "
+              "the metadata generator")),
     Flag('generator_steps', int, 5, read_by=('distill',), minimum=">0", added=True, only_with='method',
-         help=("distill --method=fast: the generator's steps on each round's batch (Fast's --g_steps; 5: its "
-              'Fast-5)')),
+         help=("distill --method=fast or metadata: the generator's steps on each round's batch (Fast's --g_steps; "
+              '5: its Fast-5)')),
     Flag('student_steps_per_round', int, 400, read_by=('distill',), minimum=">0", added=True, only_with='method',
          reproduce="sets",
-         help=("distill --method=fast: the student's steps on the memory after each round's batch (Fast's "
-              '--kd_steps); --epochs counts the rounds')),
+         help=("distill --method=fast or metadata: the student's steps on the memory after each round's batch "
+              "(Fast's --kd_steps); --epochs counts the rounds")),
     Flag('pixel_mean', str, '', read_by=('distill',), added=True, reproduce="sets",
          help=("distill --method=dafl or dfad: the teacher's training pixels' mean, per channel (comma-separated) "
               "or one for all; with --pixel_std, what the generator's standardized image is mapped to (DAFL's "
@@ -225,8 +227,9 @@ FLAGS = (
          help='Show full tracebacks on errors'),
     Flag('method', str, None, choices=choices.METHODS, read_by=('distill',), added=True, reproduce="sets",
          help=("distill: the student learns on the samples of a generator trained alongside it, in place of "
-               "--dataset: DAFL's, DFAD's, or Fast's (a meta-learned generator and a memory of its batches; a "
-               "teacher with BatchNorm). --dataset=dafl or dfad still works, with a warning")),
+               "--dataset: DAFL's, DFAD's, Fast's (a meta-learned generator and a memory of its batches; a "
+               "teacher with BatchNorm), or metadata: Fast's loop matching compute_stats' per-class statistics "
+               "(--stats_file). --dataset=dafl or dfad still works, with a warning")),
 )
 BY_NAME = {flag.name: flag for flag in FLAGS}
 DEFAULT_BATCH_SIZE = 64   # --train_batch_size unset, for every source but a generator method that brings its own

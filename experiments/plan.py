@@ -44,9 +44,10 @@ def plan_rows(settings, rows_flag, teacher, no_graph, extra_folder, natural_imag
             options = {**options, **(natural if natural_images else {})}
             plans[row] = RowPlan(objective, dict(options, optimization_steps=settings["optimization_steps"],
                                                  summary_folder=extra_folder, run_name=row), {})
-    # The generator methods this teacher can run (Fast reads BatchNorm statistics); --rows may name the others.
-    possible = [r for r in GENERATOR_ROWS
-                if teacher.has_batchnorm or not generators.METHODS[GENERATOR_ROWS[r]].needs_batchnorm]
+    # The field's generator methods this teacher can run (Fast reads BatchNorm statistics); --rows may name
+    # the others, and dfkd's own metadata generator.
+    methods = {r: generators.METHODS[GENERATOR_ROWS[r]] for r in GENERATOR_ROWS}
+    possible = [r for r, m in methods.items() if m.in_peers and (teacher.has_batchnorm or not m.needs_batchnorm)]
     generator_rows = [r for r in (GENERATOR_ROWS if chosen else possible)
                       if (r in chosen if chosen else settings.get("peer_rows"))]
     if chosen:   # a part of the grid, e.g. what a time-limited session can finish, in the order given

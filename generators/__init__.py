@@ -10,6 +10,8 @@ the generator's layers are DAFL's for both (generators/dafl.py), with the differ
   Fast (generators/fast.py): rounds of a few steps from a meta-learned generator against the teacher's
        BatchNorm statistics, its classes and the student; every round's batch joins a memory, and the
        student learns from the memory with Fast's SGD. Its own loop (memory=True).
+  metadata generator (generators/fast.py): Fast's loop with dfkd's recorded per-class statistics in the
+       generator's loss (needs_stats=True); a teacher without BatchNorm works too.
 """
 import sys
 from typing import Callable, NamedTuple, Optional
@@ -48,6 +50,10 @@ class GeneratorMethod(NamedTuple):
     # place of one generator step per student step or steps
     memory: bool = False
     needs_batchnorm: bool = False   # its loss reads the teacher's BatchNorm statistics
+    needs_stats: bool = False       # its loss reads compute_stats' per-class statistics (--stats_file)
+    in_peers: bool = True           # a row of --preset=peers (the field's methods); else only where --rows names it
+    # whose published student settings it takes, where not its own
+    student_settings_of: str = ""
 
     def generator_steps(self, student_steps):
         return student_steps // self.student_steps_per_generator_step
@@ -58,6 +64,8 @@ class GeneratorMethod(NamedTuple):
         return (student_steps + own) * batch_size
 
 
+FAST_STUDENT = StudentOptimizer(kind="sgd", lr=fast.STUDENT_LR, version=1, momentum=fast.STUDENT_MOMENTUM,
+                                weight_decay=fast.STUDENT_WEIGHT_DECAY)
 METHODS = {
     "dafl": GeneratorMethod(title="DAFL", layers=dafl.LAYERS, generator_lr=dafl.GENERATOR_LR,
                             student_steps_per_generator_step=1,
@@ -78,9 +86,12 @@ METHODS = {
                             student_steps_per_generator_step=fast.STUDENT_STEPS_PER_ROUND,
                             generator_shares_student_batch=False, against_student=True, generator_loss=None,
                             batch_size=fast.BATCH_SIZE, memory=True, needs_batchnorm=True,
-                            student_optimizer=StudentOptimizer(kind="sgd", lr=fast.STUDENT_LR, version=1,
-                                                               momentum=fast.STUDENT_MOMENTUM,
-                                                               weight_decay=fast.STUDENT_WEIGHT_DECAY)),
+                            student_optimizer=FAST_STUDENT),
+    "metadata": GeneratorMethod(title="metadata generator", layers=fast.LAYERS, generator_lr=fast.GENERATOR_LR,
+                                student_steps_per_generator_step=fast.STUDENT_STEPS_PER_ROUND,
+                                generator_shares_student_batch=False, against_student=True, generator_loss=None,
+                                batch_size=fast.BATCH_SIZE, memory=True, needs_stats=True, in_peers=False,
+                                student_optimizer=FAST_STUDENT, student_settings_of="Fast"),
 }
 
 

@@ -21,20 +21,27 @@ image's side, a BatchNorm, then twice (nearest upsampling x2, 3x3 conv without b
 dfkd's teachers read. Its BatchNorms use the batch's moments, as the generator only runs while it learns.
 The settings are Fast's CIFAR scripts' (scripts/fast_cifar.sh) for ResNet pairs; docs/method.md lists
 where dfkd differs.
+
+The metadata generator (`--method=metadata`) is the same loop with dfkd's recorded metadata in the loss:
+step 2's statistics term is dfkd best's per-class batch statistics against compute_stats' file (weight 1,
+as dfkd best's --batch_stats_weight), joined by the BatchNorm term only where the teacher has BatchNorm; so
+it also runs on a teacher without BatchNorm.
 """
 import numpy as np
 import tensorflow as tf
 
 from generators import dafl
 from models import builder
-from models.graph import build_frozen
+from models.graph import build_frozen, recorded_layers
 from reconstruction import image_ops
+from reconstruction.priors import RecordedMoments
 from utils.errors import UserError
 
 tf1 = tf.compat.v1
 LATENT, WIDTH = 256, 64      # Fast's nz and ngf
 BATCH_SIZE = 256             # its synthesis batch and its student's batch
 BN_WEIGHT, ONE_HOT, ADVERSARIAL = 10.0, 0.5, 1.33   # --bn, --oh, --adv of its ResNet pairs
+RECORDED_WEIGHT = 1.0        # the metadata generator's: dfkd best's --batch_stats_weight
 BN_MOMENTUM = 0.9            # --bn_mmt
 GENERATOR_STEPS = 5          # --g_steps of its middle setting ("Fast-5")
 GENERATOR_LR, CODE_LR = 3e-3, 0.01   # --lr_g and --lr_z of Fast-5
@@ -56,12 +63,22 @@ def reset_round(rounds):
     return int(round(rounds * RESET_FRACTION))
 
 
-def check_teacher(spec):
-    """Fast reads the teacher's BatchNorm statistics and makes images of a side divisible by 4."""
-    if not spec.has_batchnorm:
+def check_teacher(spec, method="fast"):
+    """Fast reads the teacher's BatchNorm statistics (the metadata generator, recorded ones) and makes images
+    of a side divisible by 4."""
+    if method == "fast" and not spec.has_batchnorm:
         raise UserError(f"--method=fast matches the teacher's BatchNorm statistics, and --model={spec.name} has no "
-                        "BatchNorm layer; give a teacher with BatchNorm, or use --method=dafl")
-    dafl.generator_shape(spec, "fast")
+                        "BatchNorm layer; give a teacher with BatchNorm, or use --method=metadata (its recorded "
+                        "statistics) or --method=dafl")
+    dafl.generator_shape(spec, method)
+
+
+def check_recorded(stats, method):
+    """The metadata generator matches per-class statistics: a batch of 256 holds too few samples of each of a
+    --stats_modes file's modes for their moments to mean anything."""
+    if stats.has_modes:
+        raise UserError(f"--method={method}: --stats_file={stats.path} holds {stats.num_groups} modes; the "
+                        "generator matches per-class statistics: give compute_stats' file without --stats_modes")
 
 
 def student_view(x, spec, seed, step, natural_images):
@@ -111,6 +128,14 @@ def generate(params, codes, shape):
     return tf.reshape(x, (-1, h * w * c))
 
 
+def recorded_term(teacher, recorded, classes, batch):
+    """dfkd best's batch-statistics term on the generated batch: every recorded layer's per-class batch mean
+    and std against compute_stats' (reconstruction/priors.py), per sample of the batch."""
+    stats, temperature = recorded
+    activations = dict(zip(teacher.layer_names, recorded_layers(teacher, temperature)))
+    return RecordedMoments(stats).batch_loss(activations, classes) / batch
+
+
 def adversarial_term(student_logits, teacher_logits):
     """Minus the mean over the batch of KL(teacher || student), counted where both name the same class."""
     teacher_p = tf.nn.softmax(teacher_logits)
@@ -125,9 +150,12 @@ class Synthesis:
     Run start (with the round), then `steps` times step (with round and iteration), then finish."""
 
     def __init__(self, teacher_spec, values, student_spec, student_params, seed, batch, generator_steps,
-                 generator_lr, natural_images):
-        check_teacher(teacher_spec)
-        shape = dafl.generator_shape(teacher_spec, "fast")
+                 generator_lr, natural_images, recorded=None):
+        """recorded: (stats file, temperature) for the metadata generator, whose statistics term is dfkd's
+        per-class recorded moments (plus the BatchNorm term where the teacher has BatchNorm)."""
+        method = "metadata" if recorded else "fast"
+        check_teacher(teacher_spec, method)
+        shape = dafl.generator_shape(teacher_spec, method)
         self.round = tf1.placeholder(tf.int64, [], name="fast_round")
         self.iteration = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="fast_iteration")
         self.adversarial_weight = tf1.placeholder_with_default(0.0, [], name="fast_adversarial_weight")
@@ -149,14 +177,19 @@ class Synthesis:
         if natural_images:
             seen = image_ops.random_flip(seen, shape, seed, view)
         teacher = build_frozen(teacher_spec, values, seen)
-        self.parts = {"batchnorm_statistics": self._batchnorm_term(teacher, values),
-                      "one_hot": tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        self.parts = {"one_hot": tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
                           labels=classes.read_value(), logits=teacher.logits)),
                       # the student as it is evaluated (moving statistics); only the generator learns from it
                       "adversarial": adversarial_term(builder.build(student_spec, seen, student_params).logits,
                                                       teacher.logits)}
-        self.loss = BN_WEIGHT * self.parts["batchnorm_statistics"] + ONE_HOT * self.parts["one_hot"] + \
-            self.adversarial_weight * self.parts["adversarial"]
+        self.loss = ONE_HOT * self.parts["one_hot"] + self.adversarial_weight * self.parts["adversarial"]
+        self._moments_kept, self._momentum = [], []
+        if teacher_spec.has_batchnorm:
+            self.parts["batchnorm_statistics"] = self._batchnorm_term(teacher, values)
+            self.loss += BN_WEIGHT * self.parts["batchnorm_statistics"]
+        if recorded:
+            self.parts["recorded_statistics"] = recorded_term(teacher, recorded, classes.read_value(), batch)
+            self.loss += RECORDED_WEIGHT * self.parts["recorded_statistics"]
 
         names = list(copy)
         gradients = tf.gradients(self.loss, [copy[n] for n in names] + [codes])
@@ -189,7 +222,6 @@ class Synthesis:
     def _batchnorm_term(self, teacher, values):
         """Sum over the teacher's BatchNorms of ||moving variance - v|| + ||moving mean - m||, where m and v are
         the batch's moments blended with their momentum over earlier rounds (none before the first round ends)."""
-        self._moments_kept, self._momentum = [], []
         total = 0.0
         for name, h in teacher.batchnorm_inputs.items():
             mean, variance = tf.nn.moments(h, axes=list(range(len(h.shape) - 1)))

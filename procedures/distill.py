@@ -30,6 +30,7 @@ from distillation import boundary
 from distillation.batches import BATCH_TRANSFORMS, augmented_inputs
 from distillation.student import kd_loss, student_training, swap
 from generators import dafl, fast
+from metadata import stats_file
 from models import checkpoint
 from models.graph import build_frozen, build_trainable, frozen_logits
 from reconstruction import image_ops
@@ -48,7 +49,7 @@ PICTURED_SAMPLES = 1024   # of the last generator, kept beside its checkpoints f
 def load_data(cfg, teacher_spec):
     if cfg.method:   # no data: a generator trained alongside (generators/)
         if generators.METHODS[cfg.method].memory:
-            fast.check_teacher(teacher_spec)
+            fast.check_teacher(teacher_spec, cfg.method)
         else:
             dafl.generator_shape(teacher_spec, cfg.method)
         return None
@@ -58,7 +59,7 @@ def load_data(cfg, teacher_spec):
     return datasets.get(cfg.dataset, cfg.data_dir)
 
 
-def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_steps, pixels=None):
+def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_steps, pixels=None, recorded=None):
     """The distillation graph, for one of three sources of batches: a generator trained alongside
     (method: DAFL's or DFAD's), a dataset's batches transformed on the fly (the teacher labels them in
     the graph), or a dataset's batches with the teacher's logits computed once and fed. pixels: the
@@ -83,7 +84,8 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
             student_vars = tf1.trainable_variables()   # the student's: Fast's variables are not trainable
             net.synthesis = fast.Synthesis(
                 teacher_spec, values, student_spec, net.g.model.params, cfg.rng_seed, cfg.train_batch_size,
-                cfg.generator_steps, method.generator_lr if cfg.generator_lr is None else cfg.generator_lr, natural)
+                cfg.generator_steps, method.generator_lr if cfg.generator_lr is None else cfg.generator_lr, natural,
+                recorded=(recorded, cfg.temperature) if recorded is not None else None)
         elif method is not None:   # the generator's batch for this step's codes (stream 1: DFAD's generator steps)
             net.stream = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="code_stream")
             net.shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, net.step_in, cfg.train_batch_size,
@@ -147,6 +149,7 @@ class Setup(NamedTuple):
     eval_data: object
     pixels: object          # a generator's pixel constants, or None
     augment: bool           # batches transformed on the fly (the teacher labels them in the graph)
+    recorded: object        # the metadata generator's per-class statistics (a stats_file.Stats), or None
 
 
 def settle_flags(cfg):
@@ -199,7 +202,8 @@ def load_setup(cfg):
             rule = f"Adam at {cfg.lr:g}" if own_optimizer.kind == "adam" else (
                 f"SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay {own_optimizer.weight_decay:g}")
             print(f"[distill] the student: {rule}, batches of {cfg.train_batch_size} "
-                  f"({method.title}'s script: {own_optimizer.lr:g}, {method.batch_size})")
+                  f"({method.student_settings_of or method.title}'s script: {own_optimizer.lr:g}, "
+                  f"{method.batch_size})")
     else:
         checks.dataset_fits(teacher, data, classes=datasets.is_real(cfg.dataset))
     eval_name = cfg.eval_dataset or (cfg.dataset if datasets.is_real(cfg.dataset) else "")
@@ -211,7 +215,22 @@ def load_setup(cfg):
     if not eval_data.has_test:
         raise UserError(f"--eval_dataset={eval_name} has no test labels; use the real dataset the teacher learned")
     checks.dataset_fits(teacher, eval_data, data_flag="--eval_dataset")
-    return Setup(method, own_optimizer, teacher, student, values, data, eval_name, eval_data, pixels, augment)
+    recorded = load_recorded(cfg, teacher, values) if method is not None and method.needs_stats else None
+    return Setup(method, own_optimizer, teacher, student, values, data, eval_name, eval_data, pixels, augment,
+                 recorded)
+
+
+def load_recorded(cfg, teacher, values):
+    """The per-class statistics the metadata generator matches, checked against the teacher."""
+    path = cfg.stats_file or stats_file.default_path(cfg)
+    if not os.path.exists(path):
+        raise UserError(f"--method={cfg.method}: --stats_file: {path} not found; run --procedure=compute_stats "
+                        "first (or pass --stats_file)")
+    stats = stats_file.load(path)
+    stats_file.validate(stats, teacher, cfg.temperature, stats_file.weights_fingerprint(values))
+    fast.check_recorded(stats, cfg.method)
+    print(f"[distill] the generator matches the per-class statistics of {path}")
+    return stats
 
 
 class Evaluator:
@@ -338,7 +357,7 @@ def run(cfg):
         steps_per_epoch = dafl.STEPS_PER_EPOCH if method else setup.data.steps_per_epoch(cfg.train_batch_size)
         student_total = cfg.epochs * steps_per_epoch
     net = build_graph(cfg, setup.teacher, setup.student, setup.values, method, setup.augment, student_total,
-                      setup.pixels)
+                      setup.pixels, setup.recorded)
     sess = make_session(net.graph, cfg.num_threads)
     checkpoints.restore_or_init(sess, net.saver, net.init, "distill")
     writer = tf1.summary.FileWriter(out_dir)

@@ -219,8 +219,9 @@ class Grid:
             budget = generators.row_budget(method, samples, samples * s["distill_epochs"], batch)
             # DAFL's and DFAD's images take the data's pixel constants; Fast's generator makes pixels itself
             pixels = {} if generators.METHODS[method].memory else pixel_constants(self.cfg, teacher)
+            recorded = {"stats_file": self.stats["stats_file"]} if generators.METHODS[method].needs_stats else {}
             self.distill_row(row, "", budget.pop("epochs"), dict(pixels, train_batch_size=batch, method=method,
-                                                                 **budget))
+                                                                 **recorded, **budget))
             self.table()
         return self.table(show=True)   # 5. the table
 

@@ -1,5 +1,6 @@
 """Fast (generators/fast.py): one round's steps, the meta generator's update, the memory, and a whole
-distillation that resumes exactly, on a tiny BatchNorm ResNet teacher of 8x8 inputs."""
+distillation that resumes exactly, on a tiny BatchNorm ResNet teacher of 8x8 inputs; the metadata
+generator, Fast's loop on compute_stats' per-class statistics, on a teacher without BatchNorm."""
 from unittest import mock
 
 import numpy as np
@@ -9,7 +10,7 @@ import tensorflow as tf
 import datasets
 from generators import fast
 from models import checkpoint
-from procedures import distill, train
+from procedures import compute_stats, distill, train
 from tests.conftest import make_cfg
 from tests.test_modern_models import tiny_resnet_file, toy8x8
 from utils.errors import UserError
@@ -30,7 +31,7 @@ def resnet_pair(tmp_path_factory):
 
 
 def fast_run(tmp_path, resnet_pair, name, **overrides):
-    teacher, student, ckpt = resnet_pair
+    teacher, student, ckpt = resnet_pair or (None, None, None)
     cfg = dict(procedure="distill", summary_folder=str(tmp_path), run_name=name, model=teacher,
                model_checkpoint=ckpt, student_model=student, method="fast", dataset="", eval_dataset="toy",
                epochs=4, student_steps_per_round=3, generator_steps=2, train_batch_size=8, checkpoint_interval=1)
@@ -108,3 +109,62 @@ def test_fast_distillation_keeps_every_round_and_resumes_exactly(tmp_path, resne
     for name in ("fast_meta/dense/weights", "logits/weights"):
         np.testing.assert_allclose(read(resumed).get_tensor(name), read(whole).get_tensor(name), rtol=1e-4, atol=1e-5)
     assert resumed["test_accuracy"] == pytest.approx(whole["test_accuracy"])
+
+
+PLAIN_CNN = """
+from models.spec import Conv, Dense, ModelSpec, Normalize, ReLU, GlobalAvgPool
+SPEC = ModelSpec(name="plain_cnn", input_shape=(8, 8, 1), normalize=Normalize(mean=(0.5,), std=(0.25,)), layers=(
+    Conv("c1", 6, 3, pads=(1, 1, 1, 1)), ReLU(), Conv("c2", 8, 3, stride=2, pads=(1, 1, 1, 1)), ReLU(),
+    GlobalAvgPool(), Dense("logits", 10)))
+"""
+
+
+@pytest.fixture(scope="module")
+def plain_teacher(tmp_path_factory):
+    """A tiny teacher without BatchNorm, trained on 8x8 toy images, and its per-class statistics."""
+    root = tmp_path_factory.mktemp("metadata")
+    teacher = str(root / "plain_cnn.py")
+    with open(teacher, "w") as f:
+        f.write(PLAIN_CNN)
+    with mock.patch.object(datasets, "get", lambda name, data_dir, flag="--dataset": toy8x8()):
+        trained = train.run(make_cfg(summary_folder=str(root), run_name="m", model=teacher, dataset="toy",
+                                     epochs=3, train_batch_size=25, lr=0.01))
+        stats = compute_stats.run(make_cfg(procedure="compute_stats", summary_folder=str(root), run_name="m",
+                                           model=teacher, model_checkpoint=trained["model_checkpoint"],
+                                           dataset="toy"))
+    return teacher, trained["model_checkpoint"], stats["stats_file"]
+
+
+def test_the_metadata_generator_matches_recorded_statistics_on_a_teacher_without_batchnorm(tmp_path, plain_teacher,
+                                                                                           capsys):
+    teacher, ckpt, stats = plain_teacher
+    student = tiny_resnet_file(str(tmp_path), "student", 2)
+    run = dict(model=teacher, model_checkpoint=ckpt, student_model=student, method="metadata", epochs=3,
+               student_steps_per_round=2, generator_steps=2, train_batch_size=10, stats_file=stats)
+    result = fast_run(tmp_path, None, "meta", **run)
+    assert result["generated_samples"] == 3 * 2 * 10 and result["student_steps"] == 3 * 2
+    assert f"matches the per-class statistics of {stats}" in capsys.readouterr().out
+    with pytest.raises(UserError, match=r"^--method=fast matches the teacher's BatchNorm statistics"):
+        fast_run(tmp_path, None, "fast", **dict(run, method="fast"))
+    with pytest.raises(UserError, match=r"^--method=metadata: --stats_file: .*missing.npz not found; run "
+                                        r"--procedure=compute_stats"):
+        fast_run(tmp_path, None, "missing", **dict(run, stats_file=str(tmp_path / "missing.npz")))
+
+
+def test_the_metadata_term_is_zero_where_the_batch_has_the_recorded_moments():
+    from metadata.stats_file import Stats
+
+    class Teacher:   # one recorded layer: its activations are the logits, read at temperature 2
+        layer_names, pre_activations = ["logits"], None
+
+    x = np.array([[0.0, 2.0], [2.0, 0.0], [4.0, 4.0], [6.0, 2.0]], np.float32)   # classes 0, 0, 1, 1
+    recorded = mock.Mock(spec=Stats, num_groups=2, layer_names=["logits"])
+    recorded.mean = lambda name: np.array([[0.5, 0.5], [2.5, 1.5]])
+    recorded.std = lambda name: np.array([[0.5, 0.5], [0.5, 0.5]])
+    with tf.Graph().as_default(), tf1.Session() as sess:
+        Teacher.pre_activations = [tf.constant(x)]
+        matched = sess.run(fast.recorded_term(Teacher, (recorded, 2.0), tf.constant([0, 0, 1, 1]), 4))
+        recorded.std = lambda name: np.array([[1.5, 0.5], [0.5, 0.5]])   # class 0's first unit 1 off
+        off = sess.run(fast.recorded_term(Teacher, (recorded, 2.0), tf.constant([0, 0, 1, 1]), 4))
+    assert matched == pytest.approx(0.0, abs=1e-3)
+    assert off == pytest.approx(2 * (1.0 / 2) / 4, rel=1e-3)   # n_c 2 x mean over 2 units of 1^2, per sample

@@ -32,7 +32,9 @@ def test_the_peers_preset_adds_the_later_methods_and_the_generators():
     assert list(plans) == ["spectral_layer_pairs", presets.BEST_ROW] + list(presets.PEERS)
     assert generator_rows == ["DAFL", "DFAD"]   # Fast reads BatchNorm statistics, which hinton1200 has not
     _, with_batchnorm = plan_rows(settings("peers"), "", models.get("resnet20"), "no graph", "/x")
-    assert with_batchnorm == list(presets.GENERATOR_ROWS)
+    assert with_batchnorm == ["DAFL", "DFAD", "Fast"]   # dfkd's metadata generator is not a peer
+    _, named = plan_rows(settings("paper"), "metadata generator", models.get("hinton1200"), None, "/x")
+    assert named == ["metadata generator"]
 
 
 def test_a_fast_row_makes_a_reconstructions_count_and_shows_its_student_as_many():
