@@ -1,4 +1,5 @@
-"""The real command line: bad input gives one line on stderr, exit code 2, no traceback."""
+"""The command line: bad input gives one line on stderr, exit code 2, no traceback. The table of bad flags
+runs through main's own parsing in this process; the rest run the real command."""
 import os
 import subprocess
 import sys
