@@ -27,6 +27,8 @@ step 2's statistics term is dfkd best's per-class batch statistics against compu
 as dfkd best's --batch_stats_weight), joined by the BatchNorm term only where the teacher has BatchNorm; so
 it also runs on a teacher without BatchNorm.
 """
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -267,9 +269,11 @@ class Synthesis:
 
 class Memory:
     """Every batch Fast made, one .npy per round in `folder` (written atomically before the round's
-    checkpoint, so a resumed run finds every round it restores); the student's batches are drawn from all."""
+    checkpoint, so a resumed run finds every round it restores); the student's batches are drawn from all.
+    The batches stay apart (all of one size): joining them after every round would copy the whole memory
+    each time."""
 
-    def __init__(self, folder, rounds_done, save):
+    def __init__(self, folder, rounds_done, save, method="fast"):
         self.folder, self.save = folder, save
         self.batches = []
         for r in range(rounds_done):
@@ -277,9 +281,8 @@ class Memory:
             try:
                 self.batches.append(np.load(path, allow_pickle=False))
             except OSError:
-                raise UserError(f"--method=fast: the checkpoint has {rounds_done} rounds but {path} is missing; "
-                                "delete the run's distill/fast folder to start again") from None
-        self.x = np.concatenate(self.batches) if self.batches else None
+                raise UserError(f"--method={method}: the checkpoint has {rounds_done} rounds but {path} is missing; "
+                                f"delete {os.path.dirname(folder)} to start again") from None
 
     def path(self, round_index):
         return f"{self.folder}/round_{round_index:05d}.npy"
@@ -287,12 +290,18 @@ class Memory:
     def add(self, round_index, batch):
         self.save(self.path(round_index), batch)
         self.batches.append(batch)
-        self.x = np.concatenate(self.batches)
 
     def draw(self, seed, round_index, step, size):
         """A batch drawn uniformly from the memory, a function of the seed, the round and the step."""
         rng = np.random.default_rng([seed, round_index, step])
-        return self.x[rng.integers(0, len(self.x), size)]
+        rows = len(self.batches[0])
+        picks = rng.integers(0, rows * len(self.batches), size)
+        return np.stack([self.batches[i // rows][i % rows] for i in picks])
+
+    def last(self, count):
+        """The `count` samples made last."""
+        needed = -(-count // len(self.batches[0]))   # whole batches, the newest
+        return np.concatenate(self.batches[-needed:])[-count:]
 
 
 def rounds_cost(rounds, generator_steps, batch):

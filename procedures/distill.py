@@ -363,19 +363,19 @@ def run(cfg):
     writer = tf1.summary.FileWriter(out_dir)
     evaluate = Evaluator(cfg, setup, net, sess, writer)
     if with_memory:
-        memory = fast.Memory(os.path.join(out_dir, "memory"), start_step // steps_per_epoch, atomic.save_npy)
+        memory = fast.Memory(os.path.join(out_dir, "memory"), start_step // steps_per_epoch, atomic.save_npy,
+                             cfg.method)
         step = memory_rounds(cfg, setup, net, sess, writer, checkpoints, evaluate, start_step, memory)
     else:
         step = student_steps(cfg, setup, net, sess, writer, checkpoints, evaluate, steps_per_epoch, start_step)
     acc, agree = evaluate(step, last=True)   # the last step's student: never one chosen on the test set
     checkpoints.save_last(sess, net.saver, step)
+    generated_file = os.path.join(out_dir, "generated.npy")
     if with_memory:   # the last rounds' batches
-        generated_file = os.path.join(out_dir, "generated.npy")
-        atomic.save_npy(generated_file, memory.x[-PICTURED_SAMPLES:])
+        atomic.save_npy(generated_file, memory.last(PICTURED_SAMPLES))
     elif method:   # what the last generator makes: the codes the next steps would draw
         batches = -(-PICTURED_SAMPLES // cfg.train_batch_size)
         pictured = np.concatenate([sess.run(net.shown, {net.step_in: step + k}) for k in range(batches)])
-        generated_file = os.path.join(out_dir, "generated.npy")
         atomic.save_npy(generated_file, pictured[:PICTURED_SAMPLES])
     writer.close()
     sess.close()

@@ -168,3 +168,21 @@ def test_the_metadata_term_is_zero_where_the_batch_has_the_recorded_moments():
         off = sess.run(fast.recorded_term(Teacher, (recorded, 2.0), tf.constant([0, 0, 1, 1]), 4))
     assert matched == pytest.approx(0.0, abs=1e-3)
     assert off == pytest.approx(2 * (1.0 / 2) / 4, rel=1e-3)   # n_c 2 x mean over 2 units of 1^2, per sample
+
+
+def test_the_memory_draws_and_pictures_as_one_array_of_every_batch_would(tmp_path):
+    saved = []
+    memory = fast.Memory(str(tmp_path), 0, lambda path, batch: saved.append(path))
+    batches = [np.random.default_rng(r).random((8, 4)).astype(np.float32) for r in range(5)]
+    for r, batch in enumerate(batches):
+        memory.add(r, batch)
+    joined = np.concatenate(batches)
+    for step in range(3):
+        picks = np.random.default_rng([1, 4, step]).integers(0, len(joined), 6)
+        np.testing.assert_array_equal(memory.draw(1, 4, step, 6), joined[picks])
+    np.testing.assert_array_equal(memory.last(11), joined[-11:])
+    np.testing.assert_array_equal(memory.last(64), joined)
+    assert saved == [memory.path(r) for r in range(5)]
+    with pytest.raises(UserError, match=r"^--method=metadata: the checkpoint has 6 rounds but .*round_00000.npy is "
+                                        r"missing; delete"):
+        fast.Memory(str(tmp_path), 6, None, "metadata")
