@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 import generators
-from experiments.presets import BEST, BEST_ROW, GENERATOR_ROWS, OBJECTIVES, PEERS
+from experiments.presets import BEST, BEST_ROW, GENERATOR_ROWS, OBJECTIVES, PEERS, best_distill
 from reconstruction import objectives
 from utils.errors import UserError
 
@@ -37,7 +37,7 @@ def plan_rows(settings, rows_flag, teacher, no_graph, extra_folder, natural_imag
     plans[BEST_ROW] = RowPlan(BEST["objective"], dict(BEST["optimize"],
                                                       optimization_steps=settings["best_optimization_steps"],
                                                       summary_folder=extra_folder,
-                                                      run_name=BEST_ROW.replace(" ", "_")), BEST["distill"])
+                                                      run_name=BEST_ROW.replace(" ", "_")), best_distill(teacher))
     chosen = [r.strip() for r in rows_flag.split(",") if r.strip()]
     for row, (objective, options, natural) in PEERS.items():   # in --preset=peers, or where --rows names them
         if settings.get("peer_rows") or row in chosen:

@@ -24,7 +24,6 @@ from config.flags import BY_NAME, batch_size
 from datasets import optimized
 from experiments.plan import plan_rows
 from experiments.presets import (
-    BEST,
     BEST_ROW,
     BEYOND_PAPER_OFF,
     GENERATOR_ROWS,
@@ -142,7 +141,7 @@ class Grid:
         s = self.s
         self.modes = best_modes(stats_file.load(self.stats["stats_file"]).counts, s["samples_per_class"])
         s["best_stats_modes"] = self.modes   # the table's settings line says which metadata dfkd best read
-        s["best_distill"] = BEST["distill"]   # and how its student learns
+        s["best_distill"] = plans[BEST_ROW].distill   # and how its student learns
         if self.modes > 1:
             self.best_stats = self.stage(f"compute_stats modes{self.modes}", "compute_stats",
                                          derived(self.base, procedure="compute_stats", stats_modes=self.modes,

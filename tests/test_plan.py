@@ -22,6 +22,13 @@ def test_the_paper_preset_plans_every_objective_the_teacher_can_run_then_dfkd_be
     assert best.optimize["summary_folder"] == "/x" and best.optimize["optimization_steps"] == 200
 
 
+def test_dfkd_best_mixes_its_reconstructions_only_for_a_teacher_with_batchnorm():
+    for teacher, mixup in (("hinton1200", None), ("lenet", None), ("resnet20", 1.0)):
+        distill = plan_rows(settings("peers"), "dfkd best", models.get(teacher), "no graph", "/x")[0]["dfkd best"].distill
+        assert distill.get("mixup_alpha") == mixup, teacher
+        assert {k: distill[k] for k in presets.BEST["distill"]} == presets.BEST["distill"]
+
+
 def test_a_teacher_without_dropout_or_graph_loses_those_rows():
     plans, _ = plan_rows(settings("paper"), "", models.get("lenet"), "no graph", "/x")
     assert list(plans) == ["top_layer", "all_layers", presets.BEST_ROW]
