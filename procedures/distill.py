@@ -164,9 +164,11 @@ def settle_flags(cfg):
     if cfg.lr is None:   # a method's own student optimizer brings its rate
         cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
     cfg.train_batch_size = generators.train_batch_size(cfg.method, cfg.train_batch_size)
-    memory = cfg.method and generators.METHODS[cfg.method].memory
-    if memory and "distill_lr_schedule" not in getattr(cfg, "explicit_flags", ()):
-        cfg.distill_lr_schedule = "cosine"   # Fast's student: cosine annealing over its training rounds
+    explicit = getattr(cfg, "explicit_flags", ())
+    if own_optimizer is not None and own_optimizer.schedule and "distill_lr_schedule" not in explicit:
+        cfg.distill_lr_schedule = own_optimizer.schedule   # Fast's student: cosine annealing over its rounds
+    if own_optimizer is not None and own_optimizer.average and "student_average" not in explicit:
+        cfg.student_average = own_optimizer.average
     config_flags.validate(cfg, "distill")
     if not 0 <= cfg.student_average < 1:
         raise UserError(f"--student_average is a decay per step in [0, 1) (e.g. 0.999; 0: off), got "
@@ -201,8 +203,9 @@ def load_setup(cfg):
         if own_optimizer is not None:
             rule = f"Adam at {cfg.lr:g}" if own_optimizer.kind == "adam" else (
                 f"SGD at {cfg.lr:g}, momentum {own_optimizer.momentum:g}, weight decay {own_optimizer.weight_decay:g}")
+            source = method.student_settings_of or f"{method.title}'s script"
             print(f"[distill] the student: {rule}, batches of {cfg.train_batch_size} "
-                  f"({method.student_settings_of or method.title}'s script: {own_optimizer.lr:g}, "
+                  f"({source}: {own_optimizer.lr:g}, "
                   f"{method.batch_size})")
     else:
         checks.dataset_fits(teacher, data, classes=datasets.is_real(cfg.dataset))

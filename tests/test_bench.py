@@ -166,3 +166,49 @@ def test_the_gap_curve_takes_only_finished_runs_of_their_own_size(tmp_path, caps
     assert picture.stat().st_size > 0
     with pytest.raises(SystemExit, match="no finished run"):
         gap_curve.main([f"--gap_folder={tmp_path / 'kd_real_5k'}"])
+
+
+@pytest.mark.slow
+def test_the_frontier_runs_each_method_at_a_budget_as_reproduce_would_and_keeps_its_points(
+        tmp_path, mnist_dir, monkeypatch, capsys):
+    """A tiny reproduce run gives the teacher, the metadata, the ceiling and its own rows as points; the
+    frontier adds each method at another budget through the CLI, and a rerun runs nothing again."""
+    import json
+
+    import datasets
+    from bench import frontier
+    from experiments import presets
+    from procedures import reproduce
+    from tests.conftest import make_cfg, toy_for
+    monkeypatch.setitem(presets.PRESETS, "tiny", dict(train_epochs=1, samples_per_class=2, optimization_steps=5,
+                                                        distill_epochs=1, kd_epochs=1, paper_rows=False))
+    real_get = datasets.get
+    monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset":
+                        toy_for(784) if name == "mnist" else real_get(name, data_dir, flag))
+    monkeypatch.setenv("DFKD_DATA_DIR", mnist_dir)
+    reproduce.run(make_cfg(procedure="reproduce", run_name="teacher", summary_folder=str(tmp_path),
+                           model="hinton1200", student_model="hinton800", dataset="mnist", preset="tiny",
+                           train_batch_size=32, rows="dfkd best"))
+    run_dir = tmp_path / "teacher"
+    args = [f"--teacher_run={run_dir}", "--budgets=3", "--methods=dfkd best,DAFL"]
+    frontier.main(args)
+    points = json.loads((run_dir / "frontier" / "frontier.json").read_text())["points"]
+    assert {(p["row"], p["samples_per_class"]) for p in points} == {("dfkd best", 3), ("DAFL", 3)}
+    assert all(0 <= p["test_accuracy"] <= 100 and p["seconds"] > 0 for p in points)
+    best = next(p for p in points if p["row"] == "dfkd best")
+    optimize, distill = (" ".join(c) for c in best["commands"])
+    assert "--samples_per_class=3" in optimize and "--batch_stats_weight=1.0 --clip_inputs" in optimize
+    stages = json.loads((run_dir / "results.json").read_text())["stages"]
+    for key, value in stages["distill dfkd best"]["settings"].items():   # the recipe reproduce's row has
+        if key in presets.BEST["distill"]:
+            assert f"--{key}={value}" in distill
+    table = (run_dir / "frontier" / "frontier.md").read_text()
+    assert "| vanilla KD (the ceiling) |" in table
+    for row, samples in (("dfkd best", 20), ("dfkd best", 30), ("DAFL", 30)):
+        assert f"| {row} | {samples} |" in table   # the run's own row at 2 a class, the frontier's at 3
+    assert (run_dir / "frontier" / "frontier.png").stat().st_size > 0
+    capsys.readouterr()
+    frontier.main(args)
+    assert "[frontier] dfkd best at 3" not in capsys.readouterr().out   # kept, not measured again
+    with pytest.raises(SystemExit, match="--methods: 'CMI' is not a method here"):
+        frontier.main([f"--teacher_run={run_dir}", "--methods=CMI"])

@@ -1,6 +1,7 @@
 """Fast (generators/fast.py): one round's steps, the meta generator's update, the memory, and a whole
 distillation that resumes exactly, on a tiny BatchNorm ResNet teacher of 8x8 inputs; the metadata
 generator, Fast's loop on compute_stats' per-class statistics, on a teacher without BatchNorm."""
+import json
 from unittest import mock
 
 import numpy as np
@@ -143,7 +144,12 @@ def test_the_metadata_generator_matches_recorded_statistics_on_a_teacher_without
                student_steps_per_round=2, generator_steps=2, train_batch_size=10, stats_file=stats)
     result = fast_run(tmp_path, None, "meta", **run)
     assert result["generated_samples"] == 3 * 2 * 10 and result["student_steps"] == 3 * 2
-    assert f"matches the per-class statistics of {stats}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"matches the per-class statistics of {stats}" in out
+    # dfkd's own generator teaches its student as dfkd best's is taught, not with Fast's SGD
+    assert "the student: Adam at 0.002, batches of 10 (dfkd best's student: 0.002, 256)" in out
+    flags = json.loads((tmp_path / "meta" / "log.json").read_text())["procedures"]["distill/metadata"]["flags"]
+    assert (flags["student_average"], flags["distill_lr_schedule"]) == (0.999, "constant")
     with pytest.raises(UserError, match=r"^--method=fast matches the teacher's BatchNorm statistics"):
         fast_run(tmp_path, None, "fast", **dict(run, method="fast"))
     with pytest.raises(UserError, match=r"^--method=metadata: --stats_file: .*missing.npz not found; run "
