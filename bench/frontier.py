@@ -8,8 +8,9 @@
 --teacher_run is a finished `--procedure=reproduce` run: its teacher, metadata, pair, dataset and
 vanilla KD row (the ceiling). A budget is reproduce's --samples_per_class; every point runs the real CLI
 with the flags reproduce gives that row at that budget (experiments.plan), so its commands are the
-table's. --also_runs adds the rows of other reproduce runs on the same teacher (same weights) as points
-at their own budgets. Finished points are kept in <teacher_run>/frontier/frontier.json, and a rerun
+table's. --also_runs adds the table rows of reproduce runs on the same teacher (same weights; the
+teacher run itself too) as points at their budgets; a point the frontier measured wins over a row of the
+same method and budget. Finished points are kept in <teacher_run>/frontier/frontier.json, and a rerun
 continues where it stopped. Seconds are each procedure's own wall time (log.json), as reproduce's
 table counts them: on a shared machine they grow with the load, so compare points of one run.
 """
@@ -205,7 +206,7 @@ def main(argv=None):
         sys.exit(f"error: {folder} has no {CEILING} row, the frontier's ceiling")
     ceiling = dict(test_accuracy=rows[CEILING]["test_accuracy"], seconds=rows[CEILING]["wall_seconds"],
                    source=os.path.basename(folder))
-    points = table_points(run, os.path.basename(folder))
+    points = {}
     for other in filter(None, (o.strip() for o in args.also_runs.split(","))):
         other_run, other_stages = read_run(os.path.expanduser(other))
         if teacher_of(other_run, other_stages)[2] != fingerprint:

@@ -190,7 +190,7 @@ def test_the_frontier_runs_each_method_at_a_budget_as_reproduce_would_and_keeps_
                            model="hinton1200", student_model="hinton800", dataset="mnist", preset="tiny",
                            train_batch_size=32, rows="dfkd best"))
     run_dir = tmp_path / "teacher"
-    args = [f"--teacher_run={run_dir}", "--budgets=3", "--methods=dfkd best,DAFL"]
+    args = [f"--teacher_run={run_dir}", "--budgets=3", "--methods=dfkd best,DAFL", f"--also_runs={run_dir}"]
     frontier.main(args)
     points = json.loads((run_dir / "frontier" / "frontier.json").read_text())["points"]
     assert {(p["row"], p["samples_per_class"]) for p in points} == {("dfkd best", 3), ("DAFL", 3)}
