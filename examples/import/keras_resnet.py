@@ -1,6 +1,7 @@
-"""Train a small Keras Functional ResNet on MNIST: a teacher a Keras user brings.
+"""Train a small Keras Functional ResNet on MNIST (or Fashion-MNIST): a teacher a Keras user brings.
 
-    python examples/import/keras_resnet.py --data_dir=$DFKD_DATA_DIR --out=keras_resnet.keras
+    python examples/import/keras_resnet.py --data_dir=$DFKD_DATA_DIR --out=keras_resnet.keras \
+        [--dataset=fashion_mnist] [--epochs=3]
 It prints Keras' own test accuracy; then
     python -m models.keras_import --keras_model=keras_resnet.keras --out_dir=imported
     python main.py --procedure=evaluate --model=imported/keras_resnet.py \\
@@ -14,7 +15,11 @@ import os
 from datasets import mnist  # noqa: E402  (dfkd's verified MNIST reader)
 
 
-def net(keras):
+# Each dataset's training pixel mean and std, which the net's Rescaling layer normalizes by.
+PIXELS = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530)}
+
+
+def net(keras, dataset="mnist"):
     L = keras.layers
 
     def conv_bn(x, filters, kernel, stride=1, relu=True):
@@ -26,7 +31,8 @@ def net(keras):
         return L.ReLU()(x) if relu else x
 
     inputs = keras.Input((28, 28, 1))
-    x = conv_bn(L.Rescaling(1 / 0.3081, offset=-0.1307 / 0.3081)(inputs), 8, 3)
+    mean, std = PIXELS[dataset]
+    x = conv_bn(L.Rescaling(1 / std, offset=-mean / std)(inputs), 8, 3)
     x = L.ReLU()(L.Add()([x, conv_bn(conv_bn(x, 8, 3), 8, 3, relu=False)]))
     shortcut = L.BatchNormalization(momentum=0.9)(L.Conv2D(16, 1, strides=2, use_bias=False)(x))
     x = L.ReLU()(L.Add()([shortcut, conv_bn(conv_bn(x, 16, 3, stride=2), 16, 3, relu=False)]))
@@ -39,13 +45,14 @@ def main():
     p.add_argument("--data_dir", default=os.environ.get("DFKD_DATA_DIR", "."))
     p.add_argument("--out", default="keras_resnet.keras")
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--dataset", choices=sorted(PIXELS), default="mnist")
     args = p.parse_args()
     import keras
     keras.utils.set_random_seed(0)
-    a = mnist.load_arrays("mnist", args.data_dir)
+    a = mnist.load_arrays(args.dataset, args.data_dir)
     (x, y), (tx, ty) = [(a[f"{split}_images"][..., None] / 255.0, a[f"{split}_labels"].astype("int64"))
                         for split in ("train", "test")]
-    model = net(keras)
+    model = net(keras, args.dataset)
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     model.fit(x, y, batch_size=128, epochs=args.epochs, verbose=2)
