@@ -20,16 +20,17 @@ import os
 import sys
 from types import SimpleNamespace
 
-import generators
-import models
-from datasets.mnist import default_data_dir
-from bench.ablation import as_flags, main_py, run_logged, shown_command
-from experiments.plan import plan_rows
-from experiments.presets import BEST_ROW, GENERATOR_ROWS, best_modes, best_on_modes, settings_for
-from metadata import stats_file
-from models import checkpoint
-from procedures.reproduce import pixel_constants
-from utils import atomic
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import generators  # noqa: E402
+from bench.ablation import as_flags, main_py, run_logged, shown_command  # noqa: E402
+from datasets.mnist import default_data_dir  # noqa: E402
+from experiments.plan import plan_rows  # noqa: E402
+from experiments.presets import BEST_ROW, GENERATOR_ROWS, best_modes, best_on_modes, settings_for  # noqa: E402
+from metadata import stats_file  # noqa: E402
+from models import checkpoint  # noqa: E402
+from procedures.reproduce import pixel_constants  # noqa: E402
+from utils import atomic  # noqa: E402
 
 CEILING = "vanilla KD"
 NOT_METHODS = ("teacher", "student trained on data", CEILING, "KD on noise")
