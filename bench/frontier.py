@@ -20,7 +20,9 @@ import os
 import sys
 from types import SimpleNamespace
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from utils.quiet_tf import import_tensorflow
+
+import_tensorflow()   # before the modules below import it, without its start-up lines
 
 import generators  # noqa: E402
 from bench.ablation import as_flags, main_py, run_logged, shown_command  # noqa: E402
