@@ -24,7 +24,9 @@ from utils.quiet_tf import import_tensorflow
 
 import_tensorflow()   # before the modules below import it, without its start-up lines
 
+import datasets  # noqa: E402
 import generators  # noqa: E402
+import models  # noqa: E402
 from bench.ablation import as_flags, main_py, run_logged, shown_command  # noqa: E402
 from datasets.mnist import default_data_dir  # noqa: E402
 from experiments.plan import plan_rows  # noqa: E402
@@ -51,6 +53,12 @@ def read_run(folder):
         return results, stages
     except (OSError, ValueError, KeyError, TypeError):
         sys.exit(f"error: {path} is not a finished --procedure=reproduce run (no table, or no metadata)")
+
+
+def student_of(results, stages, teacher):
+    """The ModelSpec of a reproduce run's student, from the flag its training stage read."""
+    flag = stages[f"train {results['student']}"]["settings"]["model"]
+    return models.get(flag, "--student_model", channels=teacher.channels, classes=teacher.num_classes)
 
 
 def teacher_of(results, stages):
@@ -83,21 +91,22 @@ def point_commands(row, per_class, run, teacher, teacher_flags, stages, out_dir)
     base = {**teacher_flags, "summary_folder": out_dir}
     tag = f"{row.translate(SLUG)}_{per_class}"
     stats = stages["compute_stats"]["result"]["stats_file"]
-    student = dict(student_model=run["student"], eval_dataset=dataset, epochs=settings["distill_epochs"])
+    student_flags = dict(student_model=stages[f"train {run['student']}"]["settings"]["model"], eval_dataset=dataset,
+                         epochs=settings["distill_epochs"])
     if row in GENERATOR_ROWS:
         name = GENERATOR_ROWS[row]
         method = generators.METHODS[name]
         samples = per_class * teacher.num_classes
         batch = generators.train_batch_size(name, None)
         budget = generators.row_budget(name, samples, samples * settings["distill_epochs"], batch)
-        pixels = {} if method.memory else pixel_constants(SimpleNamespace(dataset=dataset, data_dir=default_data_dir()), teacher)
+        data = SimpleNamespace(dataset=dataset, data_dir=default_data_dir())
+        pixels = {} if method.memory else pixel_constants(data, teacher)
         recorded = {"stats_file": stats} if method.needs_stats else {}
-        distill = {**base, **student, "run_name": tag, "method": name, "train_batch_size": batch, **pixels,
+        distill = {**base, **student_flags, "run_name": tag, "method": name, "train_batch_size": batch, **pixels,
                    **recorded, **budget}
         return [main_py("--procedure=distill", *as_flags(distill))], tag
-    import datasets
-    plans, _ = plan_rows(settings, row, teacher, "frontier: the paper's spectral rows are not points", out_dir,
-                         datasets.natural_images(dataset))
+    plans, _ = plan_rows(settings, row, teacher, student_of(run, stages, teacher), "frontier: no paper rows",
+                         out_dir, datasets.natural_images(dataset))
     plan = plans[row]
     optimize = {k: v for k, v in plan.optimize.items() if k not in ("summary_folder", "run_name")}
     if row == BEST_ROW:
@@ -114,7 +123,7 @@ def point_commands(row, per_class, run, teacher, teacher_flags, stages, out_dir)
         **base, "run_name": recon, "optimization_objective": plan.objective, "samples_per_class": per_class,
         "stats_file": stats, **optimize}))
     npy = os.path.join(out_dir, recon, "data", f"data_optimized_{plan.objective}_{recon}.npy")
-    distill_cmd = main_py("--procedure=distill", *as_flags({**base, **student, "run_name": tag, "dataset": npy,
+    distill_cmd = main_py("--procedure=distill", *as_flags({**base, **student_flags, "run_name": tag, "dataset": npy,
                                                              **plan.distill}))
     return [optimize_cmd, distill_cmd], tag
 

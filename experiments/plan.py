@@ -25,7 +25,7 @@ def paper_objectives(paper_rows, teacher, no_graph):
     return possible
 
 
-def plan_rows(settings, rows_flag, teacher, no_graph, extra_folder, natural_images=False):
+def plan_rows(settings, rows_flag, teacher, student, no_graph, extra_folder, natural_images=False):
     """({row: RowPlan} of the reconstruction rows in the order they run, [generator rows]). settings: the
     preset's (experiments.presets.settings_for); rows_flag: --rows, '' for every row of the preset;
     extra_folder: where the rows beyond the paper keep their reconstructions; natural_images: the dataset's
@@ -37,7 +37,7 @@ def plan_rows(settings, rows_flag, teacher, no_graph, extra_folder, natural_imag
     plans[BEST_ROW] = RowPlan(BEST["objective"], dict(BEST["optimize"],
                                                       optimization_steps=settings["best_optimization_steps"],
                                                       summary_folder=extra_folder,
-                                                      run_name=BEST_ROW.replace(" ", "_")), best_distill(teacher))
+                                                      run_name=BEST_ROW.replace(" ", "_")), best_distill(student))
     chosen = [r.strip() for r in rows_flag.split(",") if r.strip()]
     for row, (objective, options, natural) in PEERS.items():   # in --preset=peers, or where --rows names them
         if settings.get("peer_rows") or row in chosen:

@@ -40,9 +40,10 @@ BEST = dict(objective="top_layer", optimization_steps=200,
             # lenet and the ResNet pair, no worse on MNIST (notes/2026-12-07-results-notebook.md, "The
             # student's rate and its average").
             distill=dict(augment_shift=2, lr=0.002, student_average=0.999),
-            # Where the teacher has BatchNorm, mixup of the reconstructions too: on resnet20 -> resnet8
-            # fashion_mnist_conv its student confused T-shirts and pullovers with shirts, and mixup lifted it
-            # by 7.0 points over two seeds; on lenet (no BatchNorm) it moved 0.1 (notes/2026-12-07-resnet-gap.md).
+            # Where the student has BatchNorm, mixup of the reconstructions too: on resnet20 -> resnet8
+            # fashion_mnist_conv the student confused T-shirts and pullovers with shirts, and mixup lifted it
+            # by 7.0 points over two seeds. Students without BatchNorm do not gain: lenet_half +0.1, and an MLP
+            # under a BatchNorm ResNet teacher -1.3 over two seeds (notes/2026-12-07-resnet-gap.md).
             batchnorm_distill=dict(mixup_alpha=1.0),
             # Metadata per mode of each class (--stats_modes): 16 modes where a class has thousands of
             # examples and 6,400 samples; fewer where a mode would hold under 300 examples or under 400
@@ -117,9 +118,9 @@ def settings_for(cfg):
     return chosen
 
 
-def best_distill(teacher):
-    """dfkd best's distillation options for this teacher: BEST's, with mixup where it has BatchNorm."""
-    return dict(BEST["distill"], **(BEST["batchnorm_distill"] if teacher.has_batchnorm else {}))
+def best_distill(student):
+    """dfkd best's distillation options for this student: BEST's, with mixup where it has BatchNorm."""
+    return dict(BEST["distill"], **(BEST["batchnorm_distill"] if student.has_batchnorm else {}))
 
 
 def best_on_modes(modes, explicit_flags):

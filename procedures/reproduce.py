@@ -199,7 +199,7 @@ class Grid:
         s, teacher = self.s, self.teacher
         if s["paper_rows"] and self.no_graph:
             print(f"[reproduce] no spectral rows: {teacher.name}: {self.no_graph}")
-        plans, generator_rows = plan_rows(s, self.cfg.rows, teacher, self.no_graph,
+        plans, generator_rows = plan_rows(s, self.cfg.rows, teacher, self.student, self.no_graph,
                                           os.path.join(self.run_dir, "extra_rows"),
                                           datasets.natural_images(self.cfg.dataset))
         self.train_pair()

@@ -14,7 +14,7 @@ def settings(preset, **overrides):
 
 
 def test_the_paper_preset_plans_every_objective_the_teacher_can_run_then_dfkd_best():
-    plans, generator_rows = plan_rows(settings("paper"), "", models.get("hinton1200"), None, "/x")
+    plans, generator_rows = plan_rows(settings("paper"), "", models.get("hinton1200"), models.get("hinton800"), None, "/x")
     assert list(plans) == list(presets.OBJECTIVES) + [presets.BEST_ROW] and generator_rows == []
     assert plans["top_layer"].optimize == {"optimization_steps": 1000}
     best = plans[presets.BEST_ROW]
@@ -22,25 +22,27 @@ def test_the_paper_preset_plans_every_objective_the_teacher_can_run_then_dfkd_be
     assert best.optimize["summary_folder"] == "/x" and best.optimize["optimization_steps"] == 200
 
 
-def test_dfkd_best_mixes_its_reconstructions_only_for_a_teacher_with_batchnorm():
-    for teacher, mixup in (("hinton1200", None), ("lenet", None), ("resnet20", 1.0)):
-        distill = plan_rows(settings("peers"), "dfkd best", models.get(teacher), "no graph", "/x")[0]["dfkd best"].distill
-        assert distill.get("mixup_alpha") == mixup, teacher
+def test_dfkd_best_mixes_its_reconstructions_only_for_a_student_with_batchnorm():
+    for teacher, student, mixup in (("hinton1200", "hinton800", None), ("lenet", "lenet_half", None),
+                                    ("resnet20", "resnet8", 1.0), ("resnet20", "hinton800", None)):
+        plans, _ = plan_rows(settings("peers"), "dfkd best", models.get(teacher), models.get(student), "no graph", "/x")
+        distill = plans["dfkd best"].distill
+        assert distill.get("mixup_alpha") == mixup, (teacher, student)
         assert {k: distill[k] for k in presets.BEST["distill"]} == presets.BEST["distill"]
 
 
 def test_a_teacher_without_dropout_or_graph_loses_those_rows():
-    plans, _ = plan_rows(settings("paper"), "", models.get("lenet"), "no graph", "/x")
+    plans, _ = plan_rows(settings("paper"), "", models.get("lenet"), models.get("lenet_half"), "no graph", "/x")
     assert list(plans) == ["top_layer", "all_layers", presets.BEST_ROW]
 
 
 def test_the_peers_preset_adds_the_later_methods_and_the_generators():
-    plans, generator_rows = plan_rows(settings("peers"), "", models.get("hinton1200"), None, "/x")
+    plans, generator_rows = plan_rows(settings("peers"), "", models.get("hinton1200"), models.get("hinton800"), None, "/x")
     assert list(plans) == ["spectral_layer_pairs", presets.BEST_ROW] + list(presets.PEERS)
     assert generator_rows == ["DAFL", "DFAD"]   # Fast reads BatchNorm statistics, which hinton1200 has not
-    _, with_batchnorm = plan_rows(settings("peers"), "", models.get("resnet20"), "no graph", "/x")
+    _, with_batchnorm = plan_rows(settings("peers"), "", models.get("resnet20"), models.get("resnet8"), "no graph", "/x")
     assert with_batchnorm == ["DAFL", "DFAD", "Fast"]   # dfkd's metadata generator is not a peer
-    _, named = plan_rows(settings("paper"), "metadata generator", models.get("hinton1200"), None, "/x")
+    _, named = plan_rows(settings("paper"), "metadata generator", models.get("hinton1200"), models.get("hinton800"), None, "/x")
     assert named == ["metadata generator"]
 
 
@@ -57,26 +59,26 @@ def test_a_fast_row_makes_a_reconstructions_count_and_shows_its_student_as_many(
 def test_deep_inversion_mirrors_natural_images_only():
     """Its row leaves its authors' settings to the objective; the flip depends on the dataset."""
     for natural in (False, True):
-        plans, _ = plan_rows(settings("peers"), "DeepInversion", models.get("resnet20"), None, "/x", natural)
+        plans, _ = plan_rows(settings("peers"), "DeepInversion", models.get("resnet20"), models.get("resnet8"), None, "/x", natural)
         assert plans["DeepInversion"].optimize.get("flip", False) == natural
         assert "jitter" not in plans["DeepInversion"].optimize
     assert datasets.natural_images("cifar10@16x16") and not datasets.natural_images("fashion_mnist_conv")
 
 
 def test_rows_keeps_the_rows_named_in_their_order():
-    plans, generator_rows = plan_rows(settings("paper"), "dfkd best, top_layer,DAFL", models.get("lenet"), None, "/x")
+    plans, generator_rows = plan_rows(settings("paper"), "dfkd best, top_layer,DAFL", models.get("lenet"), models.get("lenet_half"), None, "/x")
     assert list(plans) == [presets.BEST_ROW, "top_layer"] and generator_rows == ["DAFL"]
 
 
 def test_an_unknown_row_is_one_line_with_the_choices():
     with pytest.raises(UserError, match=r"^--rows: 'spectral_all_layers' is not a row of --preset=paper for lenet; "
                                         r"choose from top_layer, all_layers, dfkd best"):
-        plan_rows(settings("paper"), "spectral_all_layers", models.get("lenet"), "no graph", "/x")
+        plan_rows(settings("paper"), "spectral_all_layers", models.get("lenet"), models.get("lenet_half"), "no graph", "/x")
 
 
 def test_an_explicit_step_count_reaches_every_reconstruction_row():
     s = settings("paper", explicit_flags=("optimization_steps",), optimization_steps=7)
-    plans, _ = plan_rows(s, "", models.get("lenet"), "no graph", "/x")
+    plans, _ = plan_rows(s, "", models.get("lenet"), models.get("lenet_half"), "no graph", "/x")
     assert {p.optimize["optimization_steps"] for p in plans.values()} == {7}
 
 
