@@ -17,6 +17,8 @@ table counts them: on a shared machine they grow with the load, so compare point
 import argparse
 import json
 import os
+import resource
+import shlex
 import sys
 from types import SimpleNamespace
 
@@ -27,7 +29,7 @@ import_tensorflow()   # before the modules below import it, without its start-up
 import datasets  # noqa: E402
 import generators  # noqa: E402
 import models  # noqa: E402
-from bench.ablation import as_flags, main_py, run_logged, shown_command  # noqa: E402
+from bench.ablation import as_flags, main_py, run_logged  # noqa: E402
 from datasets.mnist import default_data_dir  # noqa: E402
 from experiments.plan import plan_rows  # noqa: E402
 from experiments.presets import BEST_ROW, GENERATOR_ROWS, best_modes, best_on_modes, settings_for  # noqa: E402
@@ -73,17 +75,17 @@ def teacher_of(results, stages):
     return spec, flags, stages["compute_stats"]["settings"]["teacher"]
 
 
-def table_points(results, source):
+def table_points(results, source, classes):
     """{(row, samples_per_class): point} of a reproduce run's own table rows."""
     per_class = results["settings"]["samples_per_class"]
     return {(row["row"], per_class): dict(test_accuracy=row["test_accuracy"], seconds=row["wall_seconds"],
-                                          source=source)
+                                          samples=per_class * classes, source=source)
             for row in results["table"] if row["row"] not in NOT_METHODS and row["test_accuracy"] is not None}
 
 
 def point_commands(row, per_class, run, teacher, teacher_flags, stages, out_dir):
     """The CLI commands (lists of flags) that make `row`'s point at `per_class` samples a class, as
-    reproduce would run them, and the distill run's name."""
+    reproduce would run them."""
     dataset = stages["compute_stats"]["settings"]["dataset"]
     settings = settings_for(SimpleNamespace(preset=run["settings"]["preset"], samples_per_class=per_class,
                                             optimization_steps=run["settings"]["optimization_steps"],
@@ -104,7 +106,7 @@ def point_commands(row, per_class, run, teacher, teacher_flags, stages, out_dir)
         recorded = {"stats_file": stats} if method.needs_stats else {}
         distill = {**base, **student_flags, "run_name": tag, "method": name, "train_batch_size": batch, **pixels,
                    **recorded, **budget}
-        return [main_py("--procedure=distill", *as_flags(distill))], tag
+        return [main_py("--procedure=distill", *as_flags(distill))]
     plans, _ = plan_rows(settings, row, teacher, student_of(run, stages, teacher), "frontier: no paper rows",
                          out_dir, datasets.natural_images(dataset))
     plan = plans[row]
@@ -125,7 +127,7 @@ def point_commands(row, per_class, run, teacher, teacher_flags, stages, out_dir)
     npy = os.path.join(out_dir, recon, "data", f"data_optimized_{plan.objective}_{recon}.npy")
     distill_cmd = main_py("--procedure=distill", *as_flags({**base, **student_flags, "run_name": tag, "dataset": npy,
                                                              **plan.distill}))
-    return [optimize_cmd, distill_cmd], tag
+    return [optimize_cmd, distill_cmd]
 
 
 def logged_result(out_dir, run_name):
@@ -135,34 +137,46 @@ def logged_result(out_dir, run_name):
     return entry["results"]
 
 
-def measure(commands, tag, out_dir):
-    """Runs a point's commands (each at most once, so an interrupted point continues); returns its point."""
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(commands, out_dir, samples):
+    """Runs a point's commands (each at most once, so an interrupted point continues); returns its point.
+    Its CPU seconds (every core's, user and system) are known where this call ran all of its commands:
+    unlike wall time, they barely grow when other work shares the cores."""
     log_file = os.path.join(out_dir, "commands.log")
-    seconds = 0.0
+    seconds, cpu = 0.0, 0.0
     for command in commands:
         run_name = next(c.split("=", 1)[1] for c in command if c.startswith("--run_name="))
         try:
             result = logged_result(out_dir, run_name)
+            cpu = None   # finished by an earlier invocation, whose CPU time was not kept
         except (OSError, ValueError, KeyError):
+            before = children_cpu_seconds()
             run_logged(command, log_file)
+            cpu = None if cpu is None else cpu + children_cpu_seconds() - before
             result = logged_result(out_dir, run_name)
         seconds += result["wall_seconds"]
     return dict(test_accuracy=round(100 * result["test_accuracy"], 2), seconds=round(seconds, 1),
-                source="bench.frontier", commands=[c[1:] for c in commands])
+                cpu_seconds=None if cpu is None else round(cpu, 1), samples=samples, source="bench.frontier",
+                commands=[c[1:] for c in commands])
 
 
 def write_table(out_dir, title, ceiling, points):
-    lines = [f"# {title}", "", "| method | samples | test accuracy (%) | wall time (s) | from |", "|---|---|---|---|---|",
-             f"| {CEILING} (the ceiling) | the training set | {ceiling['test_accuracy']} | {ceiling['seconds']:,.0f} | "
-             f"{ceiling['source']} |"]
-    for (row, per_class), p in sorted(points.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        lines.append(f"| {row} | {10 * per_class:,} | {p['test_accuracy']} | {p['seconds']:,.0f} | {p['source']} |")
+    lines = [f"# {title}", "", "| method | samples | test accuracy (%) | wall time (s) | CPU time (s) | from |",
+             "|---|---|---|---|---|---|", f"| {CEILING} (the ceiling) | the training set | {ceiling['test_accuracy']} | "
+             f"{ceiling['seconds']:,.0f} | | {ceiling['source']} |"]
+    for (row, _), p in sorted(points.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        cpu = "" if p.get("cpu_seconds") is None else f"{p['cpu_seconds']:,.0f}"
+        lines.append(f"| {row} | {p['samples']:,} | {p['test_accuracy']} | {p['seconds']:,.0f} | {cpu} | {p['source']} |")
     commands = [(key, p["commands"]) for key, p in sorted(points.items()) if p.get("commands")]
     if commands:
         lines += ["", "Commands:", ""]
         for (row, per_class), cmds in commands:
-            lines.append(f"- {row}, {10 * per_class:,} samples:")
-            lines += [f"  `{shown_command([sys.executable, *c])}`" for c in cmds]
+            lines.append(f"- {row}, {points[(row, per_class)]['samples']:,} samples:")
+            lines += ["  `python main.py " + " ".join(shlex.quote(flag) for flag in c[1:]) + "`" for c in cmds]
     text = "\n".join(lines) + "\n"
     atomic.save_bytes(os.path.join(out_dir, "frontier.md"), text.encode())
     return text
@@ -182,7 +196,7 @@ def plot(title, ceiling, points, out):
     ax.set_xlabel("wall time, synthesis + distillation (s, 2 CPU cores)")
     ax.set_ylabel("student test accuracy (%)")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     tmp = out + ".tmp.png"
     fig.savefig(tmp, dpi=110)
@@ -223,11 +237,12 @@ def main(argv=None):
         other_run, other_stages = read_run(os.path.expanduser(other))
         if teacher_of(other_run, other_stages)[2] != fingerprint:
             sys.exit(f"error: --also_runs: {other} distills another teacher than --teacher_run's")
-        points.update(table_points(other_run, os.path.basename(os.path.normpath(other))))
+        points.update(table_points(other_run, os.path.basename(os.path.normpath(other)), teacher.num_classes))
     measured = {}
     if os.path.exists(state_file):
         with open(state_file) as f:
-            measured = {(p["row"], p["samples_per_class"]): p for p in json.load(f)["points"]}
+            measured = {(p["row"], p["samples_per_class"]): dict(p, samples=p["samples_per_class"] * teacher.num_classes)
+                        for p in json.load(f)["points"]}
     title = f"{teacher.name} -> {run['student']}, {stages['compute_stats']['settings']['dataset']}"
     for per_class in budgets:
         for row in methods:
@@ -237,9 +252,10 @@ def main(argv=None):
                     and not teacher.has_batchnorm:
                 print(f"[frontier] {row}: {teacher.name} has no BatchNorm statistics to read; no point")
                 continue
-            commands, tag = point_commands(row, per_class, run, teacher, teacher_flags, stages, out_dir)
+            commands = point_commands(row, per_class, run, teacher, teacher_flags, stages, out_dir)
             print(f"[frontier] {row} at {per_class} samples a class", flush=True)
-            measured[(row, per_class)] = dict(measure(commands, tag, out_dir), row=row, samples_per_class=per_class)
+            measured[(row, per_class)] = dict(measure(commands, out_dir, per_class * teacher.num_classes), row=row,
+                                              samples_per_class=per_class)
             atomic.save_json(state_file, {"teacher_run": folder, "points": list(measured.values())})
             print(f"[frontier] {row} at {per_class}: {measured[(row, per_class)]['test_accuracy']}% in "
                   f"{measured[(row, per_class)]['seconds']} s", flush=True)
