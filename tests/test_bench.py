@@ -194,7 +194,8 @@ def test_the_frontier_runs_each_method_at_a_budget_as_reproduce_would_and_keeps_
     frontier.main(args)
     points = json.loads((run_dir / "frontier" / "frontier.json").read_text())["points"]
     assert {(p["row"], p["samples_per_class"]) for p in points} == {("dfkd best", 3), ("DAFL", 3)}
-    assert all(0 <= p["test_accuracy"] <= 100 and p["seconds"] > 0 for p in points)
+    assert all(0 <= p["test_accuracy"] <= 100 and p["seconds"] > 0 and p["cpu_seconds"] > 0 for p in points)
+    assert {p["samples"] for p in points} == {30}
     best = next(p for p in points if p["row"] == "dfkd best")
     optimize, distill = (" ".join(c) for c in best["commands"])
     assert "--samples_per_class=3" in optimize and "--batch_stats_weight=1.0 --clip_inputs" in optimize
