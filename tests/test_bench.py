@@ -13,6 +13,30 @@ from utils.errors import UserError
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+TINY_PRESET = dict(train_epochs=1, samples_per_class=2, optimization_steps=5, distill_epochs=1, kd_epochs=1,
+                   paper_rows=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher_run(tmp_path_factory):
+    """A finished tiny reproduce run (hinton1200 -> hinton800 on toy MNIST-shaped data, the reference rows
+    and dfkd best), read by the ablation and the frontier: (summary folder, run name)."""
+    import datasets
+    from experiments import presets
+    from procedures import reproduce
+    from tests.conftest import make_cfg, toy_for
+    folder = tmp_path_factory.mktemp("teacher_run")
+    real_get = datasets.get
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(presets.PRESETS, "tiny", TINY_PRESET)
+        patch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset":
+                      toy_for(784) if name == "mnist" else real_get(name, data_dir, flag))
+        reproduce.run(make_cfg(procedure="reproduce", run_name="teacher", summary_folder=str(folder),
+                               model="hinton1200", student_model="hinton800", dataset="mnist", preset="tiny",
+                               train_batch_size=32))
+    return folder, "teacher"
+
+
 def test_forward_macs():
     assert builder.forward_macs(models.get("hinton1200")) == 784 * 1200 + 1200 * 1200 + 1200 * 10
     # conv1 28*28*25*6, conv2 10*10*150*16, then 400*120 + 120*84 + 84*10
@@ -66,24 +90,12 @@ def test_profile_attributes_time_to_the_ops_a_lenet_step_runs():
 
 
 @pytest.mark.slow
-def test_ablation_runs_rows_through_the_cli_and_reuses_them(tmp_path, mnist_dir, monkeypatch):
+def test_ablation_runs_rows_through_the_cli_and_reuses_them(tiny_teacher_run, mnist_dir):
     """A tiny teacher from a tiny reproduce run; two rows sharing one reconstruction."""
     import json
     import subprocess
     import sys
-
-    import datasets
-    from experiments import presets
-    from procedures import reproduce
-    from tests.conftest import make_cfg, toy_for
-    monkeypatch.setitem(presets.PRESETS, "tiny", dict(train_epochs=1, samples_per_class=2, optimization_steps=5,
-                                                        distill_epochs=1, kd_epochs=1, paper_rows=False))
-    real_get = datasets.get
-    monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset":
-                        toy_for(784) if name == "mnist" else real_get(name, data_dir, flag))
-    reproduce.run(make_cfg(procedure="reproduce", run_name="teacher", summary_folder=str(tmp_path),
-                           model="hinton1200", student_model="hinton800", dataset="mnist", preset="tiny",
-                           train_batch_size=32))
+    tmp_path, _ = tiny_teacher_run
     command = [sys.executable, "-m", "bench.ablation", "--teacher_run=teacher", f"--summary_folder={tmp_path}",
                "--rows=faithful top_layer,distill: shift 2", "--samples_per_class=2", "--optimization_steps=5",
                "--epochs=1"]
@@ -170,26 +182,17 @@ def test_the_gap_curve_takes_only_finished_runs_of_their_own_size(tmp_path, caps
 
 @pytest.mark.slow
 def test_the_frontier_runs_each_method_at_a_budget_as_reproduce_would_and_keeps_its_points(
-        tmp_path, mnist_dir, monkeypatch, capsys):
+        tiny_teacher_run, mnist_dir, monkeypatch, capsys):
     """A tiny reproduce run gives the teacher, the metadata, the ceiling and its own rows as points; the
     frontier adds each method at another budget through the CLI, and a rerun runs nothing again."""
     import json
 
-    import datasets
     from bench import frontier
     from experiments import presets
-    from procedures import reproduce
-    from tests.conftest import make_cfg, toy_for
-    monkeypatch.setitem(presets.PRESETS, "tiny", dict(train_epochs=1, samples_per_class=2, optimization_steps=5,
-                                                        distill_epochs=1, kd_epochs=1, paper_rows=False))
-    real_get = datasets.get
-    monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset":
-                        toy_for(784) if name == "mnist" else real_get(name, data_dir, flag))
+    monkeypatch.setitem(presets.PRESETS, "tiny", TINY_PRESET)   # the run's preset, which the frontier reads
     monkeypatch.setenv("DFKD_DATA_DIR", mnist_dir)
-    reproduce.run(make_cfg(procedure="reproduce", run_name="teacher", summary_folder=str(tmp_path),
-                           model="hinton1200", student_model="hinton800", dataset="mnist", preset="tiny",
-                           train_batch_size=32, rows="dfkd best"))
-    run_dir = tmp_path / "teacher"
+    folder, name = tiny_teacher_run
+    run_dir = folder / name
     args = [f"--teacher_run={run_dir}", "--budgets=3", "--methods=dfkd best,DAFL", f"--also_runs={run_dir}"]
     frontier.main(args)
     points = json.loads((run_dir / "frontier" / "frontier.json").read_text())["points"]
