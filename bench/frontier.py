@@ -188,8 +188,13 @@ def plot(title, ceiling, points, out):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for row in dict.fromkeys(r for r, _ in sorted(points)):
-        mine = sorted((p["seconds"], p["test_accuracy"]) for (r, _), p in points.items() if r == row)
-        ax.plot([s for s, _ in mine], [a for _, a in mine], marker="o", label=row)
+        # in budget order, each point labelled with its sample count: on a shared machine a larger budget
+        # can take less wall time than a smaller one
+        mine = sorted((p["samples"], p["seconds"], p["test_accuracy"]) for (r, _), p in points.items() if r == row)
+        line, = ax.plot([s for _, s, _ in mine], [a for _, _, a in mine], marker="o", label=row)
+        for samples, seconds, accuracy in mine:
+            ax.annotate(f"{samples / 1000:g}k", (seconds, accuracy), textcoords="offset points", xytext=(4, 4),
+                        fontsize=7, color=line.get_color())
     ax.axhline(ceiling["test_accuracy"], color="gray", linestyle="--",
                label=f"{CEILING} ({ceiling['test_accuracy']:.2f}%, {ceiling['seconds']:,.0f} s)")
     ax.set_xscale("log")
