@@ -11,8 +11,9 @@ with the flags reproduce gives that row at that budget (experiments.plan), so it
 table's. --also_runs adds the table rows of reproduce runs on the same teacher (same weights; the
 teacher run itself too) as points at their budgets; a point the frontier measured wins over a row of the
 same method and budget. Finished points are kept in <teacher_run>/frontier/frontier.json, and a rerun
-continues where it stopped. Seconds are each procedure's own wall time (log.json), as reproduce's
-table counts them: on a shared machine they grow with the load, so compare points of one run.
+continues where it stopped. Wall seconds are each procedure's own (log.json), as reproduce's table
+counts them, and the picture plots them; on a shared machine they grow with the load. The table also
+gives the CPU seconds of the commands an invocation ran itself, which the load barely changes.
 """
 import argparse
 import json
@@ -221,8 +222,10 @@ def main(argv=None):
     teacher, teacher_flags, fingerprint = teacher_of(run, stages)
     try:
         budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
+        if any(b < 1 for b in budgets):
+            raise ValueError
     except ValueError:
-        sys.exit(f"error: --budgets: samples a class as whole numbers, comma-separated; got {args.budgets!r}")
+        sys.exit(f"error: --budgets: samples a class as positive whole numbers, comma-separated; got {args.budgets!r}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     known = [BEST_ROW, "DeepInversion", "ZSKD", *GENERATOR_ROWS]
     unknown = [m for m in methods if m not in known]
