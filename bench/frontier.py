@@ -36,7 +36,7 @@ from experiments.plan import plan_rows  # noqa: E402
 from experiments.presets import BEST_ROW, GENERATOR_ROWS, best_modes, best_on_modes, settings_for  # noqa: E402
 from metadata import stats_file  # noqa: E402
 from models import checkpoint  # noqa: E402
-from procedures.reproduce import pixel_constants  # noqa: E402
+from procedures.reproduce import generator_row  # noqa: E402
 from utils import atomic  # noqa: E402
 
 CEILING = "vanilla KD"
@@ -97,16 +97,9 @@ def point_commands(row, per_class, run, teacher, teacher_flags, stages, out_dir)
     student_flags = dict(student_model=stages[f"train {run['student']}"]["settings"]["model"], eval_dataset=dataset,
                          epochs=settings["distill_epochs"])
     if row in GENERATOR_ROWS:
-        name = GENERATOR_ROWS[row]
-        method = generators.METHODS[name]
-        samples = per_class * teacher.num_classes
-        batch = generators.train_batch_size(name, None)
-        budget = generators.row_budget(name, samples, samples * settings["distill_epochs"], batch)
-        data = SimpleNamespace(dataset=dataset, data_dir=default_data_dir())
-        pixels = {} if method.memory else pixel_constants(data, teacher)
-        recorded = {"stats_file": stats} if method.needs_stats else {}
-        distill = {**base, **student_flags, "run_name": tag, "method": name, "train_batch_size": batch, **pixels,
-                   **recorded, **budget}
+        epochs, options = generator_row(row, per_class * teacher.num_classes, settings["distill_epochs"], teacher,
+                                        SimpleNamespace(dataset=dataset, data_dir=default_data_dir()), stats)
+        distill = {**base, **student_flags, "run_name": tag, "epochs": epochs, **options}
         return [main_py("--procedure=distill", *as_flags(distill))]
     plans, _ = plan_rows(settings, row, teacher, student_of(run, stages, teacher), "frontier: no paper rows",
                          out_dir, datasets.natural_images(dataset))

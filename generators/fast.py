@@ -66,13 +66,13 @@ def reset_round(rounds):
 
 
 def check_teacher(spec, method="fast"):
-    """Fast reads the teacher's BatchNorm statistics (the metadata generator, recorded ones) and makes images
-    of a side divisible by 4."""
+    """The generator's image shape, checked: Fast reads the teacher's BatchNorm statistics (the metadata
+    generator, recorded ones) and makes images of a side divisible by 4."""
     if method == "fast" and not spec.has_batchnorm:
         raise UserError(f"--method=fast matches the teacher's BatchNorm statistics, and --model={spec.name} has no "
                         "BatchNorm layer; give a teacher with BatchNorm, or use --method=metadata (its recorded "
                         "statistics) or --method=dafl")
-    dafl.generator_shape(spec, method)
+    return dafl.generator_shape(spec, method)
 
 
 def check_recorded(stats, method):
@@ -156,8 +156,7 @@ class Synthesis:
         """recorded: (stats file, temperature) for the metadata generator, whose statistics term is dfkd's
         per-class recorded moments (plus the BatchNorm term where the teacher has BatchNorm)."""
         method = "metadata" if recorded else "fast"
-        check_teacher(teacher_spec, method)
-        shape = dafl.generator_shape(teacher_spec, method)
+        shape = check_teacher(teacher_spec, method)
         self.round = tf1.placeholder(tf.int64, [], name="fast_round")
         self.iteration = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="fast_iteration")
         self.adversarial_weight = tf1.placeholder_with_default(0.0, [], name="fast_adversarial_weight")

@@ -164,11 +164,12 @@ def settle_flags(cfg):
     if cfg.lr is None:   # a method's own student optimizer brings its rate
         cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
     cfg.train_batch_size = generators.train_batch_size(cfg.method, cfg.train_batch_size)
-    explicit = getattr(cfg, "explicit_flags", ())
-    if own_optimizer is not None and own_optimizer.schedule and "distill_lr_schedule" not in explicit:
-        cfg.distill_lr_schedule = own_optimizer.schedule   # Fast's student: cosine annealing over its rounds
-    if own_optimizer is not None and own_optimizer.average and "student_average" not in explicit:
-        cfg.student_average = own_optimizer.average
+    if own_optimizer is not None:   # e.g. Fast's student: cosine annealing over its rounds
+        explicit = getattr(cfg, "explicit_flags", ())
+        for flag, value in (("distill_lr_schedule", own_optimizer.schedule),
+                            ("student_average", own_optimizer.average)):
+            if value and flag not in explicit:
+                setattr(cfg, flag, value)
     config_flags.validate(cfg, "distill")
     if not 0 <= cfg.student_average < 1:
         raise UserError(f"--student_average is a decay per step in [0, 1) (e.g. 0.999; 0: off), got "

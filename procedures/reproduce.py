@@ -211,22 +211,29 @@ class Grid:
         for row, plan in plans.items():
             self.distill_row(row, self.reconstruct_row(row, plan), s["distill_epochs"], plan.distill)
             self.table()
-        for row in generator_rows:   # as many samples as a reconstruction row's student sees, in the method's batches
-            method = GENERATOR_ROWS[row]
-            samples = s["samples_per_class"] * teacher.num_classes
-            batch = generators.train_batch_size(method, self.cfg.train_batch_size)
-            budget = generators.row_budget(method, samples, samples * s["distill_epochs"], batch)
-            # DAFL's and DFAD's images take the data's pixel constants; Fast's generator makes pixels itself
-            pixels = {} if generators.METHODS[method].memory else pixel_constants(self.cfg, teacher)
-            recorded = {"stats_file": self.stats["stats_file"]} if generators.METHODS[method].needs_stats else {}
-            self.distill_row(row, "", budget.pop("epochs"), dict(pixels, train_batch_size=batch, method=method,
-                                                                 **recorded, **budget))
+        for row in generator_rows:
+            epochs, options = generator_row(row, s["samples_per_class"] * teacher.num_classes, s["distill_epochs"],
+                                            teacher, self.cfg, self.stats["stats_file"], self.cfg.train_batch_size)
+            self.distill_row(row, "", epochs, options)
             self.table()
         return self.table(show=True)   # 5. the table
 
 
 def run(cfg):
     return Grid(cfg).run()
+
+
+def generator_row(row, samples, distill_epochs, teacher, cfg, stats_path, batch=None):
+    """(--epochs, distill's other options) of a generator row whose student sees as many samples as a
+    reconstruction row's of `samples` over `distill_epochs`, in the method's batches (or `batch`, given).
+    cfg: the dataset and data_dir the pixel constants come from; stats_path: the metadata generator's file."""
+    method = GENERATOR_ROWS[row]
+    batch = generators.train_batch_size(method, batch)
+    budget = generators.row_budget(method, samples, samples * distill_epochs, batch)
+    # DAFL's and DFAD's images take the data's pixel constants; Fast's generator makes pixels itself
+    pixels = {} if generators.METHODS[method].memory else pixel_constants(cfg, teacher)
+    recorded = {"stats_file": stats_path} if generators.METHODS[method].needs_stats else {}
+    return budget.pop("epochs"), dict(pixels, train_batch_size=batch, method=method, **recorded, **budget)
 
 
 def pixel_constants(cfg, teacher):
