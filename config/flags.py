@@ -221,6 +221,10 @@ FLAGS = (
          help=("distill: keep an exponential moving average of the student's variables with this decay per step "
               "(e.g. 0.999) and evaluate and save the average in place of the last step's weights. 0: off, as the "
               'original tool')),
+    Flag('attention_weight', float, 0.0, read_by=('distill',), minimum=">=0", added=True, reproduce="sets",
+         help=("distill: add attention transfer to the KD loss with this weight (zero-shot KT's: 250): at each "
+              "feature-map size both nets have, the mean squared difference of the student's and teacher's "
+              "attention maps (channel mean of squared ReLU outputs, unit norm). 0: off")),
     Flag('boundary_step_size', float, 0.03, read_by=('distill',), minimum=">0", added=True, only_with='boundary_steps', reproduce="sets",
          help="distill, with --boundary_steps: each push's size per pixel (pixels stay in [0, 1])"),
     Flag('verbose', bool, False, read_by=('every',),

@@ -11,7 +11,8 @@ generator make a batch that joins a memory, and the student learns from the memo
 Beyond the paper (off by default): --augment_shift, --augment_flip and --mixup_alpha transform every
 batch on the fly; the teacher then labels the transformed batch inside the graph,
 so the student always matches the teacher on exactly what it is shown. --boundary_steps adds to each
-batch a copy pushed towards the student's disagreement with the teacher (distillation/boundary.py)."""
+batch a copy pushed towards the student's disagreement with the teacher (distillation/boundary.py).
+--attention_weight adds attention transfer on the feature maps both nets share (distillation/attention.py)."""
 import os
 import time
 import types
@@ -26,7 +27,7 @@ import models
 from config import checks, flag_use
 from config import flags as config_flags
 from datasets import noise
-from distillation import boundary
+from distillation import attention, boundary
 from distillation.batches import BATCH_TRANSFORMS, augmented_inputs
 from distillation.student import kd_loss, student_training, swap
 from generators import dafl, fast
@@ -67,7 +68,7 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
     ends. Returns a namespace of what the training loop feeds and runs; a
     source's unused entries are None."""
     net = types.SimpleNamespace(graph=tf.Graph(), batch=None, soft=None, shown=None, student_in=None,
-                                pushed=None, stream=None, generator_op=None, generator_loss=None, parts=None,
+                                pushed=None, attention=None, stream=None, generator_op=None, generator_loss=None, parts=None,
                                 rate=None, synthesis=None)
     with net.graph.as_default():
         tf1.set_random_seed(cfg.rng_seed)
@@ -106,8 +107,11 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
             net.shown = augmented_inputs(cfg, teacher_spec, net.batch, net.step_var)
             # With --boundary_steps the step's batch and its pushed copy are fed here together.
             net.student_in = tf1.placeholder_with_default(net.shown, [None, student_spec.input_size])
-            net.soft = build_frozen(teacher_spec, values, net.student_in).logits
+            teacher = build_frozen(teacher_spec, values, net.student_in)
+            net.soft = teacher.logits
             net.g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=net.student_in)
+            if cfg.attention_weight:
+                net.attention = attention.loss(teacher, net.g.model, attention.matched(teacher_spec, student_spec))
             if cfg.boundary_steps:
                 net.pushed = boundary.pushed(net.shown, teacher_spec, values, student_spec, net.g.model.params,
                                              net.g.is_training, cfg.boundary_steps, cfg.boundary_step_size,
@@ -119,6 +123,8 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
         logits = net.g.model.logits
         net.loss = method.student_loss(logits, net.soft) if method is not None and method.student_loss else \
             kd_loss(logits, net.soft, cfg.temperature)
+        if net.attention is not None:
+            net.loss += cfg.attention_weight * net.attention
         net.rate = tf.convert_to_tensor(learning_rate(cfg.lr, cfg.distill_lr_schedule, net.step_var, total_steps),
                                         tf.float32)
         optimizer, lowered = student_training(net.loss, student_vars, net.rate,
@@ -148,7 +154,8 @@ class Setup(NamedTuple):
     eval_name: str
     eval_data: object
     pixels: object          # a generator's pixel constants, or None
-    augment: bool           # batches transformed on the fly (the teacher labels them in the graph)
+    augment: bool           # the teacher labels each batch in the graph: batches transformed on the fly, or
+                            # --attention_weight, which reads its feature maps
     recorded: object        # the metadata generator's per-class statistics (a stats_file.Stats), or None
 
 
@@ -179,6 +186,11 @@ def settle_flags(cfg):
         given = [f"--{name}" for name in BATCH_TRANSFORMS if getattr(cfg, name)]
         raise UserError(f"{', '.join(given)} transform a dataset's batches; --method={cfg.method} draws a "
                         "generator's samples: leave them unset")
+    if cfg.method and cfg.attention_weight:
+        raise UserError(f"--attention_weight compares the teacher's and student's feature maps on a dataset's "
+                        f"batches; --method={cfg.method} trains its student on its own loss: leave it at 0")
+    # The teacher's feature maps exist only where it labels each batch in the graph.
+    augment = augment or bool(cfg.attention_weight)
     return generators.METHODS.get(cfg.method), own_optimizer, augment
 
 
@@ -190,6 +202,9 @@ def load_setup(cfg):
                          classes=teacher.num_classes)
     if cfg.augment_shift or cfg.augment_flip:
         image_ops.image_shape(teacher)
+    if cfg.attention_weight:
+        print(f"[distill] attention transfer, weight {cfg.attention_weight:g}: "
+              f"{attention.describe(attention.matched(teacher, student), teacher)}")
     if teacher.input_size != student.input_size:
         raise UserError(f"--student_model={student.name} takes {student.input_size} inputs but "
                         f"--model={teacher.name} takes {teacher.input_size}")
