@@ -12,7 +12,8 @@ Beyond the paper (off by default): --augment_shift, --augment_flip and --mixup_a
 batch on the fly; the teacher then labels the transformed batch inside the graph,
 so the student always matches the teacher on exactly what it is shown. --boundary_steps adds to each
 batch a copy pushed towards the student's disagreement with the teacher (distillation/boundary.py).
---attention_weight adds attention transfer on the feature maps both nets share (distillation/attention.py)."""
+--attention_weight adds attention transfer on the feature maps both nets share (distillation/attention.py),
+on a dataset's batches or a generator's."""
 import os
 import time
 import types
@@ -79,7 +80,8 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
             net.batch = tf1.placeholder(tf.float32, [None, student_spec.input_size], name="batch")
             natural = datasets.natural_images(cfg.eval_dataset)
             net.shown = fast.student_view(net.batch, teacher_spec, cfg.rng_seed, net.step_var, natural)
-            net.soft = build_frozen(teacher_spec, values, net.shown).logits
+            teacher = build_frozen(teacher_spec, values, net.shown)
+            net.soft = teacher.logits
             net.g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=tf1.placeholder_with_default(
                 net.shown, [None, student_spec.input_size]))
             student_vars = tf1.trainable_variables()   # the student's: Fast's variables are not trainable
@@ -110,8 +112,6 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
             teacher = build_frozen(teacher_spec, values, net.student_in)
             net.soft = teacher.logits
             net.g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=net.student_in)
-            if cfg.attention_weight:
-                net.attention = attention.loss(teacher, net.g.model, attention.matched(teacher_spec, student_spec))
             if cfg.boundary_steps:
                 net.pushed = boundary.pushed(net.shown, teacher_spec, values, student_spec, net.g.model.params,
                                              net.g.is_training, cfg.boundary_steps, cfg.boundary_step_size,
@@ -123,7 +123,8 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
         logits = net.g.model.logits
         net.loss = method.student_loss(logits, net.soft) if method is not None and method.student_loss else \
             kd_loss(logits, net.soft, cfg.temperature)
-        if net.attention is not None:
+        if cfg.attention_weight:   # every source but fed logits builds the teacher on the student's batch
+            net.attention = attention.loss(teacher, net.g.model, attention.matched(teacher_spec, student_spec))
             net.loss += cfg.attention_weight * net.attention
         net.rate = tf.convert_to_tensor(learning_rate(cfg.lr, cfg.distill_lr_schedule, net.step_var, total_steps),
                                         tf.float32)
@@ -186,9 +187,6 @@ def settle_flags(cfg):
         given = [f"--{name}" for name in BATCH_TRANSFORMS if getattr(cfg, name)]
         raise UserError(f"{', '.join(given)} transform a dataset's batches; --method={cfg.method} draws a "
                         "generator's samples: leave them unset")
-    if cfg.method and cfg.attention_weight:
-        raise UserError(f"--attention_weight compares the teacher's and student's feature maps on a dataset's "
-                        f"batches; --method={cfg.method} trains its student on its own loss: leave it at 0")
     # The teacher's feature maps exist only where it labels each batch in the graph.
     augment = augment or bool(cfg.attention_weight)
     return generators.METHODS.get(cfg.method), own_optimizer, augment

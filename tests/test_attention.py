@@ -12,6 +12,7 @@ from models import builder, checkpoint
 from procedures import distill
 from tests.conftest import toy_for
 from tests.test_distill import distill_cfg
+from tests.test_fast import fast_run, resnet_pair  # noqa: F401 (a fixture)
 from tests.test_modern_models import random_values, tiny_resnet_file
 from utils.errors import UserError
 
@@ -69,9 +70,18 @@ def test_attention_transfer_changes_what_the_student_learns(teachers, capsys):
 @pytest.mark.parametrize("flags, message", [
     (dict(), "--attention_weight matches feature maps of the same height and width, and --model=hinton1200 "
              r"\(none: it has no convolutional feature maps\)"),
-    (dict(dataset="dafl", eval_dataset="mnist"), "--attention_weight compares the teacher's and student's"),
     (dict(attention_weight=-1.0), "--attention_weight must be >= 0"),
 ])
-def test_attention_transfer_on_nets_without_shared_maps_or_a_generator_is_one_line(teachers, flags, message):
+def test_attention_transfer_on_nets_without_shared_maps_is_one_line(teachers, flags, message):
     with pytest.raises(UserError, match=message):
         distill.run(distill_cfg(teachers, **{"attention_weight": 250.0, **flags}))
+
+
+def test_a_generators_student_learns_the_teachers_attention_too(tmp_path, resnet_pair):
+    plain = fast_run(tmp_path, resnet_pair, "fast_plain")
+    transfer = fast_run(tmp_path, resnet_pair, "fast_at", attention_weight=250.0)
+    student = models.get(resnet_pair[1])
+    a = checkpoint.load_teacher_values(student, "", plain["student_checkpoint"])
+    b = checkpoint.load_teacher_values(student, "", transfer["student_checkpoint"])
+    assert transfer["student_steps"] == plain["student_steps"]
+    assert not np.allclose(a["stem/weights"], b["stem/weights"])
