@@ -37,7 +37,7 @@ def plan_rows(settings, rows_flag, teacher, student, no_graph, extra_folder, nat
     plans[BEST_ROW] = RowPlan(BEST["objective"], dict(BEST["optimize"],
                                                       optimization_steps=settings["best_optimization_steps"],
                                                       summary_folder=extra_folder,
-                                                      run_name=BEST_ROW.replace(" ", "_")), best_distill(student))
+                                                      run_name=BEST_ROW.replace(" ", "_")), best_distill(teacher, student))
     chosen = [r.strip() for r in rows_flag.split(",") if r.strip()]
     for row, (objective, options, natural) in PEERS.items():   # in --preset=peers, or where --rows names them
         if settings.get("peer_rows") or row in chosen:

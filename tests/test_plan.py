@@ -22,12 +22,14 @@ def test_the_paper_preset_plans_every_objective_the_teacher_can_run_then_dfkd_be
     assert best.optimize["summary_folder"] == "/x" and best.optimize["optimization_steps"] == 200
 
 
-def test_dfkd_best_mixes_its_reconstructions_only_for_a_student_with_batchnorm():
-    for teacher, student, mixup in (("hinton1200", "hinton800", None), ("lenet", "lenet_half", None),
-                                    ("resnet20", "resnet8", 1.0), ("resnet20", "hinton800", None)):
+def test_dfkd_best_mixes_and_transfers_attention_only_for_a_student_with_batchnorm():
+    for teacher, student, mixup, attention in (
+            ("hinton1200", "hinton800", None, None), ("lenet", "lenet_half", None, None),
+            ("resnet20", "resnet8", 1.0, 250.0), ("resnet20", "hinton800", None, None),
+            ("lenet", "resnet8", 1.0, None)):   # a student with BatchNorm, no feature-map size in common
         plans, _ = plan_rows(settings("peers"), "dfkd best", models.get(teacher), models.get(student), "no graph", "/x")
         distill = plans["dfkd best"].distill
-        assert distill.get("mixup_alpha") == mixup, (teacher, student)
+        assert (distill.get("mixup_alpha"), distill.get("attention_weight")) == (mixup, attention), (teacher, student)
         assert {k: distill[k] for k in presets.BEST["distill"]} == presets.BEST["distill"]
 
 
