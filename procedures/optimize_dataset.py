@@ -151,10 +151,14 @@ class ReconstructionGraph:
         for init in self.init:
             sess.run(init, feed)
 
-    def run_batch(self, sess, x0, targets, masks, labels, seed=0, groups=None):
+    def run_batch(self, sess, x0, targets, masks, labels, seed=0, groups=None, after_step=None):
+        """after_step(steps done, loss), if given, after every step: progress within a long batch."""
         self.start(sess, x0, targets, masks, labels, seed, groups)
-        history = np.array([sess.run([self.step, self.step_loss], {self.step_index: t})[1]
-                            for t in range(self.steps)], np.float32)
+        history = np.empty(self.steps, np.float32)
+        for t in range(self.steps):
+            history[t] = sess.run([self.step, self.step_loss], {self.step_index: t})[1]
+            if after_step is not None:
+                after_step(t + 1, float(history[t]))
         x, predictions = sess.run([self.inputs, self.predictions])
         return x, history, predictions
 
@@ -320,7 +324,9 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
     writer = tf1.summary.FileWriter(os.path.join(os.path.dirname(partial_dir), "..", "optimize_dataset",
                                                  cfg.optimization_objective))
     label = f"optimize {cfg.optimization_objective}" + (f" worker {worker + 1}/{workers}" if workers > 1 else "")
-    progress = Progress(sum(plan[b][1] - plan[b][0] for b in batches), label, unit="samples", every_seconds=0)
+    # A line after every batch, and at most every half minute within one: DeepInversion's 2,000 steps keep
+    # a batch running for most of an hour on two cores.
+    progress = Progress(sum(plan[b][1] - plan[b][0] for b in batches), label, unit="samples", every_seconds=30)
     threads = max(1, (cfg.num_threads or available_cores()) // workers)
     grouped = grouped_batches(cfg, objective)
     done = 0
@@ -330,12 +336,18 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
                 break
             batch_t0 = time.time()
             start, stop = plan[b]
+
+            def within(steps, loss, b=b, size=stop - start):   # the batch's samples in proportion to its steps
+                if steps < rg.steps:   # the batch's own line follows its last step
+                    progress.update(done + size * steps // rg.steps, batch=f"{b + 1}/{len(plan)}",
+                                    step=f"{steps}/{rg.steps}", loss=loss)
             for attempt in range(MAX_ATTEMPTS):
                 labels, groups, x0, targets, rng = draw_batch(cfg, spec, sampler, b, start, stop, spec.num_classes,
                                                               attempt, class_major=grouped, stats=stats)
                 masks = dropout_masks(spec, rg, rng, stop - start)
                 x, history, predictions = rg.run_batch(sess, x0, targets, masks, labels,
-                                                       (cfg.rng_seed * 100003 + b) * MAX_ATTEMPTS + attempt, groups)
+                                                       (cfg.rng_seed * 100003 + b) * MAX_ATTEMPTS + attempt, groups,
+                                                       after_step=within)
                 if np.isfinite(history[-1]) and np.isfinite(x).all():
                     break
                 print(f"[optimize_dataset] batch {b}: loss became {history[-1]}; re-initializing (attempt "
@@ -352,7 +364,7 @@ def optimize_batches(cfg, inputs, batches, partial_dir, worker=0, workers=1, par
             write_scalars(writer, b, initial_loss=history[0], final_loss=history[-1],
                           teacher_agreement=float(np.mean(predictions == labels)))
             done += stop - start
-            progress.update(done, batch=f"{b + 1}/{len(plan)}", loss=float(history[-1]),
+            progress.update(done, force=True, batch=f"{b + 1}/{len(plan)}", loss=float(history[-1]),
                             agree=float(np.mean(predictions == labels)))
     writer.close()
 

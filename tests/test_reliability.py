@@ -1,5 +1,6 @@
 """Bad input through the real CLI, kill -9 in the middle of a reconstruction, NaN
 batches, and random bytes thrown at every artifact loader."""
+import functools
 import hashlib
 import json
 import os
@@ -241,8 +242,8 @@ def test_nan_batch_is_redrawn_not_saved(pipeline, tmp_path, capsys):
     real_run_batch = optimize_dataset.ReconstructionGraph.run_batch
     calls = []
 
-    def first_batch_explodes(self, sess, x0, targets, masks, *args):
-        x, history, predictions = real_run_batch(self, sess, x0, targets, masks, *args)
+    def first_batch_explodes(self, sess, x0, targets, masks, *args, **kwargs):
+        x, history, predictions = real_run_batch(self, sess, x0, targets, masks, *args, **kwargs)
         calls.append(1)
         if len(calls) == 1:
             history = history.copy()
@@ -256,12 +257,27 @@ def test_nan_batch_is_redrawn_not_saved(pipeline, tmp_path, capsys):
     assert np.isfinite(np.load(result["output"])).all()
 
 
+def test_a_long_batch_reports_its_steps_before_it_ends(pipeline, tmp_path, capsys):
+    p = pipeline["hinton1200"]
+    cfg = make_cfg(procedure="optimize_dataset", model="hinton1200", optimization_objective="top_layer",
+                   model_checkpoint=p["ckpt"], stats_file=p["stats"], summary_folder=str(tmp_path),
+                   samples_per_class=1, optimize_batch_size=10, optimization_steps=4)
+    every_line = functools.partial(optimize_dataset.Progress, every_seconds=0)
+    with mock.patch.object(optimize_dataset, "Progress", lambda *a, every_seconds=None, **k: every_line(*a, **k)):
+        optimize_dataset.run(cfg)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[optimize top_layer]")]
+    assert [line.split(" samples")[0] for line in lines] == [
+        "[optimize top_layer] 2/10", "[optimize top_layer] 5/10", "[optimize top_layer] 7/10",
+        "[optimize top_layer] 10/10"]
+    assert "step=3/4" in lines[2] and "agree=" in lines[-1] and "step=" not in lines[-1]
+
+
 def test_diverging_everywhere_stops_with_advice(pipeline, tmp_path):
     p = pipeline["hinton1200"]
     cfg = make_cfg(procedure="optimize_dataset", model="hinton1200", optimization_objective="top_layer",
                    model_checkpoint=p["ckpt"], stats_file=p["stats"], summary_folder=str(tmp_path),
                    samples_per_class=1, optimize_batch_size=10, optimization_steps=3)
-    nan = lambda self, sess, x0, targets, masks, *args: (x0, np.array([np.nan]), np.zeros(len(x0)))
+    nan = lambda self, sess, x0, targets, masks, *args, **kwargs: (x0, np.array([np.nan]), np.zeros(len(x0)))
     with mock.patch.object(optimize_dataset.ReconstructionGraph, "run_batch", nan):
         with pytest.raises(UserError, match="lower --lr"):
             optimize_dataset.run(cfg)
