@@ -225,6 +225,9 @@ FLAGS = (
          help=("distill: add attention transfer to the KD loss with this weight (zero-shot KT's: 250): at each "
               "feature-map size both nets have, the mean squared difference of the student's and teacher's "
               "attention maps (channel mean of squared ReLU outputs, unit norm). 0: off")),
+    Flag('hint_weight', float, 0.0, read_by=('distill',), minimum=">=0", added=True, reproduce="sets",
+         help=("distill: add to the KD loss this weight x the mean squared difference of the student's and teacher's "
+              "stage outputs (after ReLU) at each feature-map size both nets have, where their channels agree. 0: off")),
     Flag('boundary_step_size', float, 0.03, read_by=('distill',), minimum=">0", added=True, only_with='boundary_steps', reproduce="sets",
          help="distill, with --boundary_steps: each push's size per pixel (pixels stay in [0, 1])"),
     Flag('verbose', bool, False, read_by=('every',),

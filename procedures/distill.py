@@ -12,7 +12,7 @@ Beyond the paper (off by default): --augment_shift, --augment_flip and --mixup_a
 batch on the fly; the teacher then labels the transformed batch inside the graph,
 so the student always matches the teacher on exactly what it is shown. --boundary_steps adds to each
 batch a copy pushed towards the student's disagreement with the teacher (distillation/boundary.py).
---attention_weight adds attention transfer on the feature maps both nets share (distillation/attention.py),
+--attention_weight and --hint_weight add terms on the feature maps both nets share (distillation/features.py),
 on a dataset's batches or a generator's."""
 import os
 import time
@@ -28,7 +28,7 @@ import models
 from config import checks, flag_use
 from config import flags as config_flags
 from datasets import noise
-from distillation import attention, boundary
+from distillation import boundary, features
 from distillation.batches import BATCH_TRANSFORMS, augmented_inputs
 from distillation.student import kd_loss, student_training, swap
 from generators import dafl, fast
@@ -69,7 +69,7 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
     ends. Returns a namespace of what the training loop feeds and runs; a
     source's unused entries are None."""
     net = types.SimpleNamespace(graph=tf.Graph(), batch=None, soft=None, shown=None, student_in=None,
-                                pushed=None, attention=None, stream=None, generator_op=None, generator_loss=None, parts=None,
+                                pushed=None, stream=None, generator_op=None, generator_loss=None, parts=None,
                                 rate=None, synthesis=None)
     with net.graph.as_default():
         tf1.set_random_seed(cfg.rng_seed)
@@ -123,9 +123,10 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
         logits = net.g.model.logits
         net.loss = method.student_loss(logits, net.soft) if method is not None and method.student_loss else \
             kd_loss(logits, net.soft, cfg.temperature)
-        if cfg.attention_weight:   # every source but fed logits builds the teacher on the student's batch
-            net.attention = attention.loss(teacher, net.g.model, attention.matched(teacher_spec, student_spec))
-            net.loss += cfg.attention_weight * net.attention
+        for flag, term in features.TERMS.items():   # every source but fed logits builds the teacher on the batch
+            if getattr(cfg, flag):
+                pairs = features.matched(teacher_spec, student_spec, f"--{flag}")
+                net.loss += getattr(cfg, flag) * term(teacher, net.g.model, pairs)
         net.rate = tf.convert_to_tensor(learning_rate(cfg.lr, cfg.distill_lr_schedule, net.step_var, total_steps),
                                         tf.float32)
         optimizer, lowered = student_training(net.loss, student_vars, net.rate,
@@ -156,7 +157,7 @@ class Setup(NamedTuple):
     eval_data: object
     pixels: object          # a generator's pixel constants, or None
     augment: bool           # the teacher labels each batch in the graph: batches transformed on the fly, or
-                            # --attention_weight, which reads its feature maps
+                            # a feature term, which reads its feature maps
     recorded: object        # the metadata generator's per-class statistics (a stats_file.Stats), or None
 
 
@@ -188,7 +189,7 @@ def settle_flags(cfg):
         raise UserError(f"{', '.join(given)} transform a dataset's batches; --method={cfg.method} draws a "
                         "generator's samples: leave them unset")
     # The teacher's feature maps exist only where it labels each batch in the graph.
-    augment = augment or bool(cfg.attention_weight)
+    augment = augment or any(getattr(cfg, flag) for flag in features.TERMS)
     return generators.METHODS.get(cfg.method), own_optimizer, augment
 
 
@@ -200,9 +201,10 @@ def load_setup(cfg):
                          classes=teacher.num_classes)
     if cfg.augment_shift or cfg.augment_flip:
         image_ops.image_shape(teacher)
-    if cfg.attention_weight:
-        print(f"[distill] attention transfer, weight {cfg.attention_weight:g}: "
-              f"{attention.describe(attention.matched(teacher, student), teacher)}")
+    for flag in features.TERMS:
+        if getattr(cfg, flag):
+            pairs = features.matched(teacher, student, f"--{flag}")
+            print(f"[distill] --{flag}={getattr(cfg, flag):g} on {features.describe(pairs, teacher)}")
     if teacher.input_size != student.input_size:
         raise UserError(f"--student_model={student.name} takes {student.input_size} inputs but "
                         f"--model={teacher.name} takes {teacher.input_size}")

@@ -5,6 +5,7 @@ import datasets
 import models
 from experiments import presets
 from experiments.plan import plan_rows
+from tests.test_modern_models import tiny_resnet_file
 from utils.errors import UserError
 
 
@@ -22,14 +23,16 @@ def test_the_paper_preset_plans_every_objective_the_teacher_can_run_then_dfkd_be
     assert best.optimize["summary_folder"] == "/x" and best.optimize["optimization_steps"] == 200
 
 
-def test_dfkd_best_mixes_and_transfers_attention_only_for_a_student_with_batchnorm():
-    for teacher, student, mixup, attention in (
-            ("hinton1200", "hinton800", None, None), ("lenet", "lenet_half", None, None),
-            ("resnet20", "resnet8", 1.0, 250.0), ("resnet20", "hinton800", None, None),
-            ("lenet", "resnet8", 1.0, None)):   # a student with BatchNorm, no feature-map size in common
+def test_dfkd_best_mixes_and_matches_feature_maps_only_for_a_student_with_batchnorm(tmp_path):
+    narrow = tiny_resnet_file(str(tmp_path), "narrow", 2)
+    for teacher, student, expected in (
+            ("hinton1200", "hinton800", {}), ("lenet", "lenet_half", {}), ("resnet20", "hinton800", {}),
+            ("resnet20", "resnet8", dict(mixup_alpha=1.0, hint_weight=10.0)),   # the same channels at each size
+            (tiny_resnet_file(str(tmp_path), "wide", 4), narrow, dict(mixup_alpha=1.0, attention_weight=250.0)),
+            ("lenet", "resnet8", dict(mixup_alpha=1.0))):   # no feature-map size in common
         plans, _ = plan_rows(settings("peers"), "dfkd best", models.get(teacher), models.get(student), "no graph", "/x")
         distill = plans["dfkd best"].distill
-        assert (distill.get("mixup_alpha"), distill.get("attention_weight")) == (mixup, attention), (teacher, student)
+        assert {k: v for k, v in distill.items() if k not in presets.BEST["distill"]} == expected, (teacher, student)
         assert {k: distill[k] for k in presets.BEST["distill"]} == presets.BEST["distill"]
 
 
