@@ -49,8 +49,8 @@ BEST = dict(objective="top_layer", optimization_steps=200,
             batchnorm_distill=dict(mixup_alpha=1.0),
             # And a term on the teacher's feature maps (notes/2026-12-07-resnet-gap.md, "Attention transfer"
             # and "Feature maps matched directly"): on the same pair's reconstructions, the stage outputs
-            # matched directly gave 87.17 at seed 42; attention maps, which any channel counts allow, at
-            # zero-shot KT's weight 85.66 on two seeds' mean, against mixup alone's 84.16.
+            # matched directly gave 86.59 on two seeds' mean; attention maps, which any channel counts allow, at
+            # zero-shot KT's weight 85.66; mixup alone 84.16.
             batchnorm_hint=dict(hint_weight=10.0),
             batchnorm_attention=dict(attention_weight=250.0),
             # Metadata per mode of each class (--stats_modes): 16 modes where a class has thousands of
