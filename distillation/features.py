@@ -25,24 +25,27 @@ def stage_outputs(spec):
     return points
 
 
+def _points(teacher, student):
+    """(teacher's stage outputs, student's, the sizes both have from the input on)."""
+    t, s = stage_outputs(teacher), stage_outputs(student)
+    return t, s, [size for size in t if size in s]
+
+
 def shared_sizes(teacher, student):
     """The feature-map sizes both nets have, from the input on."""
-    t, s = stage_outputs(teacher), stage_outputs(student)
-    return [size for size in t if size in s]
+    return _points(teacher, student)[2]
 
 
 def channels_agree(teacher, student):
     """Whether the two nets share a size and have the same channels at every shared size (a hint needs it)."""
-    t, s = stage_outputs(teacher), stage_outputs(student)
-    sizes = shared_sizes(teacher, student)
+    t, s, sizes = _points(teacher, student)
     return bool(sizes) and all(t[size][2] == s[size][2] for size in sizes)
 
 
 def matched(teacher, student, flag):
     """[(teacher point, student point)] at every shared size; a point is (index, name, channels). One
     line where there is none, or, for --hint_weight, where the channels differ."""
-    t, s = stage_outputs(teacher), stage_outputs(student)
-    sizes = shared_sizes(teacher, student)
+    t, s, sizes = _points(teacher, student)
     if not sizes:
         def listed(points):
             return ", ".join(f"{h}x{w}" for h, w in points) or "none: it has no convolutional feature maps"

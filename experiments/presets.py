@@ -35,7 +35,7 @@ BEST_ROW = "dfkd best"
 # The flags beyond the paper, at their defaults (off): the paper's rows run without them.
 BEYOND_PAPER_OFF = {name: BY_NAME[name].default for name in Priors._fields + (
     "augment_shift", "augment_flip", "mixup_alpha", "boundary_steps", "boundary_step_size", "student_average",
-    "attention_weight", "hint_weight")}
+    *features.TERMS)}
 BEST = dict(objective="top_layer", optimization_steps=200,
             optimize=dict(batch_stats_weight=1.0, clip_inputs=True),
             # Twice distill's default rate, and the average of the student's steps: better on Fashion-MNIST
