@@ -115,7 +115,7 @@ def point_commands(row, per_class, run, teacher, teacher_flags, stages, out_dir)
             stats = stage["stats_file"]
             optimize.update(best_on_modes(modes, ()), stats_modes=modes)
     recon = f"recon_{tag}"
-    optimize_cmd = main_py("--procedure=optimize_dataset", *as_flags({
+    optimize_cmd = main_py("--procedure=optimize_dataset", *as_flags({   # a row may set its own sample count
         **base, "run_name": recon, "optimization_objective": plan.objective, "samples_per_class": per_class,
         "stats_file": stats, **optimize}))
     npy = os.path.join(out_dir, recon, "data", f"data_optimized_{plan.objective}_{recon}.npy")
@@ -159,7 +159,9 @@ def measure(commands, out_dir, samples):
 
 
 def write_table(out_dir, title, ceiling, points):
-    lines = [f"# {title}", "", "| method | samples | test accuracy (%) | wall time (s) | CPU time (s) | from |",
+    # A budget is what dfkd best's samples at the table's steps cost; DeepInversion spends it at its authors'
+    # 2,000 steps on fewer samples (experiments.plan.own_steps_budget), a generator on as many generated ones.
+    lines = [f"# {title}", "", "| method | sample budget | test accuracy (%) | wall time (s) | CPU time (s) | from |",
              "|---|---|---|---|---|---|", f"| {CEILING} (the ceiling) | the training set | {ceiling['test_accuracy']} | "
              f"{ceiling['seconds']:,.0f} | | {ceiling['source']} |"]
     for (row, _), p in sorted(points.items(), key=lambda kv: (kv[0][0], kv[0][1])):
@@ -169,7 +171,7 @@ def write_table(out_dir, title, ceiling, points):
     if commands:
         lines += ["", "Commands:", ""]
         for (row, per_class), cmds in commands:
-            lines.append(f"- {row}, {points[(row, per_class)]['samples']:,} samples:")
+            lines.append(f"- {row}, a budget of {points[(row, per_class)]['samples']:,} samples:")
             lines += ["  `python main.py " + " ".join(shlex.quote(flag) for flag in c[1:]) + "`" for c in cmds]
     text = "\n".join(lines) + "\n"
     atomic.save_bytes(os.path.join(out_dir, "frontier.md"), text.encode())

@@ -14,6 +14,16 @@ class RowPlan(NamedTuple):
     distill: dict    # distill's flags beyond the run's
 
 
+def own_steps_budget(samples_per_class, steps, own_steps, distill_epochs):
+    """(samples a class, steps, distill epochs) of a row whose authors optimize each sample for `own_steps`:
+    the table's sample-steps (samples_per_class x steps) spent at those steps on fewer samples, and a student
+    that takes as many steps as the other rows' over proportionally more epochs. A budget under one sample
+    a class at its steps gets one sample a class at the budget's steps."""
+    own = min(own_steps, samples_per_class * steps)
+    per_class = max(1, round(samples_per_class * steps / own))
+    return per_class, own, max(1, round(distill_epochs * samples_per_class / per_class))
+
+
 def paper_objectives(paper_rows, teacher, no_graph):
     """The paper's objectives this teacher can run: dropout needs a teacher trained with it, the spectral
     ones a graph of its layers (no_graph: why there is none). A preset's own list keeps its first."""
@@ -41,9 +51,17 @@ def plan_rows(settings, rows_flag, teacher, student, no_graph, extra_folder, nat
     chosen = [r.strip() for r in rows_flag.split(",") if r.strip()]
     for row, (objective, options, natural) in PEERS.items():   # in --preset=peers, or where --rows names them
         if settings.get("peer_rows") or row in chosen:
-            options = {**options, **(natural if natural_images else {})}
-            plans[row] = RowPlan(objective, dict(options, optimization_steps=settings["optimization_steps"],
-                                                 summary_folder=extra_folder, run_name=row), {})
+            options = {**options, **(natural if natural_images else {}), "summary_folder": extra_folder,
+                       "run_name": row, "optimization_steps": settings["optimization_steps"]}
+            distill = {}
+            own_steps = objectives.get(objective).defaults.get("optimization_steps")
+            if own_steps:   # DeepInversion: its authors' 2,000 steps, on the samples the table's budget buys
+                per_class, steps, epochs = own_steps_budget(settings["samples_per_class"],
+                                                            settings["optimization_steps"], own_steps,
+                                                            settings["distill_epochs"])
+                options.update(samples_per_class=per_class, optimization_steps=steps)
+                distill = dict(epochs=epochs)
+            plans[row] = RowPlan(objective, options, distill)
     # The field's generator methods this teacher can run (Fast reads BatchNorm statistics); --rows may name
     # the others, and dfkd's own metadata generator.
     methods = {r: generators.METHODS[GENERATOR_ROWS[r]] for r in GENERATOR_ROWS}

@@ -158,8 +158,8 @@ class Grid:
         tag, rows_folder = row.replace(" ", "_"), os.path.join(self.run_dir, "distill_rows")
         child = derived(self.base, procedure="distill", student_model=cfg.student_model, dataset=dataset,
                         epochs=epochs, eval_dataset=cfg.dataset, summary_folder=rows_folder, run_name=tag,
-                        noise_samples=self.s["samples_per_class"] * self.teacher.num_classes, **options,
-                        **self.teacher_flags)
+                        noise_samples=self.s["samples_per_class"] * self.teacher.num_classes)
+        child = derived(child, **options, **self.teacher_flags)   # a row's options may set its epochs
         artifacts = dict(teacher=self.fingerprint, student_definition=to_json(student))
         if row in self.reconstructions:   # a reconstruction made again is distilled again
             artifacts["reconstruction_written"] = os.stat(dataset).st_mtime_ns
@@ -172,7 +172,8 @@ class Grid:
 
     def reconstruct_row(self, row, plan):
         """A reconstruction row's samples, on its metadata (per mode for dfkd best)."""
-        expected = self.s["samples_per_class"] * self.teacher.num_classes
+        per_class = plan.optimize.get("samples_per_class", self.s["samples_per_class"])
+        expected = per_class * self.teacher.num_classes
 
         def npy_valid(r):
             if len(optimized.load(r["output"]).train_x) != expected:
@@ -180,8 +181,8 @@ class Grid:
         metadata, row_modes = (self.best_stats["stats_file"], self.modes) if row == BEST_ROW else \
             (self.stats["stats_file"], 1)
         child = derived(self.base, procedure="optimize_dataset", lr=None, optimization_objective=plan.objective,
-                        samples_per_class=self.s["samples_per_class"], stats_file=metadata, stats_modes=row_modes,
-                        **plan.optimize, **self.teacher_flags)
+                        stats_file=metadata, stats_modes=row_modes,
+                        **{**plan.optimize, "samples_per_class": per_class}, **self.teacher_flags)
         # The objective's authors' settings, where the row sets nothing else, as optimize_dataset would take
         # them; settled here, so the stage's identity holds them and optimize_dataset takes nothing more.
         child = objectives.with_defaults(child, objectives.get(plan.objective), set(plan.optimize))

@@ -4,7 +4,7 @@ import pytest
 import datasets
 import models
 from experiments import presets
-from experiments.plan import plan_rows
+from experiments.plan import own_steps_budget, plan_rows
 from tests.test_modern_models import tiny_resnet_file
 from utils.errors import UserError
 
@@ -68,6 +68,21 @@ def test_deep_inversion_mirrors_natural_images_only():
         assert plans["DeepInversion"].optimize.get("flip", False) == natural
         assert "jitter" not in plans["DeepInversion"].optimize
     assert datasets.natural_images("cifar10@16x16") and not datasets.natural_images("fashion_mnist_conv")
+
+
+def test_deep_inversion_spends_the_tables_budget_at_its_authors_steps():
+    """5,000 samples x 200 steps buy 500 samples at 2,000; its student takes as many steps over 10x the epochs."""
+    s = settings("peers", explicit_flags=("samples_per_class", "optimization_steps"), samples_per_class=500,
+                 optimization_steps=200)
+    plans, _ = plan_rows(s, "dfkd best,DeepInversion,ZSKD", models.get("resnet20"), models.get("resnet8"), None, "/x")
+    di = plans["DeepInversion"]
+    assert (di.optimize["samples_per_class"], di.optimize["optimization_steps"], di.distill) == (50, 2000, {"epochs": 300})
+    assert "samples_per_class" not in plans["ZSKD"].optimize and plans["ZSKD"].distill == {}   # ZSKD names no steps
+    assert plans["ZSKD"].optimize["optimization_steps"] == 200
+    # a budget under one sample a class at 2,000 steps: one sample a class at the budget
+    assert own_steps_budget(2, 10, 2000, 1) == (1, 20, 2)
+    assert own_steps_budget(6400, 200, 2000, 30) == (640, 2000, 300)
+    assert own_steps_budget(300, 300, 2000, 10) == (45, 2000, 67)
 
 
 def test_rows_keeps_the_rows_named_in_their_order():

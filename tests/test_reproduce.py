@@ -305,10 +305,12 @@ def test_the_peers_preset_runs_the_later_methods_beside_the_papers_best_and_dfkd
     assert "DAFL: Chen et al. 2019 (teacher 98.91 lenet, 98.39 hinton1200)" in text and "ZSKD: Nayak" not in text
     saved = json.loads((tmp_path / "grid" / "results.json").read_text())["stages"]
     di = saved["optimize_dataset DeepInversion"]["settings"]
-    # its authors' settings, as optimize_dataset takes them; no mirror on digits; the preset's step budget
+    # its authors' settings, as optimize_dataset takes them; no mirror on digits; the preset's sample-step
+    # budget, here under one sample a class at its 2,000 steps: one a class at 20 steps, distilled twice as long
     assert di["optimization_objective"] == "deep_inversion" and not di.get("flip") and di["jitter"] == 2
-    assert (di["lr"], di["optimize_beta1"], di["tv_norm_weight"], di["optimization_steps"]) == \
-        (0.01, 0.5, 1.25e-4, TINY["optimization_steps"])
+    assert (di["lr"], di["optimize_beta1"], di["tv_norm_weight"], di["optimization_steps"], di["samples_per_class"]) \
+        == (0.01, 0.5, 1.25e-4, 2 * TINY["optimization_steps"], 1)
+    assert saved["distill DeepInversion"]["settings"]["epochs"] == 2 * TINY["distill_epochs"]
     # the generators' pixels take the training data's mean and std (DAFL's normalization constants)
     import datasets
     train_x = datasets.get(tiny.dataset, tiny.data_dir).train_x
