@@ -173,16 +173,16 @@ FLAGS = (
          help=('optimize_dataset: the teacher sees each sample mirrored left-right with probability 1/2 each step '
               "(DeepInversion's augmentation)")),
     Flag('generator_lr', float, None, read_by=('distill',), minimum=">0", added=True,
-         help=("distill --method=dafl, dfad, fast or metadata: Adam learning rate of the generator. Default: the "
-              "method's published setting, 0.2 for DAFL, 0.001 for DFAD (MNIST), 0.003 for Fast (its Fast-5) and "
-              "the metadata generator")),
+         help=("distill --method=dafl, dfad, fast, cmi or metadata: Adam learning rate of the generator. Default: "
+              "the method's published setting, 0.2 for DAFL, 0.001 for DFAD (MNIST), 0.003 for Fast (its Fast-5) "
+              "and the metadata generator, 0.001 for CMI")),
     Flag('generator_steps', int, 5, read_by=('distill',), minimum=">0", added=True, only_with='method',
-         help=("distill --method=fast or metadata: the generator's steps on each round's batch (Fast's --g_steps; "
-              '5: its Fast-5)')),
+         help=("distill --method=fast, cmi or metadata: the generator's steps on each round's batch (--g_steps; "
+              "default: the method's own, Fast's 5 (its Fast-5), CMI's 200)")),
     Flag('student_steps_per_round', int, 400, read_by=('distill',), minimum=">0", added=True, only_with='method',
          reproduce="sets",
-         help=("distill --method=fast or metadata: the student's steps on the memory after each round's batch "
-              "(Fast's --kd_steps); --epochs counts the rounds")),
+         help=("distill --method=fast, cmi or metadata: the student's steps on the memory after each round's "
+              "batch (--kd_steps); --epochs counts the rounds")),
     Flag('pixel_mean', str, '', read_by=('distill',), added=True, reproduce="sets",
          help=("distill --method=dafl or dfad: the teacher's training pixels' mean, per channel (comma-separated) "
               "or one for all; with --pixel_std, what the generator's standardized image is mapped to (DAFL's "
@@ -235,8 +235,9 @@ FLAGS = (
     Flag('method', str, None, choices=choices.METHODS, read_by=('distill',), added=True, reproduce="sets",
          help=("distill: the student learns on the samples of a generator trained alongside it, in place of "
                "--dataset: DAFL's, DFAD's, Fast's (a meta-learned generator and a memory of its batches; a "
-               "teacher with BatchNorm), or metadata: Fast's loop matching compute_stats' per-class statistics "
-               "(--stats_file). --dataset=dafl or dfad still works, with a warning")),
+               "teacher with BatchNorm), CMI's (Fast's loop from a fresh generator each round, with a "
+               "contrastive term; a teacher with BatchNorm), or metadata: Fast's loop matching compute_stats' "
+               "per-class statistics (--stats_file). --dataset=dafl or dfad still works, with a warning")),
 )
 BY_NAME = {flag.name: flag for flag in FLAGS}
 DEFAULT_BATCH_SIZE = 64   # --train_batch_size unset, for every source but a generator method that brings its own

@@ -12,13 +12,15 @@ the generator's layers are DAFL's for both (generators/dafl.py), with the differ
        student learns from the memory with Fast's SGD. Its own loop (memory=True).
   metadata generator (generators/fast.py): Fast's loop with dfkd's recorded per-class statistics in the
        generator's loss (needs_stats=True); a teacher without BatchNorm works too.
+  CMI (generators/cmi.py): Fast's loop without the meta generator, each round's fresh generator taking many
+       steps, with a contrastive term that keeps each batch apart from a bank of earlier ones.
 """
 import sys
 from typing import Callable, NamedTuple, Optional
 
 from config.flags import DEFAULT_BATCH_SIZE, batch_size
 
-from generators import dafl, dfad, fast
+from generators import cmi, dafl, dfad, fast
 
 
 class StudentOptimizer(NamedTuple):
@@ -51,6 +53,8 @@ class GeneratorMethod(NamedTuple):
     # True: rounds of synthesis into a memory the student draws its batches from (generators/fast.py), in
     # place of one generator step per student step or steps
     memory: bool = False
+    recipe: Optional[fast.Recipe] = None   # a memory method's rounds: its loss weights, generator and layout
+    contrastive: bool = False              # CMI's contrastive term and its bank of features
     needs_batchnorm: bool = False   # its loss reads the teacher's BatchNorm statistics
     needs_stats: bool = False       # its loss reads compute_stats' per-class statistics (--stats_file)
     in_peers: bool = True           # a row of --preset=peers (the field's methods); else only where --rows names it
@@ -91,12 +95,22 @@ METHODS = {
     "fast": GeneratorMethod(title="Fast", layers=fast.LAYERS, generator_lr=fast.GENERATOR_LR,
                             student_steps_per_generator_step=fast.STUDENT_STEPS_PER_ROUND,
                             generator_shares_student_batch=False, against_student=True, generator_loss=None,
-                            batch_size=fast.BATCH_SIZE, memory=True, needs_batchnorm=True,
+                            batch_size=fast.BATCH_SIZE, memory=True, needs_batchnorm=True, recipe=fast.FAST,
                             student_optimizer=FAST_STUDENT),
+    "cmi": GeneratorMethod(title="CMI", layers=fast.LAYERS, generator_lr=cmi.GENERATOR_LR,
+                           student_steps_per_generator_step=fast.STUDENT_STEPS_PER_ROUND,
+                           generator_shares_student_batch=False, against_student=True, generator_loss=None,
+                           batch_size=fast.BATCH_SIZE, memory=True, needs_batchnorm=True, recipe=cmi.RECIPE,
+                           contrastive=True,
+                           student_optimizer=StudentOptimizer(kind="sgd", lr=cmi.STUDENT_LR, version=1,
+                                                              momentum=fast.STUDENT_MOMENTUM,
+                                                              weight_decay=fast.STUDENT_WEIGHT_DECAY,
+                                                              schedule="cosine")),
     "metadata": GeneratorMethod(title="metadata generator", layers=fast.LAYERS, generator_lr=fast.GENERATOR_LR,
                                 student_steps_per_generator_step=fast.STUDENT_STEPS_PER_ROUND,
                                 generator_shares_student_batch=False, against_student=True, generator_loss=None,
                                 batch_size=fast.BATCH_SIZE, memory=True, needs_stats=True, in_peers=False,
+                                recipe=fast.FAST,
                                 student_optimizer=DFKD_STUDENT, student_settings_of="dfkd best's student"),
 }
 
@@ -109,7 +123,7 @@ def row_budget(name, samples, presented, batch):
     if not METHODS[name].memory:
         return dict(epochs=-(-presented // (dafl.STEPS_PER_EPOCH * batch)))
     rounds = max(-(-samples // batch), 2)
-    learning = rounds - fast.warmup_rounds(rounds)
+    learning = rounds - fast.warmup_rounds(rounds, METHODS[name].recipe)
     return dict(epochs=rounds, student_steps_per_round=-(-presented // (learning * batch)))
 
 

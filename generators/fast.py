@@ -28,6 +28,7 @@ as dfkd best's --batch_stats_weight), joined by the BatchNorm term only where th
 it also runs on a teacher without BatchNorm.
 """
 import os
+from typing import NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -57,19 +58,39 @@ LAYERS = dafl.GeneratorLayers(version=8, tanh=False, hidden_epsilon=1e-5)   # DA
 META_SCOPE, ROUND_SCOPE = "fast_meta", "fast_round"
 
 
-def warmup_rounds(rounds):
-    return int(round(rounds * WARMUP_FRACTION))
+class Recipe(NamedTuple):
+    """What a method of rounds does in each: its loss weights, where a round's generator starts, and how the
+    rounds are laid out. Fast's is FAST; CMI's is generators/cmi.py's."""
+    bn_weight: float
+    one_hot: float
+    adversarial: float
+    bn_momentum: float             # the BatchNorm term's blend with earlier rounds' moments (0: none)
+    meta: bool                     # True: a copy of the meta generator; False: a fresh random generator
+    code_lr: Optional[float]       # the codes' Adam rate; None: the generator's
+    warmup_fraction: float         # the first rounds, without the adversarial term or the student
+    reset_fraction: Optional[float]   # where the meta generator's first layer is re-initialized; None: never
+    steps: int                     # generator steps a round, --generator_steps' default for the method
 
 
-def reset_round(rounds):
-    return int(round(rounds * RESET_FRACTION))
+FAST = Recipe(bn_weight=BN_WEIGHT, one_hot=ONE_HOT, adversarial=ADVERSARIAL, bn_momentum=BN_MOMENTUM, meta=True,
+              code_lr=CODE_LR, warmup_fraction=WARMUP_FRACTION, reset_fraction=RESET_FRACTION,
+              steps=GENERATOR_STEPS)
+
+
+def warmup_rounds(rounds, recipe=FAST):
+    return int(round(rounds * recipe.warmup_fraction))
+
+
+def reset_round(rounds, recipe=FAST):
+    """The round whose start re-initializes the meta generator's first layer; None: none does."""
+    return None if recipe.reset_fraction is None else int(round(rounds * recipe.reset_fraction))
 
 
 def check_teacher(spec, method="fast"):
-    """The generator's image shape, checked: Fast reads the teacher's BatchNorm statistics (the metadata
-    generator, recorded ones) and makes images of a side divisible by 4."""
-    if method == "fast" and not spec.has_batchnorm:
-        raise UserError(f"--method=fast matches the teacher's BatchNorm statistics, and --model={spec.name} has no "
+    """The generator's image shape, checked: Fast and CMI read the teacher's BatchNorm statistics (the
+    metadata generator, recorded ones) and make images of a side divisible by 4."""
+    if method != "metadata" and not spec.has_batchnorm:
+        raise UserError(f"--method={method} matches the teacher's BatchNorm statistics, and --model={spec.name} has no "
                         "BatchNorm layer; give a teacher with BatchNorm, or use --method=metadata (its recorded "
                         "statistics) or --method=dafl")
     return dafl.generator_shape(spec, method)
@@ -111,6 +132,21 @@ def generator_variables(shape, scope):
     return made
 
 
+def fresh_generator(params, round_key):
+    """Assignments that re-initialize a generator as CMI's reset_model does each round: weights N(0, 0.02),
+    BatchNorm scales N(1, 0.02), biases and shifts 0; keyed by the round, so a resumed run repeats it."""
+    ops = []
+    for index, (name, variable) in enumerate(sorted(params.items())):
+        kind = name.rsplit("/", 1)[1]
+        key = round_key + [1000 + index, 0]   # apart from the codes' and the classes' keys
+        if kind in ("beta", "biases"):
+            ops.append(variable.assign(tf.zeros_like(variable)))
+        else:
+            noise = 0.02 * tf.random.stateless_normal(variable.shape, key)
+            ops.append(variable.assign(noise + (1.0 if kind == "gamma" else 0.0)))
+    return ops
+
+
 def generate(params, codes, shape):
     """Flat [B, H*W*C] pixels in [0, 1] from codes [B, LATENT]."""
     h, w, c = shape
@@ -147,27 +183,30 @@ def adversarial_term(student_logits, teacher_logits):
 
 
 class Synthesis:
-    """The graph of one round of Fast, beside a student: the meta generator, the round's copy, its codes and
-    classes, the losses, the two optimizers and the momentum of the teacher's batch statistics.
-    Run start (with the round), then `steps` times step (with round and iteration), then finish."""
+    """The graph of one round of Fast (or of CMI, by its recipe and contrast), beside a student: the meta
+    generator, the round's generator, its codes and classes, the losses, the optimizers and the momentum of
+    the teacher's batch statistics. Run start (with the round), then `steps` times step (with round and
+    iteration), then finish: run_round."""
 
     def __init__(self, teacher_spec, values, student_spec, student_params, seed, batch, generator_steps,
-                 generator_lr, natural_images, recorded=None):
+                 generator_lr, natural_images, recorded=None, recipe=FAST, contrast=None):
         """recorded: (stats file, temperature) for the metadata generator, whose statistics term is dfkd's
-        per-class recorded moments (plus the BatchNorm term where the teacher has BatchNorm)."""
+        per-class recorded moments (plus the BatchNorm term where the teacher has BatchNorm). contrast: a
+        function (teacher, pixels, seen, round key) -> generators.cmi.Contrast, CMI's term."""
         method = "metadata" if recorded else "fast"
         shape = check_teacher(teacher_spec, method)
+        self.recipe = recipe
         self.round = tf1.placeholder(tf.int64, [], name="fast_round")
         self.iteration = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="fast_iteration")
         self.adversarial_weight = tf1.placeholder_with_default(0.0, [], name="fast_adversarial_weight")
-        meta = generator_variables(shape, META_SCOPE)
+        meta = generator_variables(shape, META_SCOPE) if recipe.meta else None
         with tf1.variable_scope(ROUND_SCOPE):
             copy = generator_variables(shape, "generator")
             codes = tf1.get_variable("codes", (batch, LATENT), initializer=tf1.zeros_initializer(), trainable=False)
             classes = tf1.get_variable("classes", (batch,), tf.int32, initializer=tf1.zeros_initializer(),
                                        trainable=False)
             sums = {n: tf1.get_variable(f"gradient_sum/{n.replace('/', '_')}", v.shape, trainable=False,
-                                        initializer=tf1.zeros_initializer()) for n, v in copy.items()}
+                                        initializer=tf1.zeros_initializer()) for n, v in copy.items()} if meta else {}
             best_loss = tf1.get_variable("best_loss", (), initializer=tf1.constant_initializer(np.inf), trainable=False)
             self.best = tf1.get_variable("best_batch", (batch, int(np.prod(shape))), trainable=False,
                                          initializer=tf1.zeros_initializer())
@@ -183,32 +222,43 @@ class Synthesis:
                       # the student as it is evaluated (moving statistics); only the generator learns from it
                       "adversarial": adversarial_term(builder.build(student_spec, seen, student_params).logits,
                                                       teacher.logits)}
-        self.loss = ONE_HOT * self.parts["one_hot"] + self.adversarial_weight * self.parts["adversarial"]
+        self.loss = recipe.one_hot * self.parts["one_hot"] + self.adversarial_weight * self.parts["adversarial"]
         self._moments_kept, self._momentum = [], []
         if teacher_spec.has_batchnorm:
             self.parts["batchnorm_statistics"] = self._batchnorm_term(teacher, values)
-            self.loss += BN_WEIGHT * self.parts["batchnorm_statistics"]
+            self.loss += recipe.bn_weight * self.parts["batchnorm_statistics"]
         if recorded:
             self.parts["recorded_statistics"] = recorded_term(teacher, recorded, classes.read_value(), batch)
             self.loss += RECORDED_WEIGHT * self.parts["recorded_statistics"]
+        self.contrast = contrast(teacher, x, view) if contrast else None
+        kept = [best_loss.assign(self.loss), self.best.assign(x)]
+        if self.contrast:
+            self.parts["contrastive"] = self.contrast.loss
+            self.loss += self.contrast.weight * self.contrast.loss
+            kept.append(self.contrast.keep_best())
 
         names = list(copy)
         gradients = tf.gradients(self.loss, [copy[n] for n in names] + [codes])
-        keep_best = tf.cond(self.loss < best_loss, lambda: tf.group(best_loss.assign(self.loss), self.best.assign(x)),
-                            tf.no_op)
-        summed = [sums[n].assign_add(g) for n, g in zip(names, gradients)]   # first-order MAML: every step's
+        keep_best = tf.cond(self.loss < best_loss, lambda: tf.group(*kept), tf.no_op)
+        summed = [sums[n].assign_add(g) for n, g in zip(names, gradients)] if meta else []   # first-order MAML
         with tf.control_dependencies(summed + [keep_best] + self._moments_kept):
             generator_adam = tf1.train.AdamOptimizer(generator_lr, 0.5, 0.999)
-            codes_adam = tf1.train.AdamOptimizer(CODE_LR, 0.5, 0.999)
-            self.step = tf.group(generator_adam.apply_gradients(zip(gradients[:-1], [copy[n] for n in names])),
-                                 codes_adam.apply_gradients([(gradients[-1], codes)]))
-        meta_adam = tf1.train.AdamOptimizer(generator_lr * generator_steps, 0.5, 0.999)
-        meta_step = meta_adam.apply_gradients([(sums[n].read_value(), meta[n]) for n in names])
-        with tf.control_dependencies([meta_step]):
+            codes_adam = tf1.train.AdamOptimizer(recipe.code_lr or generator_lr, 0.5, 0.999)
+            steps = [generator_adam.apply_gradients(zip(gradients[:-1], [copy[n] for n in names])),
+                     codes_adam.apply_gradients([(gradients[-1], codes)])]
+            if self.contrast:
+                steps.append(self.contrast.head_step(self.loss))
+            self.step = tf.group(*steps)
+        finishing = []
+        if meta:
+            meta_adam = tf1.train.AdamOptimizer(generator_lr * generator_steps, 0.5, 0.999)
+            finishing = [meta_adam.apply_gradients([(sums[n].read_value(), meta[n]) for n in names])]
+        with tf.control_dependencies(finishing):
             self.finish = tf.group(*self._momentum_update())
 
-        start = [copy[n].assign(meta[n]) for n in names] + [s.assign(tf.zeros_like(s)) for s in sums.values()]
         round_key = tf.stack([tf.constant(seed, tf.int64), self.round])
+        start = [copy[n].assign(meta[n]) for n in names] if meta else fresh_generator(copy, round_key)
+        start += [s.assign(tf.zeros_like(s)) for s in sums.values()]
         start += [codes.assign(tf.random.stateless_normal((batch, LATENT), round_key)),
                   classes.assign(tf.random.stateless_uniform((batch,), round_key + [1, 0], 0,
                                                              teacher_spec.num_classes, dtype=tf.int32)),
@@ -217,8 +267,8 @@ class Synthesis:
         self.reset_first_layer = tf.group(
             meta["dense/weights"].assign(0.02 * tf.random.stateless_normal(meta["dense/weights"].shape,
                                                                            tf.constant([seed, 7], tf.int64))),
-            meta["dense/biases"].assign(tf.zeros_like(meta["dense/biases"])))
-        self.meta_variables = list(meta.values())
+            meta["dense/biases"].assign(tf.zeros_like(meta["dense/biases"]))) if meta else None
+        self.meta_variables = list(meta.values()) if meta else []
 
     def _batchnorm_term(self, teacher, values):
         """Sum over the teacher's BatchNorms of ||moving variance - v|| + ||moving mean - m||, where m and v are
@@ -254,39 +304,51 @@ class Synthesis:
                 ops.append(started.assign(1.0))
         return ops
 
-    def run_round(self, sess, round_index, steps, adversarial):
-        """One round: the best batch it made (numpy) and its last loss parts."""
+    def run_round(self, sess, round_index, steps, adversarial, memory=None):
+        """One round: the best batch it made (numpy), its features for CMI's bank (None without the
+        contrastive term) and its last loss parts. memory: where CMI draws its negatives."""
         for op in self.start:
             sess.run(op, {self.round: round_index})
-        for iteration in range(steps):
-            sess.run(self.step, {self.round: round_index, self.iteration: iteration,
-                                 self.adversarial_weight: adversarial})
-        parts = sess.run(self.parts, {self.round: round_index, self.iteration: steps})
+        for iteration in range(steps + 1):   # the steps, then the loss parts after the last
+            feed = {self.round: round_index, self.iteration: iteration, self.adversarial_weight: adversarial}
+            if self.contrast:
+                feed.update(self.contrast.feed(memory, round_index, iteration))
+            if iteration < steps:
+                sess.run(self.step, feed)
+            else:
+                parts = sess.run(self.parts, feed)
         sess.run(self.finish)
-        return sess.run(self.best), parts
+        return sess.run(self.best), self.contrast.best_features(sess) if self.contrast else None, parts
 
 
 class Memory:
     """Every batch Fast made, one .npy per round in `folder` (written atomically before the round's
     checkpoint, so a resumed run finds every round it restores); the student's batches are drawn from all.
+    With features (CMI), each batch's teacher features beside it, one .npy per round: CMI's bank.
     The batches stay apart (all of one size): joining them after every round would copy the whole memory
     each time."""
 
-    def __init__(self, folder, rounds_done, save, method="fast"):
+    def __init__(self, folder, rounds_done, save, method="fast", with_features=False):
         self.folder, self.save = folder, save
-        self.batches = []
+        self.batches, self.features = [], []
         for r in range(rounds_done):
-            path = self.path(r)
+            paths = [self.path(r)] + ([self.path(r, "features")] if with_features else [])
             try:
-                self.batches.append(np.load(path, allow_pickle=False))
+                arrays = [np.load(path, allow_pickle=False) for path in paths]
             except OSError:
-                raise UserError(f"--method={method}: the checkpoint has {rounds_done} rounds but {path} is missing; "
-                                f"delete {os.path.dirname(folder)} to start again") from None
+                raise UserError(f"--method={method}: the checkpoint has {rounds_done} rounds but one of "
+                                f"{', '.join(paths)} is missing; delete {os.path.dirname(folder)} to start again") \
+                    from None
+            self.batches.append(arrays[0])
+            self.features += arrays[1:]
 
-    def path(self, round_index):
-        return f"{self.folder}/round_{round_index:05d}.npy"
+    def path(self, round_index, kind="round"):
+        return f"{self.folder}/{kind}_{round_index:05d}.npy"
 
-    def add(self, round_index, batch):
+    def add(self, round_index, batch, features=None):
+        if features is not None:
+            self.save(self.path(round_index, "features"), features)
+            self.features.append(features)
         self.save(self.path(round_index), batch)
         self.batches.append(batch)
 
@@ -296,6 +358,18 @@ class Memory:
         rows = len(self.batches[0])
         picks = rng.integers(0, rows * len(self.batches), size)
         return np.stack([self.batches[i // rows][i % rows] for i in picks])
+
+    def negatives(self, seed, round_index, step, count, capacity):
+        """CMI's negatives: `count` distinct rows drawn uniformly from the newest `capacity` features (its
+        bank, a ring of that size), a function of the seed, the round and the step; None while it is empty."""
+        if not self.features:
+            return None
+        rows = len(self.features[0])
+        available = min(capacity, rows * len(self.features))
+        rng = np.random.default_rng([seed, round_index, step, 1])
+        picks = rng.choice(available, min(count, available), replace=False)
+        newest = rows * len(self.features) - available   # the ring's first row, counted from the oldest
+        return np.stack([self.features[(newest + i) // rows][(newest + i) % rows] for i in picks])
 
     def last(self, count):
         """The `count` samples made last."""
@@ -308,5 +382,5 @@ def rounds_cost(rounds, generator_steps, batch):
     return rounds * generator_steps * batch
 
 
-def student_steps_total(rounds, steps_per_round):
-    return max(rounds - warmup_rounds(rounds), 0) * steps_per_round
+def student_steps_total(rounds, steps_per_round, recipe=FAST):
+    return max(rounds - warmup_rounds(rounds, recipe), 0) * steps_per_round

@@ -31,7 +31,7 @@ from datasets import noise
 from distillation import boundary, features
 from distillation.batches import BATCH_TRANSFORMS, augmented_inputs
 from distillation.student import kd_loss, student_training, swap
-from generators import dafl, fast
+from generators import cmi, dafl, fast
 from metadata import stats_file
 from models import checkpoint
 from models.graph import build_frozen, build_trainable, frozen_logits
@@ -85,10 +85,13 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
             net.g = build_trainable(student_spec, seed=cfg.rng_seed, inputs=tf1.placeholder_with_default(
                 net.shown, [None, student_spec.input_size]))
             student_vars = tf1.trainable_variables()   # the student's: Fast's variables are not trainable
+            contrast = cmi.contrast(teacher_spec, values, image_ops.image_shape(teacher_spec), cfg.rng_seed, natural,
+                                    cfg.train_batch_size) if method.contrastive else None
             net.synthesis = fast.Synthesis(
                 teacher_spec, values, student_spec, net.g.model.params, cfg.rng_seed, cfg.train_batch_size,
                 cfg.generator_steps, method.generator_lr if cfg.generator_lr is None else cfg.generator_lr, natural,
-                recorded=(recorded, cfg.temperature) if recorded is not None else None)
+                recorded=(recorded, cfg.temperature) if recorded is not None else None, recipe=method.recipe,
+                contrast=contrast)
         elif method is not None:   # the generator's batch for this step's codes (stream 1: DFAD's generator steps)
             net.stream = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="code_stream")
             net.shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, net.step_in, cfg.train_batch_size,
@@ -170,6 +173,9 @@ def settle_flags(cfg):
         raise UserError(f"--method={cfg.method} draws its own samples from a generator; leave --dataset unset "
                         f"(got --dataset={cfg.dataset})")
     own_optimizer = generators.own_student_optimizer(cfg.method)
+    method = generators.METHODS.get(cfg.method)
+    if method is not None and method.recipe and "generator_steps" not in getattr(cfg, "explicit_flags", ()):
+        cfg.generator_steps = method.recipe.steps   # Fast's 5, CMI's 200
     if cfg.lr is None:   # a method's own student optimizer brings its rate
         cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
     cfg.train_batch_size = generators.train_batch_size(cfg.method, cfg.train_batch_size)
@@ -280,16 +286,17 @@ def memory_rounds(cfg, setup, net, sess, writer, checkpoints, evaluate, start_po
     """Fast's loop: every round from the one start_position (rounds x --student_steps_per_round) names on,
     each a batch made and kept, then, after warmup, the student's steps on the memory; a checkpoint after
     each round. Returns the last position."""
-    per_round, rounds = cfg.student_steps_per_round, cfg.epochs
-    warmup, reset = fast.warmup_rounds(rounds), fast.reset_round(rounds)
+    per_round, rounds, recipe = cfg.student_steps_per_round, cfg.epochs, setup.method.recipe
+    warmup, reset = fast.warmup_rounds(rounds, recipe), fast.reset_round(rounds, recipe)
     first = start_position // per_round
-    progress = Progress(rounds - first, f"distill {setup.student.name}, fast", unit="rounds")
+    progress = Progress(rounds - first, f"distill {setup.student.name}, {cfg.method}", unit="rounds")
     step, acc, value = int(sess.run(net.step_var)), None, None
     for r in range(first, rounds):
         if r == reset and r > warmup:   # Fast re-initializes the meta generator's first layer once
             sess.run(net.synthesis.reset_first_layer)
-        batch, parts = net.synthesis.run_round(sess, r, cfg.generator_steps, fast.ADVERSARIAL if r >= warmup else 0.0)
-        memory.add(r, batch)
+        batch, features, parts = net.synthesis.run_round(sess, r, cfg.generator_steps,
+                                                         recipe.adversarial if r >= warmup else 0.0, memory)
+        memory.add(r, batch, features)
         for i in range(per_round if r >= warmup else 0):
             feed = {net.g.is_training: True, net.batch: memory.draw(cfg.rng_seed, r, i, cfg.train_batch_size)}
             _, value = sess.run([net.train_op, net.loss], feed)
@@ -371,7 +378,7 @@ def run(cfg):
     with_memory = method is not None and method.memory
     if with_memory:   # Fast: --epochs rounds, the student learning after warmup
         steps_per_epoch = cfg.student_steps_per_round
-        student_total = fast.student_steps_total(cfg.epochs, steps_per_epoch)
+        student_total = fast.student_steps_total(cfg.epochs, steps_per_epoch, method.recipe)
     else:
         steps_per_epoch = dafl.STEPS_PER_EPOCH if method else setup.data.steps_per_epoch(cfg.train_batch_size)
         student_total = cfg.epochs * steps_per_epoch
@@ -383,7 +390,7 @@ def run(cfg):
     evaluate = Evaluator(cfg, setup, net, sess, writer)
     if with_memory:
         memory = fast.Memory(os.path.join(out_dir, "memory"), start_step // steps_per_epoch, atomic.save_npy,
-                             cfg.method)
+                             cfg.method, with_features=method.contrastive)
         step = memory_rounds(cfg, setup, net, sess, writer, checkpoints, evaluate, start_step, memory)
     else:
         step = student_steps(cfg, setup, net, sess, writer, checkpoints, evaluate, steps_per_epoch, start_step)

@@ -88,3 +88,21 @@ def random_flip(x, shape, seed, step):
     images = tf.reshape(x, (-1,) + tuple(shape))
     flip = tf.random.stateless_uniform([n], _seed(seed, step, 5)) < 0.5
     return tf.reshape(tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images), tf.shape(x))
+
+
+def random_resized_crop(x, shape, scale, seed, step, ratio=(3 / 4, 4 / 3)):
+    """Each sample's random box, of a fraction of the image's area drawn from `scale` and an aspect ratio
+    log-uniform in `ratio`, resized back to the image's size (bilinear): CMI's local view, after
+    torchvision's RandomResizedCrop, with the box clipped to the image where the ratio makes a side too long
+    in place of its redraws. shape: (height, width, channels)."""
+    n = tf.shape(x)[0]
+    draws = tf.random.stateless_uniform([n, 4], _seed(seed, step, 6))
+    area = scale[0] + (scale[1] - scale[0]) * draws[:, 0]
+    aspect = tf.exp(np.log(ratio[0]) + (np.log(ratio[1]) - np.log(ratio[0])) * draws[:, 1])
+    height = tf.minimum(tf.sqrt(area / aspect), 1.0)   # as fractions of the side
+    width = tf.minimum(tf.sqrt(area * aspect), 1.0)
+    top, left = (1.0 - height) * draws[:, 2], (1.0 - width) * draws[:, 3]
+    boxes = tf.stack([top, left, top + height, left + width], axis=1)
+    images = tf.reshape(x, (-1,) + tuple(shape))
+    cropped = tf.image.crop_and_resize(images, boxes, tf.range(n), list(shape[:2]))
+    return tf.reshape(cropped, tf.shape(x))

@@ -46,7 +46,7 @@ def test_the_peers_preset_adds_the_later_methods_and_the_generators():
     assert list(plans) == ["spectral_layer_pairs", presets.BEST_ROW] + list(presets.PEERS)
     assert generator_rows == ["DAFL", "DFAD"]   # Fast reads BatchNorm statistics, which hinton1200 has not
     _, with_batchnorm = plan_rows(settings("peers"), "", models.get("resnet20"), models.get("resnet8"), "no graph", "/x")
-    assert with_batchnorm == ["DAFL", "DFAD", "Fast"]   # dfkd's metadata generator is not a peer
+    assert with_batchnorm == ["DAFL", "DFAD", "Fast", "CMI"]   # dfkd's metadata generator is not a peer
     _, named = plan_rows(settings("paper"), "metadata generator", models.get("hinton1200"), models.get("hinton800"), None, "/x")
     assert named == ["metadata generator"]
 
