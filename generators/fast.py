@@ -304,9 +304,10 @@ class Synthesis:
                 ops.append(started.assign(1.0))
         return ops
 
-    def run_round(self, sess, round_index, steps, adversarial, memory=None):
+    def run_round(self, sess, round_index, steps, adversarial, memory=None, after_step=None):
         """One round: the best batch it made (numpy), its features for CMI's bank (None without the
-        contrastive term) and its last loss parts. memory: where CMI draws its negatives."""
+        contrastive term) and its last loss parts. memory: where CMI draws its negatives; after_step(steps
+        done): progress within the round (CMI's 200 steps take minutes)."""
         for op in self.start:
             sess.run(op, {self.round: round_index})
         for iteration in range(steps + 1):   # the steps, then the loss parts after the last
@@ -315,6 +316,8 @@ class Synthesis:
                 feed.update(self.contrast.feed(memory, round_index, iteration))
             if iteration < steps:
                 sess.run(self.step, feed)
+                if after_step:
+                    after_step(iteration + 1)
             else:
                 parts = sess.run(self.parts, feed)
         sess.run(self.finish)

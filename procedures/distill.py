@@ -289,13 +289,20 @@ def memory_rounds(cfg, setup, net, sess, writer, checkpoints, evaluate, start_po
     per_round, rounds, recipe = cfg.student_steps_per_round, cfg.epochs, setup.method.recipe
     warmup, reset = fast.warmup_rounds(rounds, recipe), fast.reset_round(rounds, recipe)
     first = start_position // per_round
-    progress = Progress(rounds - first, f"distill {setup.student.name}, {cfg.method}", unit="rounds")
+    # A line at most every half minute, within a round too: a CMI round of 200 steps takes minutes.
+    progress = Progress(rounds - first, f"distill {setup.student.name}, {cfg.method}", unit="rounds",
+                        every_seconds=30)
     step, acc, value = int(sess.run(net.step_var)), None, None
     for r in range(first, rounds):
         if r == reset and r > warmup:   # Fast re-initializes the meta generator's first layer once
             sess.run(net.synthesis.reset_first_layer)
+
+        def within(steps_done, r=r):
+            if steps_done < cfg.generator_steps:   # the round's own line follows its student's steps
+                progress.update(round(r - first + steps_done / cfg.generator_steps, 2), round=r + 1,
+                                generator_step=f"{steps_done}/{cfg.generator_steps}")
         batch, features, parts = net.synthesis.run_round(sess, r, cfg.generator_steps,
-                                                         recipe.adversarial if r >= warmup else 0.0, memory)
+                                                         recipe.adversarial if r >= warmup else 0.0, memory, within)
         memory.add(r, batch, features)
         for i in range(per_round if r >= warmup else 0):
             feed = {net.g.is_training: True, net.batch: memory.draw(cfg.rng_seed, r, i, cfg.train_batch_size)}

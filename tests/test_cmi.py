@@ -1,6 +1,7 @@
 """CMI (generators/cmi.py): its contrastive term against numpy, the local view, the bank's negatives, a round
 from a fresh generator, and a whole distillation that resumes exactly, on the tiny BatchNorm ResNet
 teacher of tests/test_fast.py."""
+import functools
 from unittest import mock
 
 import numpy as np
@@ -128,9 +129,14 @@ def test_cmi_takes_its_authors_steps_unless_told_and_needs_batchnorm(tmp_path):
 
 
 @pytest.mark.slow
-def test_cmi_distillation_keeps_every_round_with_its_features_and_resumes_exactly(tmp_path, resnet_pair):  # noqa: F811
+def test_cmi_distillation_keeps_every_round_with_its_features_and_resumes_exactly(tmp_path, resnet_pair,  # noqa: F811
+                                                                                  capsys):
     run = dict(method="cmi", epochs=3, generator_steps=2)
-    whole = fast_run(tmp_path, resnet_pair, "whole", **run)
+    every_line = functools.partial(distill.Progress, every_seconds=0)
+    with mock.patch.object(distill, "Progress", lambda *a, every_seconds=None, **k: every_line(*a, **k)):
+        whole = fast_run(tmp_path, resnet_pair, "whole", **run)
+    out = capsys.readouterr().out
+    assert "[distill fast_student, cmi] 0.5/3 rounds" in out and "round=1 generator_step=1/2" in out   # within
     assert whole["generated_samples"] == 3 * 2 * 8 and whole["student_steps"] == 3 * 3   # no warmup
     memory = tmp_path / "whole" / "distill" / "cmi" / "memory"
     assert sorted(p.name for p in memory.iterdir()) == sorted(
