@@ -192,7 +192,8 @@ class Synthesis:
                  generator_lr, natural_images, recorded=None, recipe=FAST, contrast=None):
         """recorded: (stats file, temperature) for the metadata generator, whose statistics term is dfkd's
         per-class recorded moments (plus the BatchNorm term where the teacher has BatchNorm). contrast: a
-        function (teacher, pixels, seen, round key) -> generators.cmi.Contrast, CMI's term."""
+        function (the teacher on the seen batch, the generated pixels, the step's view key) ->
+        generators.cmi.Contrast, CMI's term."""
         method = "metadata" if recorded else "fast"
         shape = check_teacher(teacher_spec, method)
         self.recipe = recipe
@@ -335,15 +336,16 @@ class Memory:
         self.folder, self.save = folder, save
         self.batches, self.features = [], []
         for r in range(rounds_done):
-            paths = [self.path(r)] + ([self.path(r, "features")] if with_features else [])
-            try:
-                arrays = [np.load(path, allow_pickle=False) for path in paths]
-            except OSError:
-                raise UserError(f"--method={method}: the checkpoint has {rounds_done} rounds but one of "
-                                f"{', '.join(paths)} is missing; delete {os.path.dirname(folder)} to start again") \
-                    from None
-            self.batches.append(arrays[0])
-            self.features += arrays[1:]
+            self.batches.append(self._load(self.path(r), rounds_done, method))
+            if with_features:
+                self.features.append(self._load(self.path(r, "features"), rounds_done, method))
+
+    def _load(self, path, rounds_done, method):
+        try:
+            return np.load(path, allow_pickle=False)
+        except OSError:
+            raise UserError(f"--method={method}: the checkpoint has {rounds_done} rounds but {path} is missing; "
+                            f"delete {os.path.dirname(self.folder)} to start again") from None
 
     def path(self, round_index, kind="round"):
         return f"{self.folder}/{kind}_{round_index:05d}.npy"

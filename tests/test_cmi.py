@@ -74,6 +74,13 @@ def test_the_banks_negatives_come_from_its_newest_rows_and_repeat():
     assert len(memory.negatives(7, 5, 4, 100, 8)) == 8   # never more than the bank holds
 
 
+def test_a_missing_feature_file_is_one_line(tmp_path):
+    np.save(tmp_path / "round_00000.npy", np.zeros((2, 2), np.float32))
+    with pytest.raises(UserError, match=r"^--method=cmi: the checkpoint has 1 rounds but .*features_00000.npy is "
+                                        r"missing; delete"):
+        fast.Memory(str(tmp_path), 1, None, "cmi", with_features=True)
+
+
 def test_a_cmi_round_starts_from_a_fresh_generator_that_the_round_fixes(resnet_pair):  # noqa: F811
     teacher_file, student_file, ckpt = resnet_pair
     teacher = checkpoint.spec_for(teacher_file, ckpt)
