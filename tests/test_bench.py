@@ -214,7 +214,7 @@ def test_the_frontier_runs_each_method_at_a_budget_as_reproduce_would_and_keeps_
     capsys.readouterr()
     frontier.main(args)
     assert "[frontier] dfkd best at 3" not in capsys.readouterr().out   # kept, not measured again
-    with pytest.raises(SystemExit, match="--methods: 'CMI' is not a method here"):
-        frontier.main([f"--teacher_run={run_dir}", "--methods=CMI"])
+    with pytest.raises(SystemExit, match="--methods: 'NAYER' is not a method here"):
+        frontier.main([f"--teacher_run={run_dir}", "--methods=NAYER"])
     with pytest.raises(SystemExit, match="--budgets: samples a class as positive whole numbers"):
         frontier.main([f"--teacher_run={run_dir}", "--budgets=100,0"])
