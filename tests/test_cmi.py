@@ -10,10 +10,9 @@ import tensorflow as tf
 
 import generators
 from generators import cmi, fast
-from models import checkpoint
 from procedures import distill
 from reconstruction import image_ops
-from tests.test_fast import fast_run, resnet_pair  # noqa: F401 (a fixture)
+from tests.test_fast import fast_run, interrupted_then_resumed, loaded, resnet_pair  # noqa: F401 (a fixture)
 from utils.errors import UserError
 
 tf1 = tf.compat.v1
@@ -82,12 +81,8 @@ def test_a_missing_feature_file_is_one_line(tmp_path):
 
 
 def test_a_cmi_round_starts_from_a_fresh_generator_that_the_round_fixes(resnet_pair):  # noqa: F811
-    teacher_file, student_file, ckpt = resnet_pair
-    teacher = checkpoint.spec_for(teacher_file, ckpt)
-    values = checkpoint.load_teacher_values(teacher, "", ckpt)
-    import models
     from models.graph import build_trainable
-    student = models.get(student_file)
+    teacher, values, student = loaded(resnet_pair)
     with tf.Graph().as_default():
         g = build_trainable(student, seed=0)
         synthesis = fast.Synthesis(teacher, values, student, g.model.params, 0, 8, 3, 0.001, False,
@@ -148,17 +143,6 @@ def test_cmi_distillation_keeps_every_round_with_its_features_and_resumes_exactl
     memory = tmp_path / "whole" / "distill" / "cmi" / "memory"
     assert sorted(p.name for p in memory.iterdir()) == sorted(
         [f"round_{r:05d}.npy" for r in range(3)] + [f"features_{r:05d}.npy" for r in range(3)])
-
-    class Interrupted(distill.Progress):   # stops after round 2's checkpoint
-        def update(self, done, **values):
-            if done == 2:
-                raise KeyboardInterrupt
-            super().update(done, **values)
-    with mock.patch.object(distill, "Progress", Interrupted), pytest.raises(KeyboardInterrupt):
-        fast_run(tmp_path, resnet_pair, "pieces", **run)
-    resumed = fast_run(tmp_path, resnet_pair, "pieces", **run)
-    read = lambda r: tf.train.load_checkpoint(r["student_checkpoint"])  # noqa: E731
-    for name in ("cmi_head/out/weights", "logits/weights"):
-        np.testing.assert_allclose(read(resumed).get_tensor(name), read(whole).get_tensor(name), rtol=1e-4, atol=1e-5)
+    interrupted_then_resumed(tmp_path, resnet_pair, whole, ("cmi_head/out/weights", "logits/weights"), **run)
     np.testing.assert_array_equal(np.load(memory / "round_00002.npy"),
                                   np.load(tmp_path / "pieces" / "distill" / "cmi" / "memory" / "round_00002.npy"))

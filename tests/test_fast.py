@@ -41,13 +41,17 @@ def fast_run(tmp_path, resnet_pair, name, **overrides):
         return distill.run(make_cfg(**cfg))
 
 
-def test_a_round_moves_the_rounds_generator_and_the_meta_generator_only_at_its_end(resnet_pair):
+def loaded(resnet_pair):
+    """(teacher spec, its weights, student spec) of the pair, for a Synthesis built by hand."""
+    import models
     teacher_file, student_file, ckpt = resnet_pair
     teacher = checkpoint.spec_for(teacher_file, ckpt)
-    values = checkpoint.load_teacher_values(teacher, "", ckpt)
-    import models
+    return teacher, checkpoint.load_teacher_values(teacher, "", ckpt), models.get(student_file)
+
+
+def test_a_round_moves_the_rounds_generator_and_the_meta_generator_only_at_its_end(resnet_pair):
     from models.graph import build_trainable
-    student = models.get(student_file)
+    teacher, values, student = loaded(resnet_pair)
     with tf.Graph().as_default():
         g = build_trainable(student, seed=0)
         synthesis = fast.Synthesis(teacher, values, student, g.model.params, 0, 16, 3, 0.01, False)
@@ -98,18 +102,25 @@ def test_fast_distillation_keeps_every_round_and_resumes_exactly(tmp_path, resne
     memory = tmp_path / "whole" / "distill" / "fast" / "memory"
     assert sorted(p.name for p in memory.iterdir()) == [f"round_{r:05d}.npy" for r in range(4)]
 
-    class Interrupted(distill.Progress):   # stops after round 2's checkpoint
+    resumed = interrupted_then_resumed(tmp_path, resnet_pair, whole, ("fast_meta/dense/weights", "logits/weights"))
+    assert resumed["test_accuracy"] == pytest.approx(whole["test_accuracy"])
+
+
+def interrupted_then_resumed(tmp_path, resnet_pair, whole, names, **run):
+    """The run `whole` made again as "pieces": stopped after round 2's checkpoint, then resumed; checks that
+    the checkpoint's `names` match the whole run's, and returns the resumed run's result."""
+    class Interrupted(distill.Progress):
         def update(self, done, **values):
             if done == 2:
                 raise KeyboardInterrupt
             super().update(done, **values)
     with mock.patch.object(distill, "Progress", Interrupted), pytest.raises(KeyboardInterrupt):
-        fast_run(tmp_path, resnet_pair, "pieces")
-    resumed = fast_run(tmp_path, resnet_pair, "pieces")
+        fast_run(tmp_path, resnet_pair, "pieces", **run)
+    resumed = fast_run(tmp_path, resnet_pair, "pieces", **run)
     read = lambda r: tf.train.load_checkpoint(r["student_checkpoint"])  # noqa: E731
-    for name in ("fast_meta/dense/weights", "logits/weights"):
+    for name in names:
         np.testing.assert_allclose(read(resumed).get_tensor(name), read(whole).get_tensor(name), rtol=1e-4, atol=1e-5)
-    assert resumed["test_accuracy"] == pytest.approx(whole["test_accuracy"])
+    return resumed
 
 
 PLAIN_CNN = """
