@@ -54,9 +54,9 @@ def plan_rows(settings, rows_flag, teacher, student, no_graph, extra_folder, nat
             options = {**options, **(natural if natural_images else {}), "summary_folder": extra_folder,
                        "run_name": row, "optimization_steps": settings["optimization_steps"]}
             # Its student learns as dfkd best's does, so that the rows beyond the paper differ in their samples
-            # alone: DeepInversion's 500 samples at 2,000 steps, distilled with distill's defaults, gave 24.42 on
-            # the ResNet fashion pair, and 64.41 and 70.82 with the BatchNorm student's mixup
-            # (notes/2026-12-07-resnet-gap.md, "DeepInversion's row").
+            # alone: DeepInversion's 500 samples at 2,000 steps on the ResNet fashion pair gave 24.42 with
+            # distill's defaults and 79.81 (two seeds) with dfkd best's student (notes/2026-12-07-resnet-gap.md,
+            # "DeepInversion's row").
             distill = best_distill(teacher, student)
             own_steps = objectives.get(objective).defaults.get("optimization_steps")
             if own_steps:   # DeepInversion: its authors' 2,000 steps, on the samples the table's budget buys
