@@ -342,3 +342,26 @@ def test_published_numbers_follow_the_data_not_its_layout():
     assert fashion.startswith("Paper: ZSKD: Nayak et al. 2019") and "Lopes" not in fashion and "DAFL" not in fashion
     assert "Lopes et al. 2017" in presets.published_sources("mnist_conv", "lenet", "lenet_half", ["DAFL"])
     assert presets.published_sources("mnist_conv", "lenet", "lenet_half", ["DeepInversion"]) is None
+
+
+@pytest.mark.slow
+def test_a_batchnorm_teacher_gets_the_generator_rows_that_read_its_statistics(tmp_path, monkeypatch):
+    """On a tiny BatchNorm ResNet, --rows=DeepInversion,Fast,CMI runs each as its plan says: DeepInversion at
+    the budget's steps on one sample a class, Fast and CMI as rounds whose students train."""
+    from tests.test_modern_models import tiny_resnet_file, toy8x8
+    monkeypatch.setitem(presets.PRESETS, "tiny", TINY)
+    monkeypatch.setattr(datasets, "get", lambda name, data_dir, flag="--dataset": toy8x8())
+    cfg = make_cfg(procedure="reproduce", run_name="bn", summary_folder=str(tmp_path), preset="tiny",
+                   model=tiny_resnet_file(str(tmp_path), "bn_teacher", 4),
+                   student_model=tiny_resnet_file(str(tmp_path), "bn_student", 2), dataset="toy",
+                   train_batch_size=25, rows="DeepInversion,Fast,CMI")
+    table = reproduce.run(cfg)
+    assert [r["row"] for r in table][4:] == ["DeepInversion", "Fast", "CMI"]
+    stages = json.loads((tmp_path / "bn" / "results.json").read_text())["stages"]
+    assert stages["optimize_dataset DeepInversion"]["settings"]["samples_per_class"] == 1
+    for row in ("Fast", "CMI"):
+        settings, result = stages[f"distill {row}"]["settings"], stages[f"distill {row}"]["result"]
+        assert settings["method"] == row.lower() and result["student_steps"] > 0
+    cmi = stages["distill CMI"]
+    assert cmi["result"]["generator_steps"] == cmi["settings"]["epochs"] * 200   # its authors' 200 a round
+    assert (tmp_path / "bn" / "distill_rows" / "CMI" / "distill" / "cmi" / "memory" / "features_00000.npy").exists()
