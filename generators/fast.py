@@ -196,7 +196,6 @@ class Synthesis:
         generators.cmi.Contrast, CMI's term."""
         method = "metadata" if recorded else "fast"
         shape = check_teacher(teacher_spec, method)
-        self.recipe = recipe
         self.round = tf1.placeholder(tf.int64, [], name="fast_round")
         self.iteration = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="fast_iteration")
         self.adversarial_weight = tf1.placeholder_with_default(0.0, [], name="fast_adversarial_weight")

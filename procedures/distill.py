@@ -174,13 +174,13 @@ def settle_flags(cfg):
                         f"(got --dataset={cfg.dataset})")
     own_optimizer = generators.own_student_optimizer(cfg.method)
     method = generators.METHODS.get(cfg.method)
-    if method is not None and method.recipe and "generator_steps" not in getattr(cfg, "explicit_flags", ()):
+    explicit = getattr(cfg, "explicit_flags", ())
+    if method is not None and method.recipe and "generator_steps" not in explicit:
         cfg.generator_steps = method.recipe.steps   # Fast's 5, CMI's 200
     if cfg.lr is None:   # a method's own student optimizer brings its rate
         cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
     cfg.train_batch_size = generators.train_batch_size(cfg.method, cfg.train_batch_size)
     if own_optimizer is not None:   # e.g. Fast's student: cosine annealing over its rounds
-        explicit = getattr(cfg, "explicit_flags", ())
         for flag, value in (("distill_lr_schedule", own_optimizer.schedule),
                             ("student_average", own_optimizer.average)):
             if value and flag not in explicit:
@@ -196,7 +196,7 @@ def settle_flags(cfg):
                         "generator's samples: leave them unset")
     # The teacher's feature maps exist only where it labels each batch in the graph.
     augment = augment or any(getattr(cfg, flag) for flag in features.TERMS)
-    return generators.METHODS.get(cfg.method), own_optimizer, augment
+    return method, own_optimizer, augment
 
 
 def load_setup(cfg):
