@@ -185,10 +185,11 @@ def test_full_disk_is_one_line(monkeypatch, capsys, tmp_path):
 
 
 def optimize_args(p, summary, **extra):
-    args = ["--procedure=optimize_dataset", "--model=hinton1200", "--optimization_objective=all_layers",
+    # top_layer: all_layers would spend most of each process's start factoring 1,200-unit covariances.
+    args = ["--procedure=optimize_dataset", "--model=hinton1200", "--optimization_objective=top_layer",
             f"--model_checkpoint={p['hinton1200']['ckpt']}", f"--stats_file={p['hinton1200']['stats']}",
             "--run_name=kill", f"--summary_folder={summary}", "--samples_per_class=6", "--optimize_batch_size=6",
-            "--optimization_steps=150"]
+            "--optimization_steps=400"]
     return args + [f"--{k}={v}" for k, v in extra.items()]
 
 
@@ -198,11 +199,11 @@ def test_sigkill_mid_reconstruction_then_resume_gives_identical_output(pipeline,
     # the same bits (every batch runs in a one-thread process either way).
     whole = cli(*optimize_args(pipeline, tmp_path / "whole", optimize_workers=2))
     assert whole.returncode == 0, whole.stderr[-2000:]
-    expected = np.load(tmp_path / "whole" / "kill" / "data" / "data_optimized_all_layers_kill.npy")
+    expected = np.load(tmp_path / "whole" / "kill" / "data" / "data_optimized_top_layer_kill.npy")
 
     summary = tmp_path / "cut"
     data_dir = summary / "kill" / "data"
-    partial = data_dir / ".data_optimized_all_layers_kill.partial"
+    partial = data_dir / ".data_optimized_top_layer_kill.partial"
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"),
                              *optimize_args(pipeline, summary, optimize_workers=2)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -216,7 +217,7 @@ def test_sigkill_mid_reconstruction_then_resume_gives_identical_output(pipeline,
     time.sleep(3)     # a worker that outlived its parent would write its next batch in well under this
     assert len(list(partial.glob("batch_*.npz"))) == finished
     assert 3 <= finished < 10, "the kill came too late to test anything"
-    assert not (data_dir / "data_optimized_all_layers_kill.npy").exists()  # no partial output
+    assert not (data_dir / "data_optimized_top_layer_kill.npy").exists()  # no partial output
     kept_seconds = 0.0
     for kept in partial.glob("batch_*.npz"):
         kept_seconds += float(np.load(kept)["seconds"])  # every kept batch is complete, with its time
@@ -226,10 +227,10 @@ def test_sigkill_mid_reconstruction_then_resume_gives_identical_output(pipeline,
     assert f"resuming: {finished} of 10 batches already done" in resumed.stdout
     # The reported time is both pieces': the kept batches' and the resumed run's.
     with open(summary / "kill" / "log.json") as f:
-        result = json.load(f)["procedures"]["optimize_dataset/all_layers"]["results"]
+        result = json.load(f)["procedures"]["optimize_dataset/top_layer"]["results"]
     assert kept_seconds > 0 and result["earlier_pieces_seconds"] == pytest.approx(kept_seconds, abs=0.1)
     assert result["wall_seconds"] > result["earlier_pieces_seconds"]
-    np.testing.assert_array_equal(np.load(data_dir / "data_optimized_all_layers_kill.npy"), expected)
+    np.testing.assert_array_equal(np.load(data_dir / "data_optimized_top_layer_kill.npy"), expected)
     assert not partial.exists()
     assert not [p for p in os.listdir(data_dir) if ".tmp" in p]
 
@@ -387,7 +388,7 @@ def test_a_worker_killed_for_memory_stops_the_run_with_one_line(pipeline, tmp_pa
     """The out-of-memory killer's SIGKILL on one worker: the run stops at once with one line saying what
     happened and what to do (a process pool would wait for the lost batches forever); finished batches stay."""
     summary = tmp_path / "oom"
-    partial = summary / "kill" / "data" / ".data_optimized_all_layers_kill.partial"
+    partial = summary / "kill" / "data" / ".data_optimized_top_layer_kill.partial"
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"),
                              *optimize_args(pipeline, summary, optimize_workers=2)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
