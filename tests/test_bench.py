@@ -193,10 +193,13 @@ def test_the_frontier_runs_each_method_at_a_budget_as_reproduce_would_and_keeps_
     monkeypatch.setenv("DFKD_DATA_DIR", mnist_dir)
     folder, name = tiny_teacher_run
     run_dir = folder / name
-    args = [f"--teacher_run={run_dir}", "--budgets=3", "--methods=dfkd best,DAFL", f"--also_runs={run_dir}"]
+    # The metadata generator stands for the generator rows: 2 rounds at this budget, where DAFL's whole epochs of
+    # 120 steps of 512 would take minutes (its command is checked below, without running it).
+    args = [f"--teacher_run={run_dir}", "--budgets=3", "--methods=dfkd best,metadata generator",
+            f"--also_runs={run_dir}"]
     frontier.main(args)
     points = json.loads((run_dir / "frontier" / "frontier.json").read_text())["points"]
-    assert {(p["row"], p["samples_per_class"]) for p in points} == {("dfkd best", 3), ("DAFL", 3)}
+    assert {(p["row"], p["samples_per_class"]) for p in points} == {("dfkd best", 3), ("metadata generator", 3)}
     assert all(0 <= p["test_accuracy"] <= 100 and p["seconds"] > 0 and p["cpu_seconds"] > 0 for p in points)
     assert {p["samples"] for p in points} == {30}
     best = next(p for p in points if p["row"] == "dfkd best")
@@ -208,8 +211,15 @@ def test_the_frontier_runs_each_method_at_a_budget_as_reproduce_would_and_keeps_
             assert f"--{key}={value}" in distill
     table = (run_dir / "frontier" / "frontier.md").read_text()
     assert "| vanilla KD (the ceiling) |" in table
-    for row, samples in (("dfkd best", 20), ("dfkd best", 30), ("DAFL", 30)):
+    for row, samples in (("dfkd best", 20), ("dfkd best", 30), ("metadata generator", 30)):
         assert f"| {row} | {samples} |" in table   # the run's own row at 2 a class, the frontier's at 3
+    generated = " ".join(next(p for p in points if p["row"] == "metadata generator")["commands"][0])
+    assert "--method=metadata" in generated and "--stats_file=" in generated
+    run, run_stages = frontier.read_run(str(run_dir))
+    teacher, teacher_flags, _ = frontier.teacher_of(run, run_stages)
+    (dafl,) = frontier.point_commands("DAFL", 3, run, teacher, teacher_flags, run_stages, str(run_dir / "frontier"))
+    assert {"--method=dafl", "--epochs=1", "--train_batch_size=512"} <= set(dafl)   # one DAFL epoch, its batch
+    assert any(flag.startswith("--pixel_mean=") for flag in dafl)   # the data's constants, as reproduce's row
     assert (run_dir / "frontier" / "frontier.png").stat().st_size > 0
     capsys.readouterr()
     frontier.main(args)
