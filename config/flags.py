@@ -179,6 +179,10 @@ FLAGS = (
     Flag('generator_steps', int, 5, read_by=('distill',), minimum=">0", added=True, only_with='method',
          help=("distill --method=fast, cmi or metadata: the generator's steps on each round's batch (--g_steps; "
               "default: the method's own, Fast's 5 (its Fast-5), CMI's 200)")),
+    Flag('generator_width', int, None, read_by=('distill',), minimum=">0", added=True, only_with='method',
+         help=("distill --method=fast, cmi or metadata: the generator's channels (--ngf: its two convolutions take "
+               "twice and once this many). Default: Fast's 64; a small teacher may want fewer, as the generator "
+               "then costs more than the teacher")),
     Flag('student_steps_per_round', int, 400, read_by=('distill',), minimum=">0", added=True, only_with='method',
          reproduce="sets",
          help=("distill --method=fast, cmi or metadata: the student's steps on the memory after each round's "

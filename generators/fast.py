@@ -112,16 +112,16 @@ def student_view(x, spec, seed, step, natural_images):
     return image_ops.random_flip(x, shape, seed, step) if natural_images else x
 
 
-def generator_variables(shape, scope):
-    """Fast's generator's parameters, as variables no other optimizer sees (trainable=False: a student's
-    optimizer minimizing over the trainable variables leaves them alone)."""
+def generator_variables(shape, scope, width=WIDTH):
+    """Fast's generator's parameters at `width` (its ngf), as variables no other optimizer sees (trainable=False:
+    a student's optimizer minimizing over the trainable variables leaves them alone)."""
     h, w, c = shape
     cells = (h // 4) * (w // 4)
-    shapes = {"dense/weights": (LATENT, 2 * WIDTH * cells), "dense/biases": (2 * WIDTH * cells,),
-              "bn0/gamma": (2 * WIDTH,), "bn0/beta": (2 * WIDTH,),
-              "conv1/weights": (3, 3, 2 * WIDTH, 2 * WIDTH), "bn1/gamma": (2 * WIDTH,), "bn1/beta": (2 * WIDTH,),
-              "conv2/weights": (3, 3, 2 * WIDTH, WIDTH), "bn2/gamma": (WIDTH,), "bn2/beta": (WIDTH,),
-              "out/weights": (3, 3, WIDTH, c), "out/biases": (c,)}
+    shapes = {"dense/weights": (LATENT, 2 * width * cells), "dense/biases": (2 * width * cells,),
+              "bn0/gamma": (2 * width,), "bn0/beta": (2 * width,),
+              "conv1/weights": (3, 3, 2 * width, 2 * width), "bn1/gamma": (2 * width,), "bn1/beta": (2 * width,),
+              "conv2/weights": (3, 3, 2 * width, width), "bn2/gamma": (width,), "bn2/beta": (width,),
+              "out/weights": (3, 3, width, c), "out/biases": (c,)}
     made = {}
     with tf1.variable_scope(scope):
         for name, size in shapes.items():
@@ -158,7 +158,8 @@ def generate(params, codes, shape):
     def upsample(x):
         return tf.image.resize(x, (int(x.shape[1]) * 2, int(x.shape[2]) * 2), method="nearest")
 
-    x = tf.reshape(tf.matmul(codes, params["dense/weights"]) + params["dense/biases"], (-1, h // 4, w // 4, 2 * WIDTH))
+    wide = int(params["bn0/gamma"].shape[0])   # twice the generator's width
+    x = tf.reshape(tf.matmul(codes, params["dense/weights"]) + params["dense/biases"], (-1, h // 4, w // 4, wide))
     x = upsample(batchnorm(x, "bn0"))
     x = upsample(tf.nn.leaky_relu(batchnorm(tf.nn.conv2d(x, params["conv1/weights"], 1, "SAME"), "bn1"), 0.2))
     x = tf.nn.leaky_relu(batchnorm(tf.nn.conv2d(x, params["conv2/weights"], 1, "SAME"), "bn2"), 0.2)
@@ -189,19 +190,19 @@ class Synthesis:
     iteration), then finish: run_round."""
 
     def __init__(self, teacher_spec, values, student_spec, student_params, seed, batch, generator_steps,
-                 generator_lr, natural_images, recorded=None, recipe=FAST, contrast=None):
+                 generator_lr, natural_images, recorded=None, recipe=FAST, contrast=None, width=WIDTH):
         """recorded: (stats file, temperature) for the metadata generator, whose statistics term is dfkd's
         per-class recorded moments (plus the BatchNorm term where the teacher has BatchNorm). contrast: a
         function (the teacher on the seen batch, the generated pixels, the step's view key) ->
-        generators.cmi.Contrast, CMI's term."""
+        generators.cmi.Contrast, CMI's term. width: the generator's (--generator_width)."""
         method = "metadata" if recorded else "fast"
         shape = check_teacher(teacher_spec, method)
         self.round = tf1.placeholder(tf.int64, [], name="fast_round")
         self.iteration = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="fast_iteration")
         self.adversarial_weight = tf1.placeholder_with_default(0.0, [], name="fast_adversarial_weight")
-        meta = generator_variables(shape, META_SCOPE) if recipe.meta else None
+        meta = generator_variables(shape, META_SCOPE, width) if recipe.meta else None
         with tf1.variable_scope(ROUND_SCOPE):
-            copy = generator_variables(shape, "generator")
+            copy = generator_variables(shape, "generator", width)
             codes = tf1.get_variable("codes", (batch, LATENT), initializer=tf1.zeros_initializer(), trainable=False)
             classes = tf1.get_variable("classes", (batch,), tf.int32, initializer=tf1.zeros_initializer(),
                                        trainable=False)

@@ -91,7 +91,7 @@ def build_graph(cfg, teacher_spec, student_spec, values, method, augment, total_
                 teacher_spec, values, student_spec, net.g.model.params, cfg.rng_seed, cfg.train_batch_size,
                 cfg.generator_steps, method.generator_lr if cfg.generator_lr is None else cfg.generator_lr, natural,
                 recorded=(recorded, cfg.temperature) if recorded is not None else None, recipe=method.recipe,
-                contrast=contrast)
+                contrast=contrast, width=cfg.generator_width or fast.WIDTH)
         elif method is not None:   # the generator's batch for this step's codes (stream 1: DFAD's generator steps)
             net.stream = tf1.placeholder_with_default(tf.constant(0, tf.int64), [], name="code_stream")
             net.shown = dafl.generate(teacher_spec, dafl.codes(cfg.rng_seed, net.step_in, cfg.train_batch_size,
@@ -177,6 +177,9 @@ def settle_flags(cfg):
     explicit = getattr(cfg, "explicit_flags", ())
     if method is not None and method.recipe and "generator_steps" not in explicit:
         cfg.generator_steps = method.recipe.steps   # Fast's 5, CMI's 200
+    if getattr(cfg, "generator_width", None) and not (method is not None and method.memory):
+        raise UserError(f"--generator_width sizes the generator of --method=fast, cmi or metadata; "
+                        f"--method={cfg.method or '(none)'} has none of that kind: leave --generator_width unset")
     if cfg.lr is None:   # a method's own student optimizer brings its rate
         cfg.lr = own_optimizer.lr if own_optimizer is not None else 0.001
     cfg.train_batch_size = generators.train_batch_size(cfg.method, cfg.train_batch_size)

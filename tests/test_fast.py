@@ -73,6 +73,26 @@ def test_a_round_moves_the_rounds_generator_and_the_meta_generator_only_at_its_e
     assert np.all(np.isfinite(losses))
 
 
+def test_the_generator_takes_its_width(resnet_pair):
+    from models.graph import build_trainable
+    teacher, values, student = loaded(resnet_pair)
+    with tf.Graph().as_default():
+        g = build_trainable(student, seed=0)
+        synthesis = fast.Synthesis(teacher, values, student, g.model.params, 0, 8, 1, 0.01, False, width=3)
+        shapes = {v.name.split(":")[0].split(fast.META_SCOPE + "/")[1]: v.shape.as_list()
+                  for v in synthesis.meta_variables}
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            for op in synthesis.start:
+                sess.run(op, {synthesis.round: 0})
+            sess.run(synthesis.step, {synthesis.round: 0})
+            sess.run(synthesis.finish)
+            best = sess.run(synthesis.best)
+    assert shapes["bn0/gamma"] == [6] and shapes["conv1/weights"] == [3, 3, 6, 6]
+    assert shapes["conv2/weights"] == [3, 3, 6, 3] and shapes["out/weights"][2] == 3
+    assert best.shape == (8, 64) and np.all(np.isfinite(best))
+
+
 def test_the_adversarial_term_counts_only_the_samples_both_networks_agree_on():
     with tf.Graph().as_default(), tf1.Session() as sess:
         teacher = tf.constant([[2.0, 0.0], [0.0, 2.0]])
@@ -152,7 +172,7 @@ def test_the_metadata_generator_matches_recorded_statistics_on_a_teacher_without
     teacher, ckpt, stats = plain_teacher
     student = tiny_resnet_file(str(tmp_path), "student", 2)
     run = dict(model=teacher, model_checkpoint=ckpt, student_model=student, method="metadata", epochs=3,
-               student_steps_per_round=2, generator_steps=2, train_batch_size=10, stats_file=stats)
+               student_steps_per_round=2, generator_steps=2, train_batch_size=10, stats_file=stats, generator_width=4)
     result = fast_run(tmp_path, None, "meta", **run)
     assert result["generated_samples"] == 3 * 2 * 10 and result["student_steps"] == 3 * 2
     out = capsys.readouterr().out
@@ -163,6 +183,9 @@ def test_the_metadata_generator_matches_recorded_statistics_on_a_teacher_without
     assert (flags["student_average"], flags["distill_lr_schedule"]) == (0.999, "constant")
     with pytest.raises(UserError, match=r"^--method=fast matches the teacher's BatchNorm statistics"):
         fast_run(tmp_path, None, "fast", **dict(run, method="fast"))
+    with pytest.raises(UserError, match=r"^--generator_width sizes the generator of --method=fast, cmi or metadata; "
+                                        r"--method=dafl has none"):
+        fast_run(tmp_path, None, "dafl", **dict(run, method="dafl"))
     with pytest.raises(UserError, match=r"^--method=metadata: --stats_file: .*missing.npz not found; run "
                                         r"--procedure=compute_stats"):
         fast_run(tmp_path, None, "missing", **dict(run, stats_file=str(tmp_path / "missing.npz")))
