@@ -177,7 +177,7 @@ def settle_flags(cfg):
     explicit = getattr(cfg, "explicit_flags", ())
     if method is not None and method.recipe and "generator_steps" not in explicit:
         cfg.generator_steps = method.recipe.steps   # Fast's 5, CMI's 200
-    if getattr(cfg, "generator_width", None) and not (method is not None and method.memory):
+    if cfg.generator_width and not (method is not None and method.memory):
         raise UserError(f"--generator_width sizes the generator of --method=fast, cmi or metadata; "
                         f"--method={cfg.method or '(none)'} has none of that kind: leave --generator_width unset")
     if cfg.lr is None:   # a method's own student optimizer brings its rate
